@@ -1,0 +1,5 @@
+//! Rosetta: a reverse proxy that makes non-OpenAI LLM APIs speak the OpenAI API.
+#![forbid(unsafe_code)]
+
+pub mod path;
+pub mod template;
