@@ -1,0 +1,655 @@
+//! Loading and compiling mapping files into ready-to-run [`Mapping`]s.
+//!
+//! `load_dir` reads every `*.yaml`/`*.yml` file of a directory, compiles each completely and
+//! returns either the whole set or *every* error found, each with file, line and location.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::path::{Path as FsPath, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{HeaderName, HeaderValue, Method, Uri};
+use regex::Regex;
+use serde_yaml::Value as Yaml;
+
+use crate::spec::{self, EMIT_KEYS, RESPONSE_KEYS, ROUTE_NAMES, TOP_LEVEL_KEYS};
+use crate::template::{self, CompileError, Defs, Expr};
+
+/// Default connect timeout: a healthy upstream accepts within milliseconds.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default time to the upstream's response headers. Long prompts on slow models take minutes.
+pub const DEFAULT_FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(300);
+/// Default longest silence between two stream events (thinking models pause for a while).
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// One error in a mapping file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadError {
+    pub file: PathBuf,
+    pub line: Option<usize>,
+    pub location: String,
+    pub message: String,
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some(l) = self.line {
+            write!(f, ":{l}")?;
+        }
+        if !self.location.is_empty() {
+            write!(f, ": {}", self.location)?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// A compiled mapping: one upstream API.
+#[derive(Debug)]
+pub struct Mapping {
+    pub name: String,
+    pub file: PathBuf,
+    pub upstream: Upstream,
+    pub models: Vec<String>,
+    pub always_include_usage: bool,
+    pub errors: ErrorProgram,
+    pub chat: Option<Route>,
+}
+
+/// Where and how to reach the upstream.
+pub struct Upstream {
+    pub scheme: http::uri::Scheme,
+    pub authority: http::uri::Authority,
+    /// Path prefix of the base URL, without a trailing `/`.
+    pub base_path: String,
+    /// Headers sent on every request; values from the environment are marked sensitive.
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// Client headers copied to the upstream (nothing else is).
+    pub forward_headers: Vec<HeaderName>,
+    pub connect_timeout: Duration,
+    pub first_byte_timeout: Duration,
+    pub idle_timeout: Duration,
+    /// Environment variables the mapping references that are unset (for `/health` and logs).
+    pub missing_env: Vec<String>,
+}
+
+impl fmt::Debug for Upstream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Header values may be secrets: print names only.
+        f.debug_struct("Upstream")
+            .field("base", &format!("{}://{}{}", self.scheme, self.authority, self.base_path))
+            .field("headers", &self.headers.iter().map(|(n, _)| n).collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+/// How to read upstream error bodies.
+#[derive(Debug, Default)]
+pub struct ErrorProgram {
+    pub message: Option<Expr>,
+    pub kind: Option<Expr>,
+    pub code: Option<Expr>,
+    pub status: HashMap<u16, u16>,
+}
+
+/// An OpenAI operation mapped to an upstream call.
+#[derive(Debug)]
+pub struct Route {
+    pub method: Method,
+    pub path: Expr,
+    pub rewrites: Vec<(Regex, String)>,
+    pub query: Vec<(String, Expr)>,
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    pub request: Option<Expr>,
+    pub response: Fields,
+    pub stream: Option<StreamProgram>,
+}
+
+/// A fixed set of named output expressions (a normalized response, or a rule's emission).
+#[derive(Debug, Default)]
+pub struct Fields {
+    pub content: Option<Expr>,
+    pub reasoning: Option<Expr>,
+    pub tool_calls: Option<Expr>,
+    pub finish_reason: Option<Expr>,
+    pub usage: Option<Expr>,
+    pub error: Option<Expr>,
+    pub end: Option<Expr>,
+}
+
+/// Upstream stream framing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// Server-sent events, with or without `event:` names.
+    Sse,
+    /// One JSON object per line.
+    Ndjson,
+}
+
+/// A compiled `stream:` section.
+#[derive(Debug)]
+pub struct StreamProgram {
+    pub framing: Framing,
+    pub rules: Vec<Rule>,
+}
+
+/// A compiled stream rule.
+#[derive(Debug)]
+pub struct Rule {
+    /// Event names this rule applies to; empty means any.
+    pub events: Vec<String>,
+    pub cond: Option<Expr>,
+    pub set: Vec<(String, Expr)>,
+    pub incr: Vec<String>,
+    pub emit: Fields,
+}
+
+/// Looks up an environment variable; tests pass their own.
+pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// Loads every mapping in `dir`. Returns all of them, or every error found.
+pub fn load_dir(dir: &FsPath, env: Env<'_>) -> Result<Vec<Arc<Mapping>>, Vec<LoadError>> {
+    let entries = std::fs::read_dir(dir).map_err(|e| {
+        vec![LoadError {
+            file: dir.to_path_buf(),
+            line: None,
+            location: String::new(),
+            message: format!("cannot read the mappings directory: {e}"),
+        }]
+    })?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")))
+        .collect();
+    files.sort();
+    let mut mappings = Vec::new();
+    let mut errors = Vec::new();
+    for file in files {
+        match std::fs::read_to_string(&file) {
+            Ok(src) => match compile_file(&file, &src, env) {
+                Ok(m) => mappings.push(Arc::new(m)),
+                Err(mut e) => errors.append(&mut e),
+            },
+            Err(e) => errors.push(LoadError {
+                file: file.clone(),
+                line: None,
+                location: String::new(),
+                message: format!("cannot read: {e}"),
+            }),
+        }
+    }
+    let mut seen = HashMap::new();
+    for m in &mappings {
+        if let Some(other) = seen.insert(m.name.clone(), m.file.clone()) {
+            errors.push(LoadError {
+                file: m.file.clone(),
+                line: None,
+                location: String::new(),
+                message: format!("mapping name {:?} is also used by {}", m.name, other.display()),
+            });
+        }
+    }
+    if mappings.is_empty() && errors.is_empty() {
+        errors.push(LoadError {
+            file: dir.to_path_buf(),
+            line: None,
+            location: String::new(),
+            message: "no mapping files (*.yaml) found".into(),
+        });
+    }
+    if errors.is_empty() { Ok(mappings) } else { Err(errors) }
+}
+
+/// Names that cannot be mappings because they are Rosetta's own paths.
+const RESERVED_NAMES: &[&str] = &["v1", "health", "metrics"];
+
+/// Compiles one file's text.
+pub fn compile_file(file: &FsPath, src: &str, env: Env<'_>) -> Result<Mapping, Vec<LoadError>> {
+    let name = file.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_string();
+    let mut c = Ctx {
+        file,
+        src,
+        errors: Vec::new(),
+    };
+    let valid_name = !name.is_empty()
+        && name.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_');
+    if !valid_name || RESERVED_NAMES.contains(&name.as_str()) {
+        c.error("", format!("the file name {name:?} is not a valid mapping name (letters, digits, - and _; not v1, health or metrics)"));
+    }
+    let top: BTreeMap<String, Yaml> = match serde_yaml::from_str(src) {
+        Ok(t) => t,
+        Err(e) => {
+            let line = e.location().map(|l| l.line());
+            return Err(vec![LoadError {
+                file: file.to_path_buf(),
+                line,
+                location: String::new(),
+                message: format!("invalid YAML: {e}"),
+            }]);
+        }
+    };
+    for k in top.keys() {
+        if !TOP_LEVEL_KEYS.contains(&k.as_str()) {
+            c.error(k, format!("unknown top-level key (expected one of {})", TOP_LEVEL_KEYS.join(", ")));
+        }
+    }
+    let upstream = match c.section::<spec::UpstreamSpec>(&top, "upstream", true) {
+        Some(u) => c.upstream(u, env),
+        None => None,
+    };
+    let models = c.section::<Vec<String>>(&top, "models", false).unwrap_or_default();
+    let options = c.section::<spec::OptionsSpec>(&top, "options", false).unwrap_or_default();
+    let defs: Defs = c
+        .section::<BTreeMap<String, Yaml>>(&top, "defs", false)
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
+    let errors_spec = c.section::<spec::ErrorsSpec>(&top, "errors", false).unwrap_or_default();
+    let errors = ErrorProgram {
+        message: errors_spec.message.as_ref().map(|y| c.template(y, "errors.message", &defs)),
+        kind: errors_spec.kind.as_ref().map(|y| c.template(y, "errors.type", &defs)),
+        code: errors_spec.code.as_ref().map(|y| c.template(y, "errors.code", &defs)),
+        status: errors_spec.status.into_iter().collect(),
+    };
+    let routes = c
+        .section::<BTreeMap<String, Yaml>>(&top, "routes", true)
+        .unwrap_or_default();
+    let mut chat = None;
+    for (route_name, y) in &routes {
+        let at = format!("routes.{route_name}");
+        if !ROUTE_NAMES.contains(&route_name.as_str()) {
+            c.error(&at, format!("unknown route (expected one of {})", ROUTE_NAMES.join(", ")));
+            continue;
+        }
+        let spec = match serde_yaml::from_value::<spec::RouteSpec>(y.clone()) {
+            Ok(s) => s,
+            Err(e) => {
+                c.error(&at, e.to_string());
+                continue;
+            }
+        };
+        let route = c.route(spec, &at, &defs, env);
+        if route_name == "chat" {
+            chat = route;
+        }
+    }
+    if routes.is_empty() && top.contains_key("routes") {
+        c.error("routes", "a mapping needs at least one route");
+    }
+    match (c.errors.is_empty(), upstream) {
+        (true, Some(upstream)) => Ok(Mapping {
+            name,
+            file: file.to_path_buf(),
+            upstream,
+            models,
+            always_include_usage: options.always_include_usage,
+            errors,
+            chat,
+        }),
+        _ => Err(c.errors),
+    }
+}
+
+struct Ctx<'a> {
+    file: &'a FsPath,
+    src: &'a str,
+    errors: Vec<LoadError>,
+}
+
+impl Ctx<'_> {
+    fn error(&mut self, location: &str, message: impl Into<String>) {
+        self.errors.push(LoadError {
+            file: self.file.to_path_buf(),
+            line: spec::locate(self.src, location),
+            location: location.to_string(),
+            message: message.into(),
+        });
+    }
+
+    fn section<T: serde::de::DeserializeOwned>(
+        &mut self,
+        top: &BTreeMap<String, Yaml>,
+        key: &str,
+        required: bool,
+    ) -> Option<T> {
+        match top.get(key) {
+            None => {
+                if required {
+                    self.error("", format!("missing required section `{key}`"));
+                }
+                None
+            }
+            Some(y) => match serde_yaml::from_value::<T>(y.clone()) {
+                Ok(v) => Some(v),
+                Err(e) => {
+                    self.error(key, e.to_string());
+                    None
+                }
+            },
+        }
+    }
+
+    fn template(&mut self, y: &Yaml, at: &str, defs: &Defs) -> Expr {
+        let mut errs: Vec<CompileError> = Vec::new();
+        let e = template::compile(y, at, defs, &mut errs);
+        for err in errs {
+            self.error(&err.at, err.message);
+        }
+        e
+    }
+
+    fn upstream(&mut self, u: spec::UpstreamSpec, env: Env<'_>) -> Option<Upstream> {
+        let mut missing = Vec::new();
+        let base = self.interpolate(&u.base_url, "upstream.base_url", env, &mut missing)?;
+        let uri: Uri = match base.parse() {
+            Ok(uri) => uri,
+            Err(e) => {
+                self.error("upstream.base_url", format!("invalid URL {base:?}: {e}"));
+                return None;
+            }
+        };
+        let (Some(scheme), Some(authority)) = (uri.scheme().cloned(), uri.authority().cloned()) else {
+            self.error("upstream.base_url", format!("{base:?} needs a scheme and a host"));
+            return None;
+        };
+        if scheme != http::uri::Scheme::HTTP && scheme != http::uri::Scheme::HTTPS {
+            self.error("upstream.base_url", "the scheme must be http or https");
+        }
+        let headers = self.headers(&u.headers, "upstream.headers", env, &mut missing);
+        let forward_headers = u
+            .forward_headers
+            .iter()
+            .filter_map(|h| match HeaderName::from_bytes(h.as_bytes()) {
+                Ok(n) => Some(n),
+                Err(_) => {
+                    self.error("upstream.forward_headers", format!("invalid header name {h:?}"));
+                    None
+                }
+            })
+            .collect();
+        let t = &u.timeouts;
+        Some(Upstream {
+            scheme,
+            authority,
+            base_path: uri.path().trim_end_matches('/').to_string(),
+            headers,
+            forward_headers,
+            connect_timeout: self.duration(&t.connect, "upstream.timeouts.connect", DEFAULT_CONNECT_TIMEOUT),
+            first_byte_timeout: self.duration(&t.first_byte, "upstream.timeouts.first_byte", DEFAULT_FIRST_BYTE_TIMEOUT),
+            idle_timeout: self.duration(&t.idle, "upstream.timeouts.idle", DEFAULT_IDLE_TIMEOUT),
+            missing_env: missing,
+        })
+    }
+
+    fn headers(
+        &mut self,
+        spec: &BTreeMap<String, String>,
+        at: &str,
+        env: Env<'_>,
+        missing: &mut Vec<String>,
+    ) -> Vec<(HeaderName, HeaderValue)> {
+        let mut out = Vec::new();
+        for (name, raw) in spec {
+            let loc = format!("{at}.{name}");
+            let Ok(hn) = HeaderName::from_bytes(name.as_bytes()) else {
+                self.error(&loc, format!("invalid header name {name:?}"));
+                continue;
+            };
+            let Some(value) = self.interpolate(raw, &loc, env, missing) else { continue };
+            if value.is_empty() {
+                continue; // an unset optional secret: send nothing rather than an empty header
+            }
+            match HeaderValue::from_str(&value) {
+                Ok(mut hv) => {
+                    hv.set_sensitive(raw.contains("${"));
+                    out.push((hn, hv));
+                }
+                // Never echo the value: it may be a secret.
+                Err(_) => self.error(&loc, "the header value contains characters not allowed in HTTP headers"),
+            }
+        }
+        out
+    }
+
+    fn interpolate(&mut self, raw: &str, at: &str, env: Env<'_>, missing: &mut Vec<String>) -> Option<String> {
+        match interpolate_env(raw, env, missing) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                self.error(at, e);
+                None
+            }
+        }
+    }
+
+    fn duration(&mut self, raw: &Option<String>, at: &str, default: Duration) -> Duration {
+        match raw.as_deref().map(parse_duration) {
+            None => default,
+            Some(Ok(d)) => d,
+            Some(Err(e)) => {
+                self.error(at, e);
+                default
+            }
+        }
+    }
+
+    fn route(&mut self, s: spec::RouteSpec, at: &str, defs: &Defs, env: Env<'_>) -> Option<Route> {
+        let method = match Method::from_bytes(s.method.to_ascii_uppercase().as_bytes()) {
+            Ok(m) => m,
+            Err(_) => {
+                self.error(&format!("{at}.method"), format!("invalid HTTP method {:?}", s.method));
+                Method::POST
+            }
+        };
+        let path = self.template(&s.path, &format!("{at}.path"), defs);
+        let rewrites = s
+            .rewrite
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| match Regex::new(&r.pattern) {
+                Ok(re) => Some((re, r.replace.clone())),
+                Err(e) => {
+                    self.error(&format!("{at}.rewrite[{i}]"), format!("invalid regex: {e}"));
+                    None
+                }
+            })
+            .collect();
+        let query = s
+            .query
+            .iter()
+            .map(|(k, y)| (k.clone(), self.template(y, &format!("{at}.query.{k}"), defs)))
+            .collect();
+        let mut missing = Vec::new();
+        let headers = self.headers(&s.headers, &format!("{at}.headers"), env, &mut missing);
+        let request = s.request.as_ref().map(|y| self.template(y, &format!("{at}.request"), defs));
+        let response = match &s.response {
+            Some(r) => self.fields(r, &format!("{at}.response"), RESPONSE_KEYS, defs),
+            None => {
+                self.error(at, "a route needs a `response` section");
+                Fields::default()
+            }
+        };
+        let stream = s.stream.map(|st| self.stream(st, &format!("{at}.stream"), defs));
+        Some(Route {
+            method,
+            path,
+            rewrites,
+            query,
+            headers,
+            request,
+            response,
+            stream,
+        })
+    }
+
+    fn fields(&mut self, m: &BTreeMap<String, Yaml>, at: &str, allowed: &[&str], defs: &Defs) -> Fields {
+        let mut f = Fields::default();
+        for (k, y) in m {
+            let loc = format!("{at}.{k}");
+            let slot = match k.as_str() {
+                "content" => &mut f.content,
+                "reasoning" => &mut f.reasoning,
+                "tool_calls" => &mut f.tool_calls,
+                "finish_reason" => &mut f.finish_reason,
+                "usage" => &mut f.usage,
+                "error" => &mut f.error,
+                "end" => &mut f.end,
+                _ => {
+                    self.error(&loc, format!("unknown field (expected one of {})", allowed.join(", ")));
+                    continue;
+                }
+            };
+            if !allowed.contains(&k.as_str()) {
+                self.error(&loc, format!("not allowed here (expected one of {})", allowed.join(", ")));
+                continue;
+            }
+            *slot = Some(self.template(y, &loc, defs));
+        }
+        f
+    }
+
+    fn stream(&mut self, s: spec::StreamSpec, at: &str, defs: &Defs) -> StreamProgram {
+        let framing = match s.framing.as_str() {
+            "sse" => Framing::Sse,
+            "ndjson" => Framing::Ndjson,
+            other => {
+                self.error(&format!("{at}.framing"), format!("unknown framing {other:?} (expected sse or ndjson)"));
+                Framing::Sse
+            }
+        };
+        let rules = s
+            .rules
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let rat = format!("{at}.rules[{i}]");
+                Rule {
+                    events: r.on.event.map(spec::OneOrMany::into_vec).unwrap_or_default(),
+                    cond: r.on.cond.as_ref().map(|y| self.template(y, &format!("{rat}.on.if"), defs)),
+                    set: r
+                        .set
+                        .iter()
+                        .map(|(k, y)| (k.clone(), self.template(y, &format!("{rat}.set.{k}"), defs)))
+                        .collect(),
+                    incr: r.incr,
+                    emit: self.fields(&r.emit, &format!("{rat}.emit"), EMIT_KEYS, defs),
+                }
+            })
+            .collect();
+        StreamProgram { framing, rules }
+    }
+}
+
+/// Expands `${VAR}`, `${VAR:-default}` and `${VAR:?message}`. Unset variables without a default
+/// expand to "" and are listed in `missing`; `:?` makes them an error.
+pub fn interpolate_env(raw: &str, env: Env<'_>, missing: &mut Vec<String>) -> Result<String, String> {
+    let mut out = String::with_capacity(raw.len());
+    let mut rest = raw;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let body = &rest[start + 2..];
+        let end = body.find('}').ok_or_else(|| format!("unclosed `${{` in {raw:?}"))?;
+        let inner = &body[..end];
+        let (var, op) = match inner.find(":-").or_else(|| inner.find(":?")) {
+            Some(i) => (&inner[..i], Some((&inner[i..i + 2], &inner[i + 2..]))),
+            None => (inner, None),
+        };
+        if var.is_empty() || !var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(format!("invalid variable name {var:?}"));
+        }
+        match (env(var).filter(|v| !v.is_empty()), op) {
+            (Some(v), _) => out.push_str(&v),
+            (None, Some((":-", default))) => out.push_str(default),
+            (None, Some((_, message))) => {
+                return Err(format!("environment variable {var} is required: {message}"));
+            }
+            (None, None) => missing.push(var.to_string()),
+        }
+        rest = &body[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// Parses `250ms`, `30s`, `2m`, or a bare number of seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: f64 = num.parse().map_err(|_| format!("invalid duration {s:?} (use 500ms, 30s or 2m)"))?;
+    let secs = match unit.trim() {
+        "ms" => n / 1000.0,
+        "" | "s" => n,
+        "m" => n * 60.0,
+        _ => return Err(format!("invalid duration unit in {s:?} (use ms, s or m)")),
+    };
+    Ok(Duration::from_secs_f64(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(k: &str) -> Option<String> {
+        match k {
+            "KEY" => Some("sk-secret".into()),
+            "BASE" => Some("http://127.0.0.1:9".into()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn env_interpolation() {
+        let mut missing = Vec::new();
+        assert_eq!(interpolate_env("${KEY}", &env, &mut missing).unwrap(), "sk-secret");
+        assert_eq!(interpolate_env("${NOPE:-http://x}/v1", &env, &mut missing).unwrap(), "http://x/v1");
+        assert_eq!(interpolate_env("a${NOPE}b", &env, &mut missing).unwrap(), "ab");
+        assert_eq!(missing, vec!["NOPE".to_string()]);
+        assert!(interpolate_env("${NOPE:?set it}", &env, &mut missing).unwrap_err().contains("set it"));
+        assert!(interpolate_env("${bad name}", &env, &mut missing).is_err());
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+        assert_eq!(parse_duration("1.5").unwrap(), Duration::from_millis(1500));
+        assert!(parse_duration("5 parsecs").is_err());
+    }
+
+    const GOOD: &str = "upstream:\n  base_url: ${BASE}/api\n  headers:\n    x-api-key: ${KEY}\nroutes:\n  chat:\n    path: /v1/x\n    request: {model: $.model}\n    response: {content: $.text}\n";
+
+    #[test]
+    fn compiles_a_minimal_mapping() {
+        let m = compile_file(FsPath::new("mappings/demo.yaml"), GOOD, &env).unwrap();
+        assert_eq!(m.name, "demo");
+        assert_eq!(m.upstream.base_path, "/api");
+        assert!(m.upstream.headers[0].1.is_sensitive());
+        assert!(!format!("{m:?}").contains("sk-secret"));
+    }
+
+    #[test]
+    fn reports_every_error_with_file_and_line() {
+        let bad = "upstream:\n  base_url: nope\nroutes:\n  chat:\n    path: /v1/x\n    request:\n      a: {$summ: [1]}\n      b: \"$.[\"\n    response: {content: $.t, colour: red}\n    stream: {framing: xml}\n  speech: {}\nextra: 1\n";
+        let errs = compile_file(FsPath::new("mappings/bad.yaml"), bad, &env).unwrap_err();
+        let text: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
+        let all = text.join("\n");
+        assert!(all.contains("mappings/bad.yaml:7: routes.chat.request.a.$summ: unknown directive"), "{all}");
+        assert!(all.contains("mappings/bad.yaml:8: routes.chat.request.b: invalid JSONPath"), "{all}");
+        assert!(all.contains("routes.chat.response.colour: unknown field"), "{all}");
+        assert!(all.contains("routes.chat.stream.framing: unknown framing"), "{all}");
+        assert!(all.contains("routes.speech: unknown route"), "{all}");
+        assert!(all.contains("extra: unknown top-level key"), "{all}");
+        assert!(all.contains("upstream.base_url"), "{all}");
+        assert!(errs.len() >= 7, "{all}");
+    }
+
+    #[test]
+    fn secrets_never_appear_in_errors() {
+        let bad = "upstream:\n  base_url: http://x\n  headers:\n    x-api-key: \"${KEY}\\n\"\nroutes:\n  chat: {path: /, response: {}}\n";
+        let errs = compile_file(FsPath::new("m.yaml"), bad, &env).unwrap_err();
+        let all: String = errs.iter().map(|e| e.to_string()).collect();
+        assert!(all.contains("x-api-key"), "{all}");
+        assert!(!all.contains("sk-secret"), "{all}");
+    }
+}

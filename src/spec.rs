@@ -1,0 +1,216 @@
+//! The mapping file as written: serde types that mirror the YAML exactly (`deny_unknown_fields`).
+//!
+//! Templates stay raw YAML here; [`crate::mapping`] compiles them. Each top-level section is
+//! deserialized on its own so that an error in one section does not hide errors in another.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_yaml::Value as Yaml;
+
+/// `upstream:`: where requests go.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamSpec {
+    pub base_url: String,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    #[serde(default)]
+    pub forward_headers: Vec<String>,
+    #[serde(default)]
+    pub timeouts: TimeoutsSpec,
+}
+
+/// `upstream.timeouts:`: durations such as `500ms`, `30s`, `2m`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimeoutsSpec {
+    pub connect: Option<String>,
+    pub first_byte: Option<String>,
+    pub idle: Option<String>,
+}
+
+/// `options:`: engine behaviour switches for this mapping.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OptionsSpec {
+    /// Emit the usage chunk on every stream, even without `stream_options.include_usage`.
+    #[serde(default)]
+    pub always_include_usage: bool,
+}
+
+/// `errors:`: how to read an upstream error body.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorsSpec {
+    pub message: Option<Yaml>,
+    #[serde(rename = "type")]
+    pub kind: Option<Yaml>,
+    pub code: Option<Yaml>,
+    #[serde(default)]
+    pub status: BTreeMap<u16, u16>,
+}
+
+/// One entry of `routes:`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteSpec {
+    #[serde(default = "default_method")]
+    pub method: String,
+    pub path: Yaml,
+    #[serde(default)]
+    pub rewrite: Vec<RewriteSpec>,
+    #[serde(default)]
+    pub query: BTreeMap<String, Yaml>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    pub request: Option<Yaml>,
+    pub response: Option<BTreeMap<String, Yaml>>,
+    pub stream: Option<StreamSpec>,
+}
+
+fn default_method() -> String {
+    "POST".to_string()
+}
+
+/// `rewrite:` entry: a regex replacement applied to the rendered upstream path.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RewriteSpec {
+    pub pattern: String,
+    pub replace: String,
+}
+
+/// `stream:`: framing of the upstream stream and the rules that rewrite its events.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamSpec {
+    pub framing: String,
+    #[serde(default)]
+    pub rules: Vec<RuleSpec>,
+}
+
+/// One stream rule: when it applies, what state it updates, what it emits.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleSpec {
+    #[serde(default)]
+    pub on: OnSpec,
+    #[serde(default)]
+    pub set: BTreeMap<String, Yaml>,
+    #[serde(default)]
+    pub incr: Vec<String>,
+    #[serde(default)]
+    pub emit: BTreeMap<String, Yaml>,
+}
+
+/// `on:` of a rule: event name(s) and/or a predicate on the event's JSON.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OnSpec {
+    pub event: Option<OneOrMany>,
+    #[serde(rename = "if")]
+    pub cond: Option<Yaml>,
+}
+
+/// A string or a list of strings.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    pub fn into_vec(self) -> Vec<String> {
+        match self {
+            OneOrMany::One(s) => vec![s],
+            OneOrMany::Many(v) => v,
+        }
+    }
+}
+
+/// The top-level keys a mapping file may have.
+pub const TOP_LEVEL_KEYS: &[&str] = &[
+    "upstream", "models", "options", "defs", "errors", "routes",
+];
+
+/// Route names: the OpenAI operations a mapping can serve.
+pub const ROUTE_NAMES: &[&str] = &["chat"];
+
+/// Keys of a normalized response (`routes.*.response`).
+pub const RESPONSE_KEYS: &[&str] = &[
+    "content",
+    "reasoning",
+    "tool_calls",
+    "finish_reason",
+    "usage",
+];
+
+/// Keys of a stream rule's `emit`.
+pub const EMIT_KEYS: &[&str] = &[
+    "content",
+    "reasoning",
+    "tool_calls",
+    "finish_reason",
+    "usage",
+    "error",
+    "end",
+];
+
+/// Finds the 1-based line of a dotted location (`routes.chat.request`) in block-style YAML.
+/// Best effort: flow-style sections resolve to the nearest enclosing key.
+pub fn locate(src: &str, dotted: &str) -> Option<usize> {
+    let mut line_no = 0usize;
+    let mut min_indent: isize = -1;
+    let lines: Vec<&str> = src.lines().collect();
+    let mut found = None;
+    for key in dotted.split('.') {
+        let key = key.split('[').next().unwrap_or(key);
+        if key.is_empty() {
+            continue;
+        }
+        let mut hit = None;
+        for (i, line) in lines.iter().enumerate().skip(line_no) {
+            let trimmed = line.trim_start();
+            let indent = (line.len() - trimmed.len()) as isize;
+            if trimmed.is_empty() || trimmed.starts_with('#') {
+                continue;
+            }
+            if i > line_no && indent <= min_indent && found.is_some() {
+                break;
+            }
+            let body = trimmed.trim_start_matches("- ");
+            let unquoted = body.trim_start_matches(['"', '\'']);
+            if unquoted.starts_with(key)
+                && unquoted[key.len()..].trim_start_matches(['"', '\'']).starts_with(':')
+            {
+                hit = Some((i, indent));
+                break;
+            }
+        }
+        match hit {
+            Some((i, indent)) => {
+                found = Some(i + 1);
+                line_no = i + 1;
+                min_indent = indent;
+            }
+            None => break,
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::locate;
+
+    #[test]
+    fn locates_nested_keys() {
+        let src = "upstream:\n  base_url: x\nroutes:\n  chat:\n    path: /a\n    request:\n      model: $.model\n";
+        assert_eq!(locate(src, "routes.chat.request.model"), Some(7));
+        assert_eq!(locate(src, "routes.chat.path"), Some(5));
+        assert_eq!(locate(src, "upstream"), Some(1));
+        assert_eq!(locate(src, "routes.chat.request.model.$map"), Some(7));
+    }
+}
