@@ -1,0 +1,179 @@
+//! Proxy errors and their one rendering as OpenAI error JSON.
+//!
+//! Every failure a client can see is a [`ProxyError`]. [`ProxyError::kind`] is both the metric
+//! label and, for Rosetta's own errors, the basis of the OpenAI `type` field.
+
+use http::{HeaderValue, StatusCode};
+use serde_json::{Value, json};
+
+/// A failure seen by a client, before or during a response.
+#[derive(Debug, Clone)]
+pub enum ProxyError {
+    /// The client's request is invalid (bad JSON, missing fields).
+    BadRequest { message: String, param: Option<String> },
+    /// No such path, mapping or route.
+    NotFound { message: String },
+    /// The path exists but not with this method.
+    MethodNotAllowed,
+    /// The upstream answered with an error status.
+    UpstreamStatus {
+        status: StatusCode,
+        message: String,
+        kind: Option<String>,
+        code: Option<String>,
+        retry_after: Option<HeaderValue>,
+    },
+    /// The upstream could not be reached (connect refused, DNS, TLS).
+    Unreachable { message: String },
+    /// The upstream did not answer (or went silent) in time.
+    Timeout { message: String },
+    /// The upstream answered something that is not what the mapping expects.
+    BadUpstreamResponse { message: String },
+    /// An error the upstream reported inside a stream it had started.
+    UpstreamStreamError { message: String, kind: Option<String>, code: Option<String> },
+    /// The mapping could not build an upstream request from this input.
+    Transform { message: String },
+}
+
+impl ProxyError {
+    /// A short, fixed label: the metric label and the default OpenAI `type`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ProxyError::BadRequest { .. } => "invalid_request",
+            ProxyError::NotFound { .. } => "not_found",
+            ProxyError::MethodNotAllowed => "method_not_allowed",
+            ProxyError::UpstreamStatus { .. } => "upstream_status",
+            ProxyError::Unreachable { .. } => "upstream_unreachable",
+            ProxyError::Timeout { .. } => "upstream_timeout",
+            ProxyError::BadUpstreamResponse { .. } => "upstream_bad_response",
+            ProxyError::UpstreamStreamError { .. } => "upstream_stream_error",
+            ProxyError::Transform { .. } => "transform",
+        }
+    }
+
+    /// The HTTP status to answer with.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ProxyError::BadRequest { .. } | ProxyError::Transform { .. } => StatusCode::BAD_REQUEST,
+            ProxyError::NotFound { .. } => StatusCode::NOT_FOUND,
+            ProxyError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ProxyError::UpstreamStatus { status, .. } => *status,
+            ProxyError::Unreachable { .. }
+            | ProxyError::BadUpstreamResponse { .. }
+            | ProxyError::UpstreamStreamError { .. } => StatusCode::BAD_GATEWAY,
+            ProxyError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+        }
+    }
+
+    /// The `retry-after` header to keep, if any.
+    pub fn retry_after(&self) -> Option<&HeaderValue> {
+        match self {
+            ProxyError::UpstreamStatus { retry_after, .. } => retry_after.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// The OpenAI error object: `{"error":{"message","type","param","code"}}`.
+    pub fn to_json(&self) -> Value {
+        let (message, kind, param, code): (String, String, Option<String>, Option<String>) = match self {
+            ProxyError::BadRequest { message, param } => (
+                message.clone(),
+                "invalid_request_error".into(),
+                param.clone(),
+                None,
+            ),
+            ProxyError::NotFound { message } => (
+                message.clone(),
+                "invalid_request_error".into(),
+                None,
+                Some("not_found".into()),
+            ),
+            ProxyError::MethodNotAllowed => (
+                "method not allowed on this path".into(),
+                "invalid_request_error".into(),
+                None,
+                Some("method_not_allowed".into()),
+            ),
+            ProxyError::UpstreamStatus { status, message, kind, code, .. } => (
+                message.clone(),
+                kind.clone().unwrap_or_else(|| type_for_status(*status).into()),
+                None,
+                code.clone(),
+            ),
+            ProxyError::UpstreamStreamError { message, kind, code } => (
+                message.clone(),
+                kind.clone().unwrap_or_else(|| "server_error".into()),
+                None,
+                code.clone(),
+            ),
+            ProxyError::Unreachable { message }
+            | ProxyError::Timeout { message }
+            | ProxyError::BadUpstreamResponse { message }
+            | ProxyError::Transform { message } => (
+                message.clone(),
+                if matches!(self, ProxyError::Transform { .. }) {
+                    "invalid_request_error".into()
+                } else {
+                    "server_error".into()
+                },
+                None,
+                Some(self.kind().into()),
+            ),
+        };
+        json!({"error": {"message": message, "type": kind, "param": param, "code": code}})
+    }
+}
+
+/// The OpenAI error `type` conventionally used for an HTTP status.
+pub fn type_for_status(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        400 | 404 | 409 | 413 | 422 => "invalid_request_error",
+        401 => "authentication_error",
+        403 => "permission_error",
+        429 => "rate_limit_error",
+        _ => "server_error",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_error_renders_the_four_openai_fields() {
+        let errors = [
+            ProxyError::BadRequest { message: "bad".into(), param: Some("messages".into()) },
+            ProxyError::NotFound { message: "nope".into() },
+            ProxyError::MethodNotAllowed,
+            ProxyError::UpstreamStatus {
+                status: StatusCode::TOO_MANY_REQUESTS,
+                message: "slow down".into(),
+                kind: None,
+                code: None,
+                retry_after: Some(HeaderValue::from_static("7")),
+            },
+            ProxyError::Unreachable { message: "refused".into() },
+            ProxyError::Timeout { message: "late".into() },
+            ProxyError::BadUpstreamResponse { message: "garbage".into() },
+            ProxyError::UpstreamStreamError { message: "boom".into(), kind: None, code: None },
+            ProxyError::Transform { message: "cannot".into() },
+        ];
+        for e in errors {
+            let j = e.to_json();
+            let obj = j["error"].as_object().unwrap();
+            for k in ["message", "type", "param", "code"] {
+                assert!(obj.contains_key(k), "{e:?} lacks {k}");
+            }
+            assert!(obj["message"].as_str().is_some_and(|m| !m.is_empty()));
+        }
+        let rl = ProxyError::UpstreamStatus {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            message: "x".into(),
+            kind: None,
+            code: None,
+            retry_after: None,
+        };
+        assert_eq!(rl.to_json()["error"]["type"], "rate_limit_error");
+        assert_eq!(ProxyError::Timeout { message: "t".into() }.status(), 504);
+    }
+}

@@ -1,0 +1,442 @@
+//! The OpenAI side, written once: `chat.completion` objects and `chat.completion.chunk` streams.
+//!
+//! Mappings produce *normalized* values (content, reasoning, tool calls, finish reason, usage);
+//! this module turns them into OpenAI JSON and owns every invariant: one id and one `created` per
+//! response, the role-first delta, tool-call indexes, arguments as JSON strings, exactly one
+//! `finish_reason` on the last choice-bearing chunk, the `choices: []` usage chunk, `[DONE]`.
+
+use std::collections::HashMap;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde_json::{Map, Value, json};
+
+use crate::error::ProxyError;
+use crate::template::to_text;
+
+/// The finish reasons OpenAI clients accept.
+const FINISH_REASONS: &[&str] = &["stop", "length", "tool_calls", "content_filter", "function_call"];
+
+/// A fresh `chatcmpl-...` id.
+pub fn completion_id() -> String {
+    format!("chatcmpl-{}", random_alnum(24))
+}
+
+/// A fresh `call_...` tool-call id, for upstreams that do not give one.
+pub fn tool_call_id() -> String {
+    format!("call_{}", random_alnum(24))
+}
+
+fn random_alnum(n: usize) -> String {
+    (0..n).map(|_| fastrand::alphanumeric()).collect()
+}
+
+/// Unix time in seconds.
+pub fn now_secs() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// Token counts, merged field by field as they arrive.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct Usage {
+    pub prompt_tokens: Option<u64>,
+    pub completion_tokens: Option<u64>,
+    pub cached_tokens: Option<u64>,
+    pub reasoning_tokens: Option<u64>,
+}
+
+impl Usage {
+    /// Reads a normalized usage object; floats are rounded, since OpenAI wants integers.
+    pub fn from_value(v: &Value) -> Usage {
+        let n = |k: &str| {
+            v.get(k).and_then(|x| match x {
+                Value::Number(n) => n.as_u64().or_else(|| n.as_f64().map(|f| f.max(0.0).round() as u64)),
+                Value::String(s) => s.trim().parse::<f64>().ok().map(|f| f.max(0.0).round() as u64),
+                _ => None,
+            })
+        };
+        Usage {
+            prompt_tokens: n("prompt_tokens"),
+            completion_tokens: n("completion_tokens"),
+            cached_tokens: n("cached_tokens"),
+            reasoning_tokens: n("reasoning_tokens"),
+        }
+    }
+
+    /// Later values win, field by field (upstreams send cumulative counts).
+    pub fn merge(&mut self, other: Usage) {
+        self.prompt_tokens = other.prompt_tokens.or(self.prompt_tokens);
+        self.completion_tokens = other.completion_tokens.or(self.completion_tokens);
+        self.cached_tokens = other.cached_tokens.or(self.cached_tokens);
+        self.reasoning_tokens = other.reasoning_tokens.or(self.reasoning_tokens);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        *self == Usage::default()
+    }
+
+    /// The OpenAI usage object; `total_tokens` is always the sum.
+    pub fn to_json(&self) -> Value {
+        let p = self.prompt_tokens.unwrap_or(0);
+        let c = self.completion_tokens.unwrap_or(0);
+        let mut u = json!({"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c});
+        if let Some(cached) = self.cached_tokens {
+            u["prompt_tokens_details"] = json!({"cached_tokens": cached});
+        }
+        if let Some(r) = self.reasoning_tokens {
+            u["completion_tokens_details"] = json!({"reasoning_tokens": r});
+        }
+        u
+    }
+}
+
+/// A finish reason as OpenAI knows it; tool calls force `tool_calls` over `stop`.
+pub fn normalize_finish(raw: Option<&Value>, had_tool_calls: bool) -> &'static str {
+    let reason = raw
+        .and_then(Value::as_str)
+        .and_then(|r| FINISH_REASONS.iter().find(|f| **f == r).copied())
+        .unwrap_or("stop");
+    if had_tool_calls && reason == "stop" { "tool_calls" } else { reason }
+}
+
+/// A normalized tool call: from one object of a mapping's `tool_calls` output.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct ToolCallPart {
+    pub key: Option<String>,
+    pub id: Option<String>,
+    pub name: Option<String>,
+    pub arguments: Option<String>,
+}
+
+impl ToolCallPart {
+    /// Reads `{key?, id?, name?, arguments?}`; object arguments become JSON strings.
+    pub fn from_value(v: &Value) -> ToolCallPart {
+        let s = |k: &str| v.get(k).filter(|x| !x.is_null()).map(to_text);
+        ToolCallPart {
+            key: s("key"),
+            id: s("id"),
+            name: s("name"),
+            arguments: v.get("arguments").filter(|x| !x.is_null()).map(|a| match a {
+                Value::String(t) => t.clone(),
+                other => other.to_string(),
+            }),
+        }
+    }
+
+    /// Parts from a single object or an array of them.
+    pub fn list(v: &Value) -> Vec<ToolCallPart> {
+        match v {
+            Value::Array(items) => items.iter().filter(|i| i.is_object()).map(Self::from_value).collect(),
+            Value::Object(_) => vec![Self::from_value(v)],
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// Normalized content: a string, or an array of strings joined.
+pub fn text_of(v: Option<&Value>) -> Option<String> {
+    match v? {
+        Value::Null => None,
+        Value::Array(items) => {
+            let s: String = items.iter().filter(|i| !i.is_null()).map(to_text).collect();
+            (!s.is_empty()).then_some(s)
+        }
+        other => Some(to_text(other)).filter(|s| !s.is_empty()),
+    }
+}
+
+/// Builds the `chat.completion` object from a mapping's normalized response.
+pub fn completion(model: &str, normalized: &Map<String, Value>) -> (Value, Usage) {
+    let content = text_of(normalized.get("content"));
+    let reasoning = text_of(normalized.get("reasoning"));
+    let calls: Vec<Value> = normalized
+        .get("tool_calls")
+        .map(ToolCallPart::list)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|c| c.name.is_some())
+        .map(|c| {
+            json!({
+                "id": c.id.unwrap_or_else(tool_call_id),
+                "type": "function",
+                "function": {"name": c.name, "arguments": c.arguments.unwrap_or_else(|| "{}".into())},
+            })
+        })
+        .collect();
+    let finish = normalize_finish(normalized.get("finish_reason"), !calls.is_empty());
+    let usage = normalized.get("usage").map(Usage::from_value).unwrap_or_default();
+    let mut message = json!({"role": "assistant", "content": content, "refusal": null});
+    if let Some(r) = reasoning {
+        message["reasoning_content"] = Value::String(r);
+    }
+    if !calls.is_empty() {
+        message["tool_calls"] = Value::Array(calls);
+    }
+    let body = json!({
+        "id": completion_id(),
+        "object": "chat.completion",
+        "created": now_secs(),
+        "model": model,
+        "choices": [{"index": 0, "message": message, "logprobs": null, "finish_reason": finish}],
+        "usage": usage.to_json(),
+    });
+    (body, usage)
+}
+
+/// Writes one OpenAI chunk stream. Every chunk goes through here, so the invariants hold no
+/// matter what a mapping emits, in whatever order.
+#[derive(Debug)]
+pub struct ChunkWriter {
+    /// `{"id":..,"object":"chat.completion.chunk","created":..,"model":..,` rendered once.
+    head: String,
+    include_usage: bool,
+    role_sent: bool,
+    /// Upstream tool-call key -> OpenAI index.
+    tool_keys: HashMap<String, usize>,
+    tool_count: usize,
+    last_tool: Option<usize>,
+    finish: Option<Value>,
+    ended: bool,
+    pub usage: Usage,
+    /// Set once the stream is closed (finished or failed); later input is ignored.
+    pub closed: bool,
+    pub failed: bool,
+    pub emitted_content: bool,
+}
+
+impl ChunkWriter {
+    pub fn new(model: &str, include_usage: bool) -> Self {
+        let head = format!(
+            "{{\"id\":\"{}\",\"object\":\"chat.completion.chunk\",\"created\":{},\"model\":{},",
+            completion_id(),
+            now_secs(),
+            Value::String(model.to_string())
+        );
+        ChunkWriter {
+            head,
+            include_usage,
+            role_sent: false,
+            tool_keys: HashMap::new(),
+            tool_count: 0,
+            last_tool: None,
+            finish: None,
+            ended: false,
+            usage: Usage::default(),
+            closed: false,
+            failed: false,
+            emitted_content: false,
+        }
+    }
+
+    fn chunk(&self, out: &mut Vec<u8>, delta: &Value, finish: Option<&str>) {
+        out.extend_from_slice(b"data: ");
+        out.extend_from_slice(self.head.as_bytes());
+        out.extend_from_slice(b"\"choices\":[{\"index\":0,\"delta\":");
+        out.extend_from_slice(delta.to_string().as_bytes());
+        out.extend_from_slice(b",\"logprobs\":null,\"finish_reason\":");
+        match finish {
+            Some(f) => out.extend_from_slice(Value::String(f.into()).to_string().as_bytes()),
+            None => out.extend_from_slice(b"null"),
+        }
+        out.extend_from_slice(b"}]}\n\n");
+    }
+
+    fn role(&mut self, out: &mut Vec<u8>) {
+        if !self.role_sent {
+            self.role_sent = true;
+            self.chunk(out, &json!({"role": "assistant", "content": ""}), None);
+        }
+    }
+
+    /// A content delta; empty text is not sent.
+    pub fn content(&mut self, out: &mut Vec<u8>, text: &str) {
+        if self.closed || text.is_empty() {
+            return;
+        }
+        self.role(out);
+        self.emitted_content = true;
+        self.chunk(out, &json!({"content": text}), None);
+    }
+
+    /// A reasoning delta (`reasoning_content`, the field LibreChat reads).
+    pub fn reasoning(&mut self, out: &mut Vec<u8>, text: &str) {
+        if self.closed || text.is_empty() {
+            return;
+        }
+        self.role(out);
+        self.emitted_content = true;
+        self.chunk(out, &json!({"reasoning_content": text}), None);
+    }
+
+    /// A tool-call start and/or argument piece. A part with a name (or an id) whose key is new
+    /// starts a call; a part without one continues the call with that key, or the latest call.
+    pub fn tool_call(&mut self, out: &mut Vec<u8>, part: ToolCallPart) {
+        if self.closed {
+            return;
+        }
+        let known = part.key.as_ref().and_then(|k| self.tool_keys.get(k).copied());
+        let starts = known.is_none() && (part.name.is_some() || part.id.is_some());
+        let index = if starts {
+            let i = self.tool_count;
+            self.tool_count += 1;
+            if let Some(k) = &part.key {
+                self.tool_keys.insert(k.clone(), i);
+            }
+            self.role(out);
+            self.emitted_content = true;
+            let id = part.id.clone().unwrap_or_else(tool_call_id);
+            let delta = json!({"tool_calls": [{"index": i, "id": id, "type": "function",
+                "function": {"name": part.name.clone().unwrap_or_default(), "arguments": ""}}]});
+            self.chunk(out, &delta, None);
+            i
+        } else {
+            match known.or(self.last_tool) {
+                Some(i) => i,
+                None => return, // arguments for a call that never started: nothing to attach to
+            }
+        };
+        self.last_tool = Some(index);
+        if let Some(args) = part.arguments.filter(|a| !a.is_empty()) {
+            let delta = json!({"tool_calls": [{"index": index, "function": {"arguments": args}}]});
+            self.chunk(out, &delta, None);
+        }
+    }
+
+    pub fn set_finish(&mut self, reason: Value) {
+        self.finish = Some(reason);
+    }
+
+    pub fn add_usage(&mut self, u: Usage) {
+        self.usage.merge(u);
+    }
+
+    pub fn mark_end(&mut self) {
+        self.ended = true;
+    }
+
+    /// Whether the upstream has said the answer is complete.
+    pub fn complete(&self) -> bool {
+        self.finish.is_some() || self.ended
+    }
+
+    /// The finish chunk, the usage chunk (when asked for) and `[DONE]`.
+    pub fn finish(&mut self, out: &mut Vec<u8>) {
+        if self.closed {
+            return;
+        }
+        self.role(out);
+        let reason = normalize_finish(self.finish.as_ref(), self.tool_count > 0);
+        self.chunk(out, &json!({}), Some(reason));
+        if self.include_usage {
+            out.extend_from_slice(b"data: ");
+            out.extend_from_slice(self.head.as_bytes());
+            out.extend_from_slice(b"\"choices\":[],\"usage\":");
+            out.extend_from_slice(self.usage.to_json().to_string().as_bytes());
+            out.extend_from_slice(b"}\n\n");
+        }
+        out.extend_from_slice(b"data: [DONE]\n\n");
+        self.closed = true;
+    }
+
+    /// An in-stream error object, then the end of the stream (no `[DONE]`: it did not finish).
+    pub fn fail(&mut self, out: &mut Vec<u8>, err: &ProxyError) {
+        if self.closed {
+            return;
+        }
+        out.extend_from_slice(b"data: ");
+        out.extend_from_slice(err.to_json().to_string().as_bytes());
+        out.extend_from_slice(b"\n\n");
+        self.closed = true;
+        self.failed = true;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chunks(out: &[u8]) -> Vec<Value> {
+        String::from_utf8_lossy(out)
+            .split("\n\n")
+            .filter_map(|e| e.strip_prefix("data: "))
+            .filter(|d| *d != "[DONE]")
+            .map(|d| serde_json::from_str(d).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn text_stream_invariants() {
+        let mut w = ChunkWriter::new("m", true);
+        let mut out = Vec::new();
+        w.content(&mut out, "Hel");
+        w.content(&mut out, "");
+        w.content(&mut out, "lo");
+        w.add_usage(Usage { prompt_tokens: Some(3), ..Default::default() });
+        w.add_usage(Usage { completion_tokens: Some(2), ..Default::default() });
+        w.set_finish(json!("stop"));
+        w.finish(&mut out);
+        w.content(&mut out, "late");
+        let c = chunks(&out);
+        assert_eq!(c.len(), 5);
+        assert_eq!(c[0]["choices"][0]["delta"], json!({"role": "assistant", "content": ""}));
+        assert_eq!(c[1]["choices"][0]["delta"], json!({"content": "Hel"}));
+        assert_eq!(c[3]["choices"][0]["finish_reason"], "stop");
+        assert_eq!(c[3]["choices"][0]["delta"], json!({}));
+        assert_eq!(c[4]["choices"], json!([]));
+        assert_eq!(c[4]["usage"]["total_tokens"], 5);
+        assert!(c.iter().all(|x| x["id"] == c[0]["id"] && x["created"] == c[0]["created"]));
+        assert!(String::from_utf8_lossy(&out).ends_with("data: [DONE]\n\n"));
+    }
+
+    #[test]
+    fn tool_call_indexes_follow_keys_not_upstream_indexes() {
+        let mut w = ChunkWriter::new("m", false);
+        let mut out = Vec::new();
+        let part = |v: Value| ToolCallPart::from_value(&v);
+        w.content(&mut out, "Checking.");
+        w.tool_call(&mut out, part(json!({"key": 1, "id": "toolu_a", "name": "get_weather"})));
+        w.tool_call(&mut out, part(json!({"key": 1, "arguments": "{\"ci"})));
+        w.tool_call(&mut out, part(json!({"key": 3, "id": "toolu_b", "name": "get_time", "arguments": {"tz": "UTC"}})));
+        w.tool_call(&mut out, part(json!({"key": 1, "arguments": "ty\":1}"})));
+        w.set_finish(json!("stop"));
+        w.finish(&mut out);
+        let c = chunks(&out);
+        let tc: Vec<&Value> = c.iter().filter_map(|x| x["choices"][0]["delta"].get("tool_calls")).collect();
+        assert_eq!(tc[0][0], json!({"index": 0, "id": "toolu_a", "type": "function", "function": {"name": "get_weather", "arguments": ""}}));
+        assert_eq!(tc[1][0], json!({"index": 0, "function": {"arguments": "{\"ci"}}));
+        assert_eq!(tc[2][0]["index"], 1);
+        assert_eq!(tc[3][0], json!({"index": 1, "function": {"arguments": "{\"tz\":\"UTC\"}"}}));
+        assert_eq!(tc[4][0]["index"], 0);
+        assert_eq!(c.last().unwrap()["choices"][0]["finish_reason"], "tool_calls");
+        assert!(c.iter().all(|x| x.get("usage").is_none()));
+    }
+
+    #[test]
+    fn failure_is_an_error_object_without_done() {
+        let mut w = ChunkWriter::new("m", true);
+        let mut out = Vec::new();
+        w.content(&mut out, "partial");
+        w.fail(&mut out, &ProxyError::UpstreamStreamError { message: "Overloaded".into(), kind: Some("overloaded_error".into()), code: None });
+        w.finish(&mut out);
+        let text = String::from_utf8_lossy(&out);
+        assert!(!text.contains("[DONE]"));
+        assert!(!text.contains("finish_reason\":\"stop"));
+        assert_eq!(chunks(&out).last().unwrap()["error"]["type"], "overloaded_error");
+    }
+
+    #[test]
+    fn completion_object() {
+        let n = json!({"content": ["a", "b"], "tool_calls": [{"name": "f", "arguments": {"x": 1}}], "finish_reason": "stop",
+            "usage": {"prompt_tokens": 3.0, "completion_tokens": 4, "cached_tokens": 1}});
+        let (c, u) = completion("m", n.as_object().unwrap());
+        assert_eq!(c["object"], "chat.completion");
+        assert_eq!(c["choices"][0]["message"]["content"], "ab");
+        assert_eq!(c["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"], "{\"x\":1}");
+        assert!(c["choices"][0]["message"]["tool_calls"][0]["id"].as_str().unwrap().starts_with("call_"));
+        assert_eq!(c["choices"][0]["finish_reason"], "tool_calls");
+        assert_eq!(c["usage"], json!({"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7, "prompt_tokens_details": {"cached_tokens": 1}}));
+        assert_eq!(u.prompt_tokens, Some(3));
+        let (c, _) = completion("m", json!({"finish_reason": "weird"}).as_object().unwrap());
+        assert_eq!(c["choices"][0]["finish_reason"], "stop");
+        assert_eq!(c["choices"][0]["message"]["content"], Value::Null);
+    }
+}

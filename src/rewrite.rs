@@ -1,0 +1,295 @@
+//! Applying a mapping to upstream output: whole responses, and streams event by event.
+//!
+//! Pure and synchronous: bytes in, OpenAI bytes out. The hyper body wrapper in
+//! [`crate::proxy`] drives a [`StreamRewriter`] frame by frame.
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+
+use crate::error::ProxyError;
+use crate::framing::{Decoder, Event};
+use crate::mapping::{Fields, Mapping, Rule};
+use crate::openai::{ChunkWriter, ToolCallPart, Usage, text_of};
+use crate::template::{Scope, eval, to_text, truthy};
+
+/// Evaluates a set of fields on `input`, with `$request` bound to the OpenAI request.
+pub fn eval_fields(fields: &Fields, input: &Value, request: &Value, state: &Value) -> Map<String, Value> {
+    let globals = [("root", input), ("request", request), ("state", state)];
+    let scope = Scope::new(input, &globals);
+    let mut out = Map::new();
+    let slots = [
+        ("content", &fields.content),
+        ("reasoning", &fields.reasoning),
+        ("tool_calls", &fields.tool_calls),
+        ("finish_reason", &fields.finish_reason),
+        ("usage", &fields.usage),
+        ("error", &fields.error),
+        ("end", &fields.end),
+    ];
+    for (name, expr) in slots {
+        if let Some(v) = expr.as_ref().and_then(|e| eval(e, scope)) {
+            out.insert(name.to_string(), v);
+        }
+    }
+    out
+}
+
+/// Reads an upstream error from a normalized `error` value (an object or a bare message).
+pub fn stream_error(v: &Value) -> ProxyError {
+    let field = |k: &str| v.get(k).filter(|x| !x.is_null()).map(to_text);
+    let message = match v {
+        Value::Object(_) => field("message"),
+        other => Some(to_text(other)),
+    }
+    .filter(|m| !m.is_empty())
+    .unwrap_or_else(|| "the upstream reported an error".into());
+    ProxyError::UpstreamStreamError {
+        message,
+        kind: field("type"),
+        code: field("code"),
+    }
+}
+
+/// Rewrites one upstream stream into an OpenAI chunk stream.
+pub struct StreamRewriter {
+    mapping: Arc<Mapping>,
+    request: Arc<Value>,
+    decoder: Decoder,
+    pub writer: ChunkWriter,
+    state: Value,
+    events: Vec<Event>,
+}
+
+impl StreamRewriter {
+    /// `None` when the mapping's chat route has no `stream` section.
+    pub fn new(mapping: Arc<Mapping>, request: Arc<Value>, model: &str, include_usage: bool) -> Option<Self> {
+        let framing = mapping.chat.as_ref()?.stream.as_ref()?.framing;
+        Some(StreamRewriter {
+            mapping,
+            request,
+            decoder: Decoder::new(framing),
+            writer: ChunkWriter::new(model, include_usage),
+            state: Value::Object(Map::new()),
+            events: Vec::new(),
+        })
+    }
+
+    /// Feeds upstream bytes; appends OpenAI bytes to `out`.
+    pub fn feed(&mut self, bytes: &[u8], out: &mut Vec<u8>) {
+        if self.writer.closed {
+            return;
+        }
+        let mut events = std::mem::take(&mut self.events);
+        if let Err(e) = self.decoder.feed(bytes, &mut events) {
+            self.writer.fail(out, &ProxyError::BadUpstreamResponse { message: e.0 });
+        }
+        self.process(&mut events, out);
+        self.events = events;
+    }
+
+    /// The upstream body ended. A stream that never said it was complete ends in an error.
+    pub fn end(&mut self, out: &mut Vec<u8>) {
+        if self.writer.closed {
+            return;
+        }
+        let mut events = std::mem::take(&mut self.events);
+        if let Err(e) = self.decoder.finish(&mut events) {
+            self.writer.fail(out, &ProxyError::BadUpstreamResponse { message: e.0 });
+        }
+        self.process(&mut events, out);
+        if self.writer.complete() {
+            self.writer.finish(out);
+        } else {
+            self.writer.fail(
+                out,
+                &ProxyError::BadUpstreamResponse {
+                    message: "the upstream closed the stream before the response was complete".into(),
+                },
+            );
+        }
+    }
+
+    /// The upstream failed (reset, timeout): end the client's stream with that error.
+    pub fn fail(&mut self, out: &mut Vec<u8>, err: &ProxyError) {
+        self.writer.fail(out, err);
+    }
+
+    /// Usage seen so far.
+    pub fn usage(&self) -> Usage {
+        self.writer.usage
+    }
+
+    fn process(&mut self, events: &mut Vec<Event>, out: &mut Vec<u8>) {
+        for event in events.drain(..) {
+            if self.writer.closed {
+                continue;
+            }
+            self.apply(&event, out);
+        }
+    }
+
+    fn apply(&mut self, event: &Event, out: &mut Vec<u8>) {
+        let mapping = Arc::clone(&self.mapping);
+        let Some(program) = mapping.chat.as_ref().and_then(|c| c.stream.as_ref()) else {
+            return;
+        };
+        let mut parsed: Option<Value> = None;
+        for rule in &program.rules {
+            if !rule.events.is_empty() && !event.name.as_ref().is_some_and(|n| rule.events.contains(n)) {
+                continue;
+            }
+            if parsed.is_none() && needs_data(rule) {
+                match serde_json::from_str::<Value>(&event.data) {
+                    Ok(v) => parsed = Some(v),
+                    Err(_) => {
+                        let mut shown: String = event.data.chars().take(120).collect();
+                        if shown.len() < event.data.len() {
+                            shown.push('…');
+                        }
+                        let message = format!("the upstream sent an event that is not valid JSON: {shown:?}");
+                        self.writer.fail(out, &ProxyError::BadUpstreamResponse { message });
+                        return;
+                    }
+                }
+            }
+            let data = parsed.as_ref().unwrap_or(&Value::Null);
+            if let Some(cond) = &rule.cond {
+                let globals = [("root", data), ("request", &*self.request), ("state", &self.state)];
+                if !truthy(eval(cond, Scope::new(data, &globals)).as_ref()) {
+                    continue;
+                }
+            }
+            self.fire(rule, data, out);
+            return; // first matching rule wins
+        }
+    }
+
+    fn fire(&mut self, rule: &Rule, data: &Value, out: &mut Vec<u8>) {
+        let emitted = eval_fields(&rule.emit, data, &self.request, &self.state);
+        if !rule.set.is_empty() || !rule.incr.is_empty() {
+            let globals = [("root", data), ("request", &*self.request), ("state", &self.state)];
+            let scope = Scope::new(data, &globals);
+            let updates: Vec<(String, Option<Value>)> =
+                rule.set.iter().map(|(k, e)| (k.clone(), eval(e, scope))).collect();
+            let state = self.state.as_object_mut().expect("state is an object");
+            for (k, v) in updates {
+                match v {
+                    Some(v) => state.insert(k, v),
+                    None => state.remove(&k),
+                };
+            }
+            for k in &rule.incr {
+                let n = state.get(k).and_then(Value::as_i64).unwrap_or(0) + 1;
+                state.insert(k.clone(), n.into());
+            }
+        }
+        let w = &mut self.writer;
+        if let Some(text) = text_of(emitted.get("reasoning")) {
+            w.reasoning(out, &text);
+        }
+        if let Some(text) = text_of(emitted.get("content")) {
+            w.content(out, &text);
+        }
+        if let Some(calls) = emitted.get("tool_calls") {
+            for part in ToolCallPart::list(calls) {
+                w.tool_call(out, part);
+            }
+        }
+        if let Some(reason) = emitted.get("finish_reason") {
+            w.set_finish(reason.clone());
+        }
+        if let Some(u) = emitted.get("usage") {
+            w.add_usage(Usage::from_value(u));
+        }
+        if let Some(err) = emitted.get("error") {
+            w.fail(out, &stream_error(err));
+            return;
+        }
+        if truthy(emitted.get("end")) {
+            w.mark_end();
+            w.finish(out);
+        }
+    }
+}
+
+/// Whether a rule reads the event's JSON (so it must be parsed).
+fn needs_data(rule: &Rule) -> bool {
+    let e = &rule.emit;
+    rule.cond.is_some()
+        || !rule.set.is_empty()
+        || [&e.content, &e.reasoning, &e.tool_calls, &e.finish_reason, &e.usage, &e.error, &e.end]
+            .iter()
+            .any(|f| f.is_some())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mapping::compile_file;
+    use serde_json::json;
+    use std::path::Path;
+
+    const MAPPING: &str = r#"
+upstream: {base_url: "http://x"}
+routes:
+  chat:
+    path: /s
+    response: {content: $.text}
+    stream:
+      framing: sse
+      rules:
+        - on: {event: start}
+          set: {input: $.usage.in}
+        - on: {event: ping}
+        - on: {event: block_start, if: {$eq: [$.block.type, tool]}}
+          emit: {tool_calls: {key: $.index, id: $.block.id, name: $.block.name}}
+        - on: {event: delta, if: {$eq: [$.delta.type, text]}}
+          emit: {content: $.delta.text}
+        - on: {event: delta, if: {$eq: [$.delta.type, json]}}
+          emit: {tool_calls: {key: $.index, arguments: $.delta.partial}}
+        - on: {event: stop}
+          emit: {finish_reason: {$lookup: $.reason, table: {done: stop, tool: tool_calls}}, usage: {prompt_tokens: $state.input, completion_tokens: $.out}}
+        - on: {event: oops}
+          emit: {error: $.error}
+"#;
+
+    fn rewriter(include_usage: bool) -> StreamRewriter {
+        let m = compile_file(Path::new("t.yaml"), MAPPING, &|_| None).unwrap();
+        StreamRewriter::new(Arc::new(m), Arc::new(json!({})), "m", include_usage).unwrap()
+    }
+
+    fn run(r: &mut StreamRewriter, input: &str) -> String {
+        let mut out = Vec::new();
+        for b in input.as_bytes().chunks(7) {
+            r.feed(b, &mut out);
+        }
+        r.end(&mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn rules_state_and_unparsed_events() {
+        let mut r = rewriter(true);
+        let out = run(&mut r, "event: start\ndata: {\"usage\":{\"in\":9}}\n\nevent: ping\ndata: not json at all\n\nevent: delta\ndata: {\"delta\":{\"type\":\"text\",\"text\":\"Hi\"}}\n\nevent: block_start\ndata: {\"index\":4,\"block\":{\"type\":\"tool\",\"id\":\"t1\",\"name\":\"f\"}}\n\nevent: delta\ndata: {\"index\":4,\"delta\":{\"type\":\"json\",\"partial\":\"{}\"}}\n\nevent: stop\ndata: {\"reason\":\"done\",\"out\":5}\n\n");
+        assert!(out.contains("\"content\":\"Hi\""), "{out}");
+        assert!(out.contains("\"tool_calls\":[{\"function\":{\"arguments\":\"\",\"name\":\"f\"},\"id\":\"t1\",\"index\":0,\"type\":\"function\"}]"), "{out}");
+        assert!(out.contains("\"finish_reason\":\"tool_calls\""), "{out}");
+        assert!(out.contains("\"usage\":{\"completion_tokens\":5,\"prompt_tokens\":9,\"total_tokens\":14}"), "{out}");
+        assert!(out.ends_with("data: [DONE]\n\n"));
+    }
+
+    #[test]
+    fn truncated_stream_and_error_events_fail() {
+        let mut r = rewriter(false);
+        let out = run(&mut r, "event: delta\ndata: {\"delta\":{\"type\":\"text\",\"text\":\"Hi\"}}\n\n");
+        assert!(out.contains("\"error\""), "{out}");
+        assert!(!out.contains("[DONE]"));
+        let mut r = rewriter(false);
+        let out = run(&mut r, "event: oops\ndata: {\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n");
+        assert!(out.contains("\"message\":\"Overloaded\""), "{out}");
+        let mut r = rewriter(false);
+        let out = run(&mut r, "event: delta\ndata: {not json\n\n");
+        assert!(out.contains("not valid JSON"), "{out}");
+    }
+}
