@@ -11,6 +11,8 @@ use serde_json::{Value, json};
 pub enum ProxyError {
     /// The client's request is invalid (bad JSON, missing fields).
     BadRequest { message: String, param: Option<String> },
+    /// The request body is larger than the limit.
+    TooLarge { limit: usize },
     /// No such path, mapping or route.
     NotFound { message: String },
     /// The path exists but not with this method.
@@ -40,6 +42,7 @@ impl ProxyError {
     pub fn kind(&self) -> &'static str {
         match self {
             ProxyError::BadRequest { .. } => "invalid_request",
+            ProxyError::TooLarge { .. } => "too_large",
             ProxyError::NotFound { .. } => "not_found",
             ProxyError::MethodNotAllowed => "method_not_allowed",
             ProxyError::UpstreamStatus { .. } => "upstream_status",
@@ -55,6 +58,7 @@ impl ProxyError {
     pub fn status(&self) -> StatusCode {
         match self {
             ProxyError::BadRequest { .. } | ProxyError::Transform { .. } => StatusCode::BAD_REQUEST,
+            ProxyError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ProxyError::NotFound { .. } => StatusCode::NOT_FOUND,
             ProxyError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ProxyError::UpstreamStatus { status, .. } => *status,
@@ -81,6 +85,12 @@ impl ProxyError {
                 "invalid_request_error".into(),
                 param.clone(),
                 None,
+            ),
+            ProxyError::TooLarge { limit } => (
+                format!("the request body exceeds the limit of {limit} bytes"),
+                "invalid_request_error".into(),
+                None,
+                Some("request_too_large".into()),
             ),
             ProxyError::NotFound { message } => (
                 message.clone(),
@@ -144,6 +154,7 @@ mod tests {
         let errors = [
             ProxyError::BadRequest { message: "bad".into(), param: Some("messages".into()) },
             ProxyError::NotFound { message: "nope".into() },
+            ProxyError::TooLarge { limit: 1 },
             ProxyError::MethodNotAllowed,
             ProxyError::UpstreamStatus {
                 status: StatusCode::TOO_MANY_REQUESTS,

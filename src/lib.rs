@@ -1,11 +1,31 @@
 //! Rosetta: a reverse proxy that makes non-OpenAI LLM APIs speak the OpenAI API.
+//!
+//! The request path, module by module:
+//!
+//! - [`cli`]: `rosetta serve` / `rosetta check`; `main` only parses flags and calls it.
+//! - [`mapping`] loads `mappings/*.yaml` ([`spec`] mirrors the YAML) and compiles each file into
+//!   a [`mapping::Mapping`]: upstream, routes, templates and stream rules, every JSONPath
+//!   ([`path`]) and regex compiled once. Every error is reported with file, line and location.
+//! - [`server`] is the hyper server: `/NAME/v1/chat/completions`, `/NAME/v1/models`, `/health`,
+//!   `/metrics`, and the one place errors become responses.
+//! - [`proxy`] runs one call: renders the upstream request with the [`template`] engine, sends
+//!   it on the mapping's pooled client, and translates the answer.
+//! - [`rewrite`] applies a mapping to upstream output: [`framing`] splits the stream into
+//!   events, rules turn them into normalized emissions.
+//! - [`openai`] owns the OpenAI side: ids, `created`, role-first deltas, tool-call indexes,
+//!   finish reasons, usage chunks, `[DONE]`. [`error`] renders every error as OpenAI JSON.
+//! - [`telemetry`]: Prometheus metrics and logging.
 #![forbid(unsafe_code)]
 
+pub mod cli;
 pub mod error;
 pub mod framing;
 pub mod mapping;
 pub mod openai;
 pub mod path;
+pub mod proxy;
 pub mod rewrite;
+pub mod server;
 pub mod spec;
+pub mod telemetry;
 pub mod template;

@@ -1,0 +1,130 @@
+//! The command line: `rosetta serve` and `rosetta check`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+
+use crate::mapping::{self, Mapping};
+use crate::server::{self, State};
+
+/// Rosetta: put any LLM API behind an OpenAI-compatible endpoint.
+#[derive(Debug, Parser)]
+#[command(name = "rosetta", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the OpenAI API for every mapping in the mappings directory.
+    Serve {
+        /// Directory of mapping files (*.yaml).
+        #[arg(long, env = "ROSETTA_MAPPINGS", default_value = "./mappings")]
+        mappings: PathBuf,
+        /// Address to listen on.
+        #[arg(long, env = "ROSETTA_LISTEN", default_value = "127.0.0.1:8080")]
+        listen: String,
+        /// Log format.
+        #[arg(long, env = "ROSETTA_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
+        log_format: String,
+    },
+    /// Load and compile every mapping without serving; print every error.
+    Check {
+        /// Directory of mapping files (*.yaml).
+        #[arg(long, env = "ROSETTA_MAPPINGS", default_value = "./mappings")]
+        mappings: PathBuf,
+    },
+}
+
+/// Loads mappings with the process environment, printing every error to stderr.
+fn load(dir: &Path) -> Option<Vec<Arc<Mapping>>> {
+    match mapping::load_dir(dir, &|k| std::env::var(k).ok()) {
+        Ok(m) => Some(m),
+        Err(errors) => {
+            for e in &errors {
+                eprintln!("error: {e}");
+            }
+            eprintln!("{} error(s) in {}", errors.len(), dir.display());
+            None
+        }
+    }
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> ExitCode {
+    match cli.command {
+        Command::Check { mappings } => match load(&mappings) {
+            Some(ms) => {
+                for m in &ms {
+                    println!("ok  {:<20} {}", m.name, m.file.display());
+                    for var in &m.upstream.missing_env {
+                        println!("    note: {var} is not set");
+                    }
+                }
+                println!("{} mapping(s) OK", ms.len());
+                ExitCode::SUCCESS
+            }
+            None => ExitCode::FAILURE,
+        },
+        Command::Serve { mappings, listen, log_format } => {
+            crate::telemetry::init_logging(log_format == "json");
+            let Some(ms) = load(&mappings) else { return ExitCode::FAILURE };
+            let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("error: cannot start the runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            runtime.block_on(async move {
+                let listener = match tokio::net::TcpListener::bind(&listen).await {
+                    Ok(l) => l,
+                    Err(e) => {
+                        eprintln!("error: cannot listen on {listen}: {e}");
+                        return ExitCode::FAILURE;
+                    }
+                };
+                for m in &ms {
+                    for var in &m.upstream.missing_env {
+                        tracing::warn!(mapping = %m.name, "{var} is not set");
+                    }
+                }
+                let names: Vec<&str> = ms.iter().map(|m| m.name.as_str()).collect();
+                let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or(listen.clone());
+                tracing::info!(mappings = ?names, "listening on http://{addr}");
+                let state = Arc::new(State::new(ms));
+                match server::serve(listener, state, shutdown_signal()).await {
+                    Ok(()) => ExitCode::SUCCESS,
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        ExitCode::FAILURE
+                    }
+                }
+            })
+        }
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(t) => t,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
