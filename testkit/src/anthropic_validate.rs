@@ -1,0 +1,294 @@
+//! Request validation of the fake Anthropic Messages API, with the real API's error texts.
+
+use std::collections::HashSet;
+
+use serde_json::{Map, Value};
+
+use crate::anthropic_messages::messages_ok;
+
+pub(crate) type Check = Result<(), String>;
+
+const TOP_LEVEL: &[&str] = &[
+    "model",
+    "max_tokens",
+    "messages",
+    "system",
+    "stop_sequences",
+    "temperature",
+    "top_p",
+    "top_k",
+    "stream",
+    "tools",
+    "tool_choice",
+    "metadata",
+    "thinking",
+    "service_tier",
+    "output_config",
+    "container",
+    "cache_control",
+    "inference_geo",
+];
+pub(crate) const MEDIA_TYPES: &[&str] = &["image/jpeg", "image/png", "image/gif", "image/webp"];
+
+/// Validates a `POST /v1/messages` body; `Err` carries the `invalid_request_error` message.
+pub(crate) fn validate(body: &Value) -> Check {
+    let obj = body
+        .as_object()
+        .ok_or("Input should be a valid dictionary")?;
+    extra_keys("", obj, TOP_LEVEL)?;
+    match obj.get("model") {
+        None => return Err("model: Field required".into()),
+        Some(Value::String(s)) if !s.is_empty() => {}
+        Some(Value::String(_)) => {
+            return Err("model: String should have at least 1 character".into());
+        }
+        Some(_) => return Err("model: Input should be a valid string".into()),
+    }
+    let max_tokens = match obj.get("max_tokens") {
+        None => return Err("max_tokens: Field required".into()),
+        Some(v) => integer("max_tokens", v, 1)?,
+    };
+    let messages = match obj.get("messages") {
+        None => return Err("messages: Field required".into()),
+        Some(Value::Array(m)) => m,
+        Some(_) => return Err("messages: Input should be a valid list".into()),
+    };
+    optional(obj, "system", system)?;
+    optional(obj, "stop_sequences", stop_sequences)?;
+    optional(obj, "temperature", |v| number("temperature", v, 0.0, 1.0))?;
+    optional(obj, "top_p", |v| number("top_p", v, 0.0, 1.0))?;
+    optional(obj, "top_k", |v| integer("top_k", v, 0).map(drop))?;
+    optional(obj, "stream", |v| {
+        v.as_bool()
+            .map(drop)
+            .ok_or("stream: Input should be a valid boolean".into())
+    })?;
+    optional(obj, "metadata", metadata)?;
+    optional(obj, "thinking", |v| thinking(v, max_tokens))?;
+    optional(obj, "service_tier", |v| match v.as_str() {
+        Some("auto" | "standard_only") => Ok(()),
+        _ => Err("service_tier: Input should be 'auto' or 'standard_only'".into()),
+    })?;
+    let mut names = HashSet::new();
+    optional(obj, "tools", |v| tools(v, &mut names))?;
+    optional(obj, "tool_choice", |v| tool_choice(v, &names))?;
+    messages_ok(messages)
+}
+
+fn optional(obj: &Map<String, Value>, key: &str, mut check: impl FnMut(&Value) -> Check) -> Check {
+    match obj.get(key) {
+        None | Some(Value::Null) => Ok(()),
+        Some(v) => check(v),
+    }
+}
+
+pub(crate) fn extra_keys(path: &str, obj: &Map<String, Value>, allowed: &[&str]) -> Check {
+    match obj.keys().find(|k| !allowed.contains(&k.as_str())) {
+        Some(k) if path.is_empty() => Err(format!("{k}: Extra inputs are not permitted")),
+        Some(k) => Err(format!("{path}.{k}: Extra inputs are not permitted")),
+        None => Ok(()),
+    }
+}
+
+fn integer(path: &str, v: &Value, min: i64) -> Result<i64, String> {
+    let n = v
+        .as_i64()
+        .ok_or(format!("{path}: Input should be a valid integer"))?;
+    if n < min {
+        return Err(format!(
+            "{path}: Input should be greater than or equal to {min}"
+        ));
+    }
+    Ok(n)
+}
+
+fn number(path: &str, v: &Value, min: f64, max: f64) -> Check {
+    let n = v
+        .as_f64()
+        .ok_or(format!("{path}: Input should be a valid number"))?;
+    if n < min {
+        return Err(format!(
+            "{path}: Input should be greater than or equal to {min}"
+        ));
+    }
+    if n > max {
+        return Err(format!(
+            "{path}: Input should be less than or equal to {max}"
+        ));
+    }
+    Ok(())
+}
+
+pub(crate) fn string<'a>(path: &str, v: Option<&'a Value>) -> Result<&'a str, String> {
+    match v {
+        None => Err(format!("{path}: Field required")),
+        Some(Value::String(s)) => Ok(s),
+        Some(_) => Err(format!("{path}: Input should be a valid string")),
+    }
+}
+
+pub(crate) fn object<'a>(
+    path: &str,
+    v: Option<&'a Value>,
+) -> Result<&'a Map<String, Value>, String> {
+    match v {
+        None => Err(format!("{path}: Field required")),
+        Some(Value::Object(o)) => Ok(o),
+        Some(_) => Err(format!("{path}: Input should be a valid dictionary")),
+    }
+}
+
+pub(crate) fn text_block(path: &str, block: &Map<String, Value>, scope: &str) -> Check {
+    extra_keys(path, block, &["type", "text", "cache_control", "citations"])?;
+    let text = string(&format!("{path}.text"), block.get("text"))?;
+    if text.is_empty() {
+        return Err(format!("{scope}: text content blocks must be non-empty"));
+    }
+    if text.trim().is_empty() {
+        return Err(format!(
+            "{scope}: text content blocks must contain non-whitespace text"
+        ));
+    }
+    Ok(())
+}
+
+fn system(v: &Value) -> Check {
+    match v {
+        Value::String(_) => Ok(()),
+        Value::Array(blocks) => blocks.iter().enumerate().try_for_each(|(i, b)| {
+            let path = format!("system.{i}");
+            let block = object(&path, Some(b))?;
+            if block.get("type").and_then(Value::as_str) != Some("text") {
+                return Err(format!("{path}.type: Input should be 'text'"));
+            }
+            text_block(&path, block, "system")
+        }),
+        _ => Err("system: Input should be a valid string or a valid list".into()),
+    }
+}
+
+fn stop_sequences(v: &Value) -> Check {
+    let list = v
+        .as_array()
+        .ok_or("stop_sequences: Input should be a valid list")?;
+    for (i, s) in list.iter().enumerate() {
+        let s = s.as_str().ok_or(format!(
+            "stop_sequences.{i}: Input should be a valid string"
+        ))?;
+        if s.trim().is_empty() {
+            return Err("stop_sequences: each stop sequence must contain non-whitespace".into());
+        }
+    }
+    Ok(())
+}
+
+fn metadata(v: &Value) -> Check {
+    let obj = object("metadata", Some(v))?;
+    extra_keys("metadata", obj, &["user_id"])?;
+    match obj.get("user_id") {
+        None | Some(Value::Null | Value::String(_)) => Ok(()),
+        Some(_) => Err("metadata.user_id: Input should be a valid string".into()),
+    }
+}
+
+fn thinking(v: &Value, max_tokens: i64) -> Check {
+    let obj = object("thinking", Some(v))?;
+    match obj.get("type").and_then(Value::as_str) {
+        Some("enabled") => {
+            extra_keys("thinking.enabled", obj, &["type", "budget_tokens"])?;
+            let path = "thinking.enabled.budget_tokens";
+            let budget = integer(path, obj.get("budget_tokens").ok_or(format!("{path}: Field required"))?, 1024)?;
+            if budget >= max_tokens {
+                return Err("`max_tokens` must be greater than `thinking.budget_tokens`".into());
+            }
+            Ok(())
+        }
+        Some("disabled" | "adaptive") => Ok(()),
+        _ => Err("thinking: Input tag found using 'type' does not match any of the expected tags: 'enabled', 'disabled', 'adaptive'".into()),
+    }
+}
+
+fn tools(v: &Value, names: &mut HashSet<String>) -> Check {
+    let list = v.as_array().ok_or("tools: Input should be a valid list")?;
+    for (i, tool) in list.iter().enumerate() {
+        let obj = object(&format!("tools.{i}"), Some(tool))?;
+        match obj.get("type").and_then(Value::as_str) {
+            None | Some("custom") => {}
+            Some(t) if is_server_tool(t) => continue,
+            Some(t) => {
+                return Err(format!(
+                    "tools.{i}: Input tag '{t}' found using 'type' does not match any of the expected tags"
+                ));
+            }
+        }
+        let path = format!("tools.{i}.custom");
+        extra_keys(
+            &path,
+            obj,
+            &[
+                "type",
+                "name",
+                "description",
+                "input_schema",
+                "cache_control",
+                "strict",
+            ],
+        )?;
+        let name = string(&format!("{path}.name"), obj.get("name"))?;
+        let valid = !name.is_empty()
+            && name.len() <= 128
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        if !valid {
+            return Err(format!(
+                "{path}.name: String should match pattern '^[a-zA-Z0-9_-]{{1,128}}$'"
+            ));
+        }
+        if obj.get("description").is_some_and(|d| !d.is_string()) {
+            return Err(format!(
+                "{path}.description: Input should be a valid string"
+            ));
+        }
+        let schema = object(&format!("{path}.input_schema"), obj.get("input_schema"))?;
+        if schema.get("type").and_then(Value::as_str) != Some("object") {
+            return Err(format!(
+                "{path}.input_schema.type: Input should be 'object'"
+            ));
+        }
+        if !names.insert(name.to_string()) {
+            return Err("tools: Tool names must be unique.".into());
+        }
+    }
+    Ok(())
+}
+
+/// Server tools are versioned, e.g. `web_search_20250305`.
+fn is_server_tool(t: &str) -> bool {
+    t.rsplit_once('_')
+        .is_some_and(|(_, date)| date.len() == 8 && date.bytes().all(|b| b.is_ascii_digit()))
+}
+
+fn tool_choice(v: &Value, names: &HashSet<String>) -> Check {
+    let obj = v
+        .as_object()
+        .ok_or("tool_choice: Input should be a valid dictionary or object")?;
+    match obj.get("type").and_then(Value::as_str) {
+        Some(t @ ("auto" | "any")) => extra_keys(&format!("tool_choice.{t}"), obj, &["type", "disable_parallel_tool_use"])?,
+        Some("none") => extra_keys("tool_choice.none", obj, &["type"])?,
+        Some("tool") => {
+            extra_keys("tool_choice.tool", obj, &["type", "name", "disable_parallel_tool_use"])?;
+            let name = string("tool_choice.tool.name", obj.get("name"))?;
+            if !names.contains(name) {
+                return Err(format!("tool_choice: Tool '{name}' not found in provided tools"));
+            }
+        }
+        _ => return Err("tool_choice: Input tag found using 'type' does not match any of the expected tags: 'auto', 'any', 'tool', 'none'".into()),
+    }
+    match obj.get("disable_parallel_tool_use") {
+        None | Some(Value::Bool(_)) => Ok(()),
+        Some(_) => {
+            Err("tool_choice.disable_parallel_tool_use: Input should be a valid boolean".into())
+        }
+    }
+}

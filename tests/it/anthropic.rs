@@ -1,0 +1,218 @@
+//! The Anthropic mapping against the faithful fake Messages API.
+
+use std::time::Duration;
+
+use rosetta_testkit::FakeUpstream;
+use serde_json::{Value, json};
+
+use super::support::{Proxy, chat, post, stream, tools};
+
+const KEY: &str = "sk-ant-test-0123456789";
+
+async fn setup() -> (FakeUpstream, Proxy) {
+    let fake = FakeUpstream::anthropic_with_key(KEY).await;
+    let proxy = Proxy::start(&[("ANTHROPIC_BASE_URL", fake.base_url()), ("ANTHROPIC_API_KEY", KEY.to_string())]).await;
+    (fake, proxy)
+}
+
+fn url(p: &Proxy) -> String {
+    p.url("/anthropic/v1/chat/completions")
+}
+
+#[tokio::test]
+async fn non_stream_text() {
+    let (fake, proxy) = setup().await;
+    let r = post(&url(&proxy), &chat("claude-sonnet-4-5", "Hi there")).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let j = r.json();
+    assert_eq!(j["object"], "chat.completion");
+    assert!(j["id"].as_str().unwrap().starts_with("chatcmpl-"));
+    assert!(j["created"].is_u64());
+    assert_eq!(j["model"], "claude-sonnet-4-5");
+    assert_eq!(j["choices"][0]["message"]["role"], "assistant");
+    assert_eq!(j["choices"][0]["message"]["content"], "Hello! You said: Hi there");
+    assert_eq!(j["choices"][0]["finish_reason"], "stop");
+    let u = &j["usage"];
+    assert_eq!(u["total_tokens"].as_u64().unwrap(), u["prompt_tokens"].as_u64().unwrap() + u["completion_tokens"].as_u64().unwrap());
+    assert!(u["completion_tokens"].as_u64().unwrap() > 0);
+    let sent = &fake.requests()[0];
+    assert_eq!(sent.path, "/v1/messages");
+    assert_eq!(sent.header("x-api-key"), Some(KEY));
+    assert_eq!(sent.header("anthropic-version"), Some("2023-06-01"));
+    assert_eq!(sent.body["max_tokens"], 4096);
+    assert_eq!(sent.body["messages"], json!([{"role": "user", "content": [{"type": "text", "text": "Hi there"}]}]));
+}
+
+#[tokio::test]
+async fn system_and_developer_messages_are_hoisted() {
+    let (fake, proxy) = setup().await;
+    let body = json!({"model": "claude-sonnet-4-5", "messages": [
+        {"role": "system", "content": "Be terse."},
+        {"role": "developer", "content": [{"type": "text", "text": "Answer in French."}]},
+        {"role": "user", "content": "Hi"}]});
+    let r = post(&url(&proxy), &body).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let sent = &fake.requests()[0].body;
+    assert_eq!(sent["system"], "Be terse.\n\nAnswer in French.");
+    assert_eq!(sent["messages"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn stream_text_is_incremental() {
+    let (_fake, proxy) = setup().await;
+    let mut body = chat("claude-sonnet-4-5", "SLOW please say several words");
+    body["stream"] = json!(true);
+    let s = stream(&url(&proxy), &body).await;
+    let chunks = s.assert_valid();
+    assert_eq!(s.content(), "Hello! You said: SLOW please say several words");
+    assert!(chunks.iter().all(|c| c.get("usage").is_none()), "no usage without include_usage");
+    // The fake waits 300 ms between events: the first content must reach us long before the end.
+    let first_content = s.frames.iter().find(|(_, b)| String::from_utf8_lossy(b).contains("\"content\":\"Hello")).unwrap().0;
+    let last = s.frames.last().unwrap().0;
+    assert!(last.duration_since(first_content) >= Duration::from_millis(600), "buffered: {:?}", last.duration_since(first_content));
+}
+
+#[tokio::test]
+async fn include_usage_adds_a_final_usage_chunk() {
+    let (_fake, proxy) = setup().await;
+    let mut body = chat("claude-sonnet-4-5", "CACHED count me");
+    body["stream"] = json!(true);
+    body["stream_options"] = json!({"include_usage": true});
+    let s = stream(&url(&proxy), &body).await;
+    let chunks = s.assert_valid();
+    let last = chunks.last().unwrap();
+    assert_eq!(last["choices"], json!([]));
+    let u = &last["usage"];
+    assert!(u["prompt_tokens"].as_u64().unwrap() >= 5);
+    assert_eq!(u["prompt_tokens_details"]["cached_tokens"], 5);
+    assert_eq!(u["total_tokens"].as_u64().unwrap(), u["prompt_tokens"].as_u64().unwrap() + u["completion_tokens"].as_u64().unwrap());
+    assert_eq!(chunks.iter().filter(|c| c.get("usage").is_some()).count(), 1);
+    assert!(!chunks[chunks.len() - 2]["choices"][0]["finish_reason"].is_null(), "usage comes right after the finish chunk");
+}
+
+#[tokio::test]
+async fn tools_non_stream() {
+    let (fake, proxy) = setup().await;
+    let mut body = chat("claude-sonnet-4-5", "Weather in Paris?");
+    body["tools"] = tools();
+    body["tool_choice"] = json!("required");
+    let r = post(&url(&proxy), &body).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let j = r.json();
+    let msg = &j["choices"][0]["message"];
+    assert_eq!(msg["content"], "Let me check.");
+    let call = &msg["tool_calls"][0];
+    assert!(call["id"].as_str().unwrap().starts_with("toolu_"));
+    assert_eq!(call["type"], "function");
+    assert_eq!(call["function"]["name"], "get_weather");
+    let args: Value = serde_json::from_str(call["function"]["arguments"].as_str().unwrap()).unwrap();
+    assert_eq!(args, json!({"city": "Paris"}));
+    assert_eq!(j["choices"][0]["finish_reason"], "tool_calls");
+    let sent = &fake.requests()[0].body;
+    assert_eq!(sent["tools"][0]["input_schema"]["properties"]["city"]["type"], "string");
+    assert_eq!(sent["tool_choice"], json!({"type": "any"}));
+}
+
+#[tokio::test]
+async fn tools_stream_with_argument_pieces_and_indexes() {
+    let (_fake, proxy) = setup().await;
+    let mut body = chat("claude-sonnet-4-5", "TWO TOOLS please");
+    body["tools"] = tools();
+    body["stream"] = json!(true);
+    body["parallel_tool_calls"] = json!(true);
+    let s = stream(&url(&proxy), &body).await;
+    s.assert_valid();
+    assert_eq!(s.finish_reason(), "tool_calls");
+    let deltas = s.tool_deltas();
+    let starts: Vec<&Value> = deltas.iter().filter(|d| d.get("id").is_some()).collect();
+    assert_eq!(starts.len(), 2);
+    for (i, st) in starts.iter().enumerate() {
+        assert_eq!(st["index"], i);
+        assert_eq!(st["type"], "function");
+        assert_eq!(st["function"]["arguments"], "");
+    }
+    assert_eq!(starts[0]["function"]["name"], "get_weather");
+    assert_eq!(starts[1]["function"]["name"], "get_time");
+    for i in 0..2 {
+        let pieces: Vec<&Value> = deltas.iter().filter(|d| d["index"] == i && d.get("id").is_none()).collect();
+        assert!(pieces.len() >= 2, "arguments arrive in pieces: {pieces:?}");
+        assert!(pieces.iter().all(|p| p.get("type").is_none() && p["function"].get("name").is_none()));
+        let args: String = pieces.iter().map(|p| p["function"]["arguments"].as_str().unwrap()).collect();
+        let parsed: Value = serde_json::from_str(&args).unwrap();
+        assert!(parsed.is_object());
+    }
+}
+
+#[tokio::test]
+async fn tool_result_round_trip() {
+    let (fake, proxy) = setup().await;
+    let body = json!({"model": "claude-sonnet-4-5", "tools": tools(), "messages": [
+        {"role": "user", "content": "Weather in Paris?"},
+        {"role": "assistant", "content": null, "tool_calls": [
+            {"id": "toolu_01A", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}},
+            {"id": "toolu_01B", "type": "function", "function": {"name": "get_time", "arguments": "{\"tz\":\"CET\"}"}}]},
+        {"role": "tool", "tool_call_id": "toolu_01A", "content": "18 C, cloudy"},
+        {"role": "tool", "tool_call_id": "toolu_01B", "content": "12:00"},
+        {"role": "user", "content": "Summarize."}]});
+    let r = post(&url(&proxy), &body).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json()["choices"][0]["message"]["content"], "Tool said: 18 C, cloudy");
+    let sent = &fake.requests()[0].body["messages"];
+    assert_eq!(sent.as_array().unwrap().len(), 3, "{sent}");
+    assert_eq!(sent[1]["content"][0], json!({"type": "tool_use", "id": "toolu_01A", "name": "get_weather", "input": {"city": "Paris"}}));
+    assert_eq!(sent[2]["content"][0]["type"], "tool_result");
+    assert_eq!(sent[2]["content"][1]["tool_use_id"], "toolu_01B");
+    assert_eq!(sent[2]["content"][2], json!({"type": "text", "text": "Summarize."}));
+}
+
+#[tokio::test]
+async fn parameters_are_translated_and_openai_only_fields_dropped() {
+    let (fake, proxy) = setup().await;
+    let mut body = chat("claude-sonnet-4-5", "Hi");
+    for (k, v) in [("max_tokens", json!(77)), ("stop", json!("END")), ("temperature", json!(1.7)), ("top_p", json!(0.5)),
+        ("user", json!("u-42")), ("n", json!(1)), ("frequency_penalty", json!(0)), ("presence_penalty", json!(0)),
+        ("seed", json!(1)), ("logit_bias", json!({})), ("stream_options", json!({"include_usage": true}))] {
+        body[k] = v;
+    }
+    let r = post(&url(&proxy), &body).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let sent = &fake.requests()[0].body;
+    assert_eq!(sent["max_tokens"], 77);
+    assert_eq!(sent["stop_sequences"], json!(["END"]));
+    assert_eq!(sent["temperature"], 1.0);
+    assert_eq!(sent["top_p"], 0.5);
+    assert_eq!(sent["metadata"], json!({"user_id": "u-42"}));
+    body["max_completion_tokens"] = json!(55);
+    body["stop"] = json!(["A", "B"]);
+    body["temperature"] = json!(0);
+    post(&url(&proxy), &body).await;
+    let sent = &fake.requests()[1].body;
+    assert_eq!(sent["max_tokens"], 55);
+    assert_eq!(sent["stop_sequences"], json!(["A", "B"]));
+    assert_eq!(sent["temperature"], 0);
+}
+
+#[tokio::test]
+async fn max_tokens_stop_becomes_length() {
+    let (_fake, proxy) = setup().await;
+    let r = post(&url(&proxy), &chat("claude-sonnet-4-5", "MAX TOKENS")).await;
+    assert_eq!(r.json()["choices"][0]["finish_reason"], "length");
+    let mut body = chat("claude-sonnet-4-5", "MAX TOKENS");
+    body["stream"] = json!(true);
+    let s = stream(&url(&proxy), &body).await;
+    s.assert_valid();
+    assert_eq!(s.finish_reason(), "length");
+}
+
+#[tokio::test]
+async fn thinking_becomes_reasoning_content() {
+    let (_fake, proxy) = setup().await;
+    let r = post(&url(&proxy), &chat("claude-sonnet-4-5", "THINK first")).await;
+    let msg = &r.json()["choices"][0]["message"];
+    assert!(msg["reasoning_content"].as_str().is_some_and(|t| !t.is_empty()), "{msg}");
+    let mut body = chat("claude-sonnet-4-5", "THINK first");
+    body["stream"] = json!(true);
+    let s = stream(&url(&proxy), &body).await;
+    s.assert_valid();
+    assert!(s.chunks().iter().any(|c| c["choices"][0]["delta"]["reasoning_content"].is_string()));
+}

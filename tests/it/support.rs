@@ -1,0 +1,237 @@
+//! Starting Rosetta in-process and talking to it: a small HTTP client and SSE helpers.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use rosetta::server::{State, serve};
+use serde_json::Value;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+/// A running Rosetta.
+pub struct Proxy {
+    pub base: String,
+    pub state: Arc<State>,
+    _shutdown: oneshot::Sender<()>,
+}
+
+impl Proxy {
+    /// Rosetta with the shipped mappings and this environment.
+    pub async fn start(env: &[(&str, String)]) -> Proxy {
+        Self::start_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("mappings"), env).await
+    }
+
+    /// Rosetta with the shipped mapping `name`, its text edited by `edit` (for timeouts).
+    pub async fn start_edited(name: &str, edit: impl Fn(&str) -> String, env: &[(&str, String)]) -> Proxy {
+        let src = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("mappings").join(format!("{name}.yaml"))).unwrap();
+        let dir = temp_dir();
+        std::fs::write(dir.join(format!("{name}.yaml")), edit(&src)).unwrap();
+        Self::start_dir(&dir, env).await
+    }
+
+    pub async fn start_dir(dir: &Path, env: &[(&str, String)]) -> Proxy {
+        let env: HashMap<String, String> = env.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+        let mappings = rosetta::mapping::load_dir(dir, &|k| env.get(k).cloned())
+            .unwrap_or_else(|e| panic!("mappings failed to load: {e:?}"));
+        let state = Arc::new(State::new(mappings));
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (tx, rx) = oneshot::channel::<()>();
+        let s = Arc::clone(&state);
+        tokio::spawn(async move {
+            serve(listener, s, async {
+                let _ = rx.await;
+            })
+            .await
+            .unwrap();
+        });
+        Proxy { base, state, _shutdown: tx }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub fn metrics(&self) -> String {
+        self.state.metrics.render()
+    }
+}
+
+fn temp_dir() -> PathBuf {
+    let d = std::env::temp_dir().join(format!("rosetta-test-{}-{}", std::process::id(), fastrand::u64(..)));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Adds `line` (indented) under the `upstream:` key of a mapping.
+pub fn with_upstream_line(src: &str, line: &str) -> String {
+    src.replacen("upstream:\n", &format!("upstream:\n  {line}\n"), 1)
+}
+
+fn client() -> Client<HttpConnector, Full<Bytes>> {
+    Client::builder(TokioExecutor::new()).build(HttpConnector::new())
+}
+
+/// A whole response.
+pub struct Resp {
+    pub status: u16,
+    pub headers: http::HeaderMap,
+    pub text: String,
+}
+
+impl Resp {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text))
+    }
+
+    /// Asserts the OpenAI error shape and returns the error object.
+    pub fn openai_error(&self) -> Value {
+        let j = self.json();
+        let e = j.get("error").unwrap_or_else(|| panic!("no error key: {j}")).clone();
+        for k in ["message", "type", "param", "code"] {
+            assert!(e.get(k).is_some(), "error lacks {k}: {e}");
+        }
+        assert!(e["message"].as_str().is_some_and(|m| !m.is_empty()));
+        e
+    }
+}
+
+pub async fn request(method: &str, url: &str, body: Option<String>) -> Resp {
+    let req = http::Request::builder()
+        .method(method)
+        .uri(url)
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(body.unwrap_or_default())))
+        .unwrap();
+    let resp = tokio::time::timeout(Duration::from_secs(20), client().request(req)).await.expect("response in time").unwrap();
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    Resp { status, headers, text: String::from_utf8_lossy(&bytes).into_owned() }
+}
+
+pub async fn post(url: &str, body: &Value) -> Resp {
+    request("POST", url, Some(body.to_string())).await
+}
+
+/// A streamed response: every body frame with its arrival time.
+pub struct Streamed {
+    pub status: u16,
+    pub headers: http::HeaderMap,
+    pub frames: Vec<(Instant, Bytes)>,
+    /// Set when the body ended with a transport error.
+    #[allow(dead_code)]
+    pub error: Option<String>,
+}
+
+impl Streamed {
+    pub fn text(&self) -> String {
+        self.frames.iter().map(|(_, b)| String::from_utf8_lossy(b).into_owned()).collect()
+    }
+
+    /// The JSON of every `data:` event except `[DONE]`.
+    pub fn chunks(&self) -> Vec<Value> {
+        self.text()
+            .split("\n\n")
+            .filter_map(|e| e.strip_prefix("data: "))
+            .filter(|d| *d != "[DONE]")
+            .map(|d| serde_json::from_str(d).unwrap_or_else(|e| panic!("bad chunk {d:?}: {e}")))
+            .collect()
+    }
+
+    pub fn done(&self) -> bool {
+        self.text().ends_with("data: [DONE]\n\n")
+    }
+
+    /// Concatenated `delta.content`.
+    pub fn content(&self) -> String {
+        self.chunks().iter().filter_map(|c| c["choices"][0]["delta"]["content"].as_str().map(String::from)).collect()
+    }
+
+    /// Checks the OpenAI stream invariants and returns the chunks.
+    pub fn assert_valid(&self) -> Vec<Value> {
+        assert_eq!(self.status, 200, "{}", self.text());
+        assert_eq!(self.headers["content-type"], "text/event-stream");
+        let chunks = self.chunks();
+        assert!(!chunks.is_empty());
+        let (id, created) = (&chunks[0]["id"], &chunks[0]["created"]);
+        assert!(id.as_str().unwrap().starts_with("chatcmpl-"));
+        assert!(created.is_u64());
+        let with_choices: Vec<&Value> = chunks.iter().filter(|c| !c["choices"].as_array().unwrap().is_empty()).collect();
+        assert_eq!(with_choices[0]["choices"][0]["delta"]["role"], "assistant");
+        for (i, c) in chunks.iter().enumerate() {
+            assert_eq!(&c["id"], id);
+            assert_eq!(&c["created"], created);
+            assert_eq!(c["object"], "chat.completion.chunk");
+            if i > 0 {
+                assert!(c["choices"][0]["delta"].get("role").is_none(), "role repeated: {c}");
+            }
+        }
+        let finishes: Vec<usize> = with_choices.iter().enumerate().filter(|(_, c)| !c["choices"][0]["finish_reason"].is_null()).map(|(i, _)| i).collect();
+        assert_eq!(finishes, vec![with_choices.len() - 1], "exactly one finish_reason, on the last choice chunk");
+        assert!(self.done(), "no [DONE]: {}", self.text());
+        chunks
+    }
+
+    pub fn finish_reason(&self) -> Value {
+        self.chunks().iter().rev().find_map(|c| c["choices"][0].get("finish_reason").filter(|f| !f.is_null()).cloned()).unwrap_or(Value::Null)
+    }
+
+    /// Tool-call deltas: (index, id, name, arguments piece).
+    pub fn tool_deltas(&self) -> Vec<Value> {
+        self.chunks().iter().filter_map(|c| c["choices"][0]["delta"].get("tool_calls")).flat_map(|t| t.as_array().unwrap().clone()).collect()
+    }
+}
+
+pub async fn stream(url: &str, body: &Value) -> Streamed {
+    let req = http::Request::builder()
+        .method("POST")
+        .uri(url)
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(body.to_string())))
+        .unwrap();
+    let resp = tokio::time::timeout(Duration::from_secs(20), client().request(req)).await.expect("headers in time").unwrap();
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let mut body: Incoming = resp.into_body();
+    let mut frames = Vec::new();
+    let mut error = None;
+    loop {
+        match tokio::time::timeout(Duration::from_secs(20), body.frame()).await.expect("frame in time") {
+            None => break,
+            Some(Err(e)) => {
+                error = Some(e.to_string());
+                break;
+            }
+            Some(Ok(f)) => {
+                if let Ok(d) = f.into_data() {
+                    frames.push((Instant::now(), d));
+                }
+            }
+        }
+    }
+    Streamed { status, headers, frames, error }
+}
+
+/// An OpenAI chat request with one user message.
+pub fn chat(model: &str, text: &str) -> Value {
+    serde_json::json!({"model": model, "messages": [{"role": "user", "content": text}]})
+}
+
+/// The `get_weather` tool (and `get_time` as a second one).
+pub fn tools() -> Value {
+    serde_json::json!([
+        {"type": "function", "function": {"name": "get_weather", "description": "Weather in a city",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}},
+        {"type": "function", "function": {"name": "get_time", "description": "Time in a zone",
+            "parameters": {"type": "object", "properties": {"tz": {"type": "string"}}, "required": ["tz"]}}}
+    ])
+}
