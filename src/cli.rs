@@ -69,10 +69,19 @@ pub fn run(cli: Cli) -> ExitCode {
             }
             None => ExitCode::FAILURE,
         },
-        Command::Serve { mappings, listen, log_format } => {
+        Command::Serve {
+            mappings,
+            listen,
+            log_format,
+        } => {
             crate::telemetry::init_logging(log_format == "json");
-            let Some(ms) = load(&mappings) else { return ExitCode::FAILURE };
-            let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+            let Some(ms) = load(&mappings) else {
+                return ExitCode::FAILURE;
+            };
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
                 Ok(r) => r,
                 Err(e) => {
                     eprintln!("error: cannot start the runtime: {e}");
@@ -93,7 +102,10 @@ pub fn run(cli: Cli) -> ExitCode {
                     }
                 }
                 let names: Vec<&str> = ms.iter().map(|m| m.name.as_str()).collect();
-                let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or(listen.clone());
+                let addr = listener
+                    .local_addr()
+                    .map(|a| a.to_string())
+                    .unwrap_or(listen.clone());
                 tracing::info!(mappings = ?names, "listening on http://{addr}");
                 let state = Arc::new(State::new(ms));
                 match server::serve(listener, state, shutdown_signal()).await {
@@ -113,13 +125,14 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(t) => t,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(t) => t,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = ctrl_c => {},
             _ = term.recv() => {},

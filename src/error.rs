@@ -10,7 +10,10 @@ use serde_json::{Value, json};
 #[derive(Debug, Clone)]
 pub enum ProxyError {
     /// The client's request is invalid (bad JSON, missing fields).
-    BadRequest { message: String, param: Option<String> },
+    BadRequest {
+        message: String,
+        param: Option<String>,
+    },
     /// The request body is larger than the limit.
     TooLarge { limit: usize },
     /// No such path, mapping or route.
@@ -32,7 +35,11 @@ pub enum ProxyError {
     /// The upstream answered something that is not what the mapping expects.
     BadUpstreamResponse { message: String },
     /// An error the upstream reported inside a stream it had started.
-    UpstreamStreamError { message: String, kind: Option<String>, code: Option<String> },
+    UpstreamStreamError {
+        message: String,
+        kind: Option<String>,
+        code: Option<String>,
+    },
     /// The mapping could not build an upstream request from this input.
     Transform { message: String },
 }
@@ -79,57 +86,69 @@ impl ProxyError {
 
     /// The OpenAI error object: `{"error":{"message","type","param","code"}}`.
     pub fn to_json(&self) -> Value {
-        let (message, kind, param, code): (String, String, Option<String>, Option<String>) = match self {
-            ProxyError::BadRequest { message, param } => (
-                message.clone(),
-                "invalid_request_error".into(),
-                param.clone(),
-                None,
-            ),
-            ProxyError::TooLarge { limit } => (
-                format!("the request body exceeds the limit of {limit} bytes"),
-                "invalid_request_error".into(),
-                None,
-                Some("request_too_large".into()),
-            ),
-            ProxyError::NotFound { message } => (
-                message.clone(),
-                "invalid_request_error".into(),
-                None,
-                Some("not_found".into()),
-            ),
-            ProxyError::MethodNotAllowed => (
-                "method not allowed on this path".into(),
-                "invalid_request_error".into(),
-                None,
-                Some("method_not_allowed".into()),
-            ),
-            ProxyError::UpstreamStatus { status, message, kind, code, .. } => (
-                message.clone(),
-                kind.clone().unwrap_or_else(|| type_for_status(*status).into()),
-                None,
-                code.clone(),
-            ),
-            ProxyError::UpstreamStreamError { message, kind, code } => (
-                message.clone(),
-                kind.clone().unwrap_or_else(|| "server_error".into()),
-                None,
-                code.clone(),
-            ),
-            ProxyError::Unreachable { message }
-            | ProxyError::Timeout { message }
-            | ProxyError::BadUpstreamResponse { message }
-            | ProxyError::Transform { message } => (
-                message.clone(),
-                if matches!(self, ProxyError::Transform { .. }) {
-                    "invalid_request_error".into()
-                } else {
-                    "server_error".into()
-                },
-                None,
-                Some(self.kind().into()),
-            ),
-        };
+        let (message, kind, param, code): (String, String, Option<String>, Option<String>) =
+            match self {
+                ProxyError::BadRequest { message, param } => (
+                    message.clone(),
+                    "invalid_request_error".into(),
+                    param.clone(),
+                    None,
+                ),
+                ProxyError::TooLarge { limit } => (
+                    format!("the request body exceeds the limit of {limit} bytes"),
+                    "invalid_request_error".into(),
+                    None,
+                    Some("request_too_large".into()),
+                ),
+                ProxyError::NotFound { message } => (
+                    message.clone(),
+                    "invalid_request_error".into(),
+                    None,
+                    Some("not_found".into()),
+                ),
+                ProxyError::MethodNotAllowed => (
+                    "method not allowed on this path".into(),
+                    "invalid_request_error".into(),
+                    None,
+                    Some("method_not_allowed".into()),
+                ),
+                ProxyError::UpstreamStatus {
+                    status,
+                    message,
+                    kind,
+                    code,
+                    ..
+                } => (
+                    message.clone(),
+                    kind.clone()
+                        .unwrap_or_else(|| type_for_status(*status).into()),
+                    None,
+                    code.clone(),
+                ),
+                ProxyError::UpstreamStreamError {
+                    message,
+                    kind,
+                    code,
+                } => (
+                    message.clone(),
+                    kind.clone().unwrap_or_else(|| "server_error".into()),
+                    None,
+                    code.clone(),
+                ),
+                ProxyError::Unreachable { message }
+                | ProxyError::Timeout { message }
+                | ProxyError::BadUpstreamResponse { message }
+                | ProxyError::Transform { message } => (
+                    message.clone(),
+                    if matches!(self, ProxyError::Transform { .. }) {
+                        "invalid_request_error".into()
+                    } else {
+                        "server_error".into()
+                    },
+                    None,
+                    Some(self.kind().into()),
+                ),
+            };
         json!({"error": {"message": message, "type": kind, "param": param, "code": code}})
     }
 }
@@ -152,8 +171,13 @@ mod tests {
     #[test]
     fn every_error_renders_the_four_openai_fields() {
         let errors = [
-            ProxyError::BadRequest { message: "bad".into(), param: Some("messages".into()) },
-            ProxyError::NotFound { message: "nope".into() },
+            ProxyError::BadRequest {
+                message: "bad".into(),
+                param: Some("messages".into()),
+            },
+            ProxyError::NotFound {
+                message: "nope".into(),
+            },
             ProxyError::TooLarge { limit: 1 },
             ProxyError::MethodNotAllowed,
             ProxyError::UpstreamStatus {
@@ -163,11 +187,23 @@ mod tests {
                 code: None,
                 retry_after: Some(HeaderValue::from_static("7")),
             },
-            ProxyError::Unreachable { message: "refused".into() },
-            ProxyError::Timeout { message: "late".into() },
-            ProxyError::BadUpstreamResponse { message: "garbage".into() },
-            ProxyError::UpstreamStreamError { message: "boom".into(), kind: None, code: None },
-            ProxyError::Transform { message: "cannot".into() },
+            ProxyError::Unreachable {
+                message: "refused".into(),
+            },
+            ProxyError::Timeout {
+                message: "late".into(),
+            },
+            ProxyError::BadUpstreamResponse {
+                message: "garbage".into(),
+            },
+            ProxyError::UpstreamStreamError {
+                message: "boom".into(),
+                kind: None,
+                code: None,
+            },
+            ProxyError::Transform {
+                message: "cannot".into(),
+            },
         ];
         for e in errors {
             let j = e.to_json();
@@ -185,6 +221,12 @@ mod tests {
             retry_after: None,
         };
         assert_eq!(rl.to_json()["error"]["type"], "rate_limit_error");
-        assert_eq!(ProxyError::Timeout { message: "t".into() }.status(), 504);
+        assert_eq!(
+            ProxyError::Timeout {
+                message: "t".into()
+            }
+            .status(),
+            504
+        );
     }
 }

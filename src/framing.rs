@@ -44,7 +44,10 @@ impl Decoder {
     pub fn feed(&mut self, bytes: &[u8], events: &mut Vec<Event>) -> Result<(), FramingError> {
         self.carry.extend_from_slice(bytes);
         let mut start = 0;
-        while let Some(pos) = self.carry[start..].iter().position(|&b| b == b'\n' || b == b'\r') {
+        while let Some(pos) = self.carry[start..]
+            .iter()
+            .position(|&b| b == b'\n' || b == b'\r')
+        {
             let end = start + pos;
             // A `\r` at the very end may be the first half of `\r\n`: wait for more bytes.
             if self.carry[end] == b'\r' && end + 1 == self.carry.len() {
@@ -62,7 +65,9 @@ impl Decoder {
         }
         self.carry.drain(..start);
         if self.carry.len() > MAX_LINE {
-            return Err(FramingError("upstream line exceeds the maximum length".into()));
+            return Err(FramingError(
+                "upstream line exceeds the maximum length".into(),
+            ));
         }
         Ok(())
     }
@@ -71,7 +76,8 @@ impl Decoder {
     pub fn finish(&mut self, events: &mut Vec<Event>) -> Result<(), FramingError> {
         if !self.carry.is_empty() {
             let rest = std::mem::take(&mut self.carry);
-            let line = String::from_utf8(rest).map_err(|_| FramingError("upstream sent invalid UTF-8".into()))?;
+            let line = String::from_utf8(rest)
+                .map_err(|_| FramingError("upstream sent invalid UTF-8".into()))?;
             self.line(line.trim_end_matches('\r'), events);
         }
         if self.framing == Framing::Sse {
@@ -145,28 +151,52 @@ mod tests {
     }
 
     fn ev(name: Option<&str>, data: &str) -> Event {
-        Event { name: name.map(String::from), data: data.into() }
+        Event {
+            name: name.map(String::from),
+            data: data.into(),
+        }
     }
 
     #[test]
     fn sse_named_events_split_anywhere() {
-        let whole = b"event: a\ndata: {\"x\":1}\n\n: ping\n\nevent: b\ndata:{\"y\":\"\xc3\xa9\"}\n\n";
+        let whole =
+            b"event: a\ndata: {\"x\":1}\n\n: ping\n\nevent: b\ndata:{\"y\":\"\xc3\xa9\"}\n\n";
         for cut in 0..whole.len() {
             let (l, r) = whole.split_at(cut);
-            assert_eq!(decode(Framing::Sse, &[l, r]), vec![ev(Some("a"), "{\"x\":1}"), ev(Some("b"), "{\"y\":\"é\"}")], "cut at {cut}");
+            assert_eq!(
+                decode(Framing::Sse, &[l, r]),
+                vec![ev(Some("a"), "{\"x\":1}"), ev(Some("b"), "{\"y\":\"é\"}")],
+                "cut at {cut}"
+            );
         }
     }
 
     #[test]
     fn sse_crlf_multiline_and_trailing_event() {
-        assert_eq!(decode(Framing::Sse, &[b"data: a\r\ndata: b\r\n\r\ndata: [DONE]"]), vec![ev(None, "a\nb"), ev(None, "[DONE]")]);
-        assert_eq!(decode(Framing::Sse, &[b"data: a\r", b"\n\r", b"\n"]), vec![ev(None, "a")]);
+        assert_eq!(
+            decode(Framing::Sse, &[b"data: a\r\ndata: b\r\n\r\ndata: [DONE]"]),
+            vec![ev(None, "a\nb"), ev(None, "[DONE]")]
+        );
+        assert_eq!(
+            decode(Framing::Sse, &[b"data: a\r", b"\n\r", b"\n"]),
+            vec![ev(None, "a")]
+        );
         assert_eq!(decode(Framing::Sse, &[b"event: only-name\n\n"]), vec![]);
     }
 
     #[test]
     fn ndjson_lines() {
-        assert_eq!(decode(Framing::Ndjson, &[b"{\"a\":1}\n{\"b\"", b":2}\n\n{\"c\":3}"]), vec![ev(None, "{\"a\":1}"), ev(None, "{\"b\":2}"), ev(None, "{\"c\":3}")]);
+        assert_eq!(
+            decode(
+                Framing::Ndjson,
+                &[b"{\"a\":1}\n{\"b\"", b":2}\n\n{\"c\":3}"]
+            ),
+            vec![
+                ev(None, "{\"a\":1}"),
+                ev(None, "{\"b\":2}"),
+                ev(None, "{\"c\":3}")
+            ]
+        );
     }
 
     #[test]

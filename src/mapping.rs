@@ -78,8 +78,14 @@ impl fmt::Debug for Upstream {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Header values may be secrets: print names only.
         f.debug_struct("Upstream")
-            .field("base", &format!("{}://{}{}", self.scheme, self.authority, self.base_path))
-            .field("headers", &self.headers.iter().map(|(n, _)| n).collect::<Vec<_>>())
+            .field(
+                "base",
+                &format!("{}://{}{}", self.scheme, self.authority, self.base_path),
+            )
+            .field(
+                "headers",
+                &self.headers.iter().map(|(n, _)| n).collect::<Vec<_>>(),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -186,7 +192,11 @@ pub fn load_dir(dir: &FsPath, env: Env<'_>) -> Result<Vec<Arc<Mapping>>, Vec<Loa
                 file: m.file.clone(),
                 line: None,
                 location: String::new(),
-                message: format!("mapping name {:?} is also used by {}", m.name, other.display()),
+                message: format!(
+                    "mapping name {:?} is also used by {}",
+                    m.name,
+                    other.display()
+                ),
             });
         }
     }
@@ -198,7 +208,11 @@ pub fn load_dir(dir: &FsPath, env: Env<'_>) -> Result<Vec<Arc<Mapping>>, Vec<Loa
             message: "no mapping files (*.yaml) found".into(),
         });
     }
-    if errors.is_empty() { Ok(mappings) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(mappings)
+    } else {
+        Err(errors)
+    }
 }
 
 /// Names that cannot be mappings because they are Rosetta's own paths.
@@ -206,14 +220,20 @@ const RESERVED_NAMES: &[&str] = &["v1", "health", "metrics"];
 
 /// Compiles one file's text.
 pub fn compile_file(file: &FsPath, src: &str, env: Env<'_>) -> Result<Mapping, Vec<LoadError>> {
-    let name = file.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_string();
+    let name = file
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or_default()
+        .to_string();
     let mut c = Ctx {
         file,
         src,
         errors: Vec::new(),
     };
     let valid_name = !name.is_empty()
-        && name.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_');
+        && name
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_');
     if !valid_name || RESERVED_NAMES.contains(&name.as_str()) {
         c.error("", format!("the file name {name:?} is not a valid mapping name (letters, digits, - and _; not v1, health or metrics)"));
     }
@@ -231,25 +251,46 @@ pub fn compile_file(file: &FsPath, src: &str, env: Env<'_>) -> Result<Mapping, V
     };
     for k in top.keys() {
         if !TOP_LEVEL_KEYS.contains(&k.as_str()) {
-            c.error(k, format!("unknown top-level key (expected one of {})", TOP_LEVEL_KEYS.join(", ")));
+            c.error(
+                k,
+                format!(
+                    "unknown top-level key (expected one of {})",
+                    TOP_LEVEL_KEYS.join(", ")
+                ),
+            );
         }
     }
     let upstream = match c.section::<spec::UpstreamSpec>(&top, "upstream", true) {
         Some(u) => c.upstream(u, env),
         None => None,
     };
-    let models = c.section::<Vec<String>>(&top, "models", false).unwrap_or_default();
-    let options = c.section::<spec::OptionsSpec>(&top, "options", false).unwrap_or_default();
+    let models = c
+        .section::<Vec<String>>(&top, "models", false)
+        .unwrap_or_default();
+    let options = c
+        .section::<spec::OptionsSpec>(&top, "options", false)
+        .unwrap_or_default();
     let defs: Defs = c
         .section::<BTreeMap<String, Yaml>>(&top, "defs", false)
         .unwrap_or_default()
         .into_iter()
         .collect();
-    let errors_spec = c.section::<spec::ErrorsSpec>(&top, "errors", false).unwrap_or_default();
+    let errors_spec = c
+        .section::<spec::ErrorsSpec>(&top, "errors", false)
+        .unwrap_or_default();
     let errors = ErrorProgram {
-        message: errors_spec.message.as_ref().map(|y| c.template(y, "errors.message", &defs)),
-        kind: errors_spec.kind.as_ref().map(|y| c.template(y, "errors.type", &defs)),
-        code: errors_spec.code.as_ref().map(|y| c.template(y, "errors.code", &defs)),
+        message: errors_spec
+            .message
+            .as_ref()
+            .map(|y| c.template(y, "errors.message", &defs)),
+        kind: errors_spec
+            .kind
+            .as_ref()
+            .map(|y| c.template(y, "errors.type", &defs)),
+        code: errors_spec
+            .code
+            .as_ref()
+            .map(|y| c.template(y, "errors.code", &defs)),
         status: errors_spec.status.into_iter().collect(),
     };
     let routes = c
@@ -259,7 +300,10 @@ pub fn compile_file(file: &FsPath, src: &str, env: Env<'_>) -> Result<Mapping, V
     for (route_name, y) in &routes {
         let at = format!("routes.{route_name}");
         if !ROUTE_NAMES.contains(&route_name.as_str()) {
-            c.error(&at, format!("unknown route (expected one of {})", ROUTE_NAMES.join(", ")));
+            c.error(
+                &at,
+                format!("unknown route (expected one of {})", ROUTE_NAMES.join(", ")),
+            );
             continue;
         }
         let spec = match serde_yaml::from_value::<spec::RouteSpec>(y.clone()) {
@@ -349,8 +393,12 @@ impl Ctx<'_> {
                 return None;
             }
         };
-        let (Some(scheme), Some(authority)) = (uri.scheme().cloned(), uri.authority().cloned()) else {
-            self.error("upstream.base_url", format!("{base:?} needs a scheme and a host"));
+        let (Some(scheme), Some(authority)) = (uri.scheme().cloned(), uri.authority().cloned())
+        else {
+            self.error(
+                "upstream.base_url",
+                format!("{base:?} needs a scheme and a host"),
+            );
             return None;
         };
         if scheme != http::uri::Scheme::HTTP && scheme != http::uri::Scheme::HTTPS {
@@ -363,7 +411,10 @@ impl Ctx<'_> {
             .filter_map(|h| match HeaderName::from_bytes(h.as_bytes()) {
                 Ok(n) => Some(n),
                 Err(_) => {
-                    self.error("upstream.forward_headers", format!("invalid header name {h:?}"));
+                    self.error(
+                        "upstream.forward_headers",
+                        format!("invalid header name {h:?}"),
+                    );
                     None
                 }
             })
@@ -375,8 +426,16 @@ impl Ctx<'_> {
             base_path: uri.path().trim_end_matches('/').to_string(),
             headers,
             forward_headers,
-            connect_timeout: self.duration(&t.connect, "upstream.timeouts.connect", DEFAULT_CONNECT_TIMEOUT),
-            first_byte_timeout: self.duration(&t.first_byte, "upstream.timeouts.first_byte", DEFAULT_FIRST_BYTE_TIMEOUT),
+            connect_timeout: self.duration(
+                &t.connect,
+                "upstream.timeouts.connect",
+                DEFAULT_CONNECT_TIMEOUT,
+            ),
+            first_byte_timeout: self.duration(
+                &t.first_byte,
+                "upstream.timeouts.first_byte",
+                DEFAULT_FIRST_BYTE_TIMEOUT,
+            ),
             idle_timeout: self.duration(&t.idle, "upstream.timeouts.idle", DEFAULT_IDLE_TIMEOUT),
             missing_env: missing,
         })
@@ -396,7 +455,9 @@ impl Ctx<'_> {
                 self.error(&loc, format!("invalid header name {name:?}"));
                 continue;
             };
-            let Some(value) = self.interpolate(raw, &loc, env, missing) else { continue };
+            let Some(value) = self.interpolate(raw, &loc, env, missing) else {
+                continue;
+            };
             if value.is_empty() {
                 continue; // an unset optional secret: send nothing rather than an empty header
             }
@@ -406,13 +467,22 @@ impl Ctx<'_> {
                     out.push((hn, hv));
                 }
                 // Never echo the value: it may be a secret.
-                Err(_) => self.error(&loc, "the header value contains characters not allowed in HTTP headers"),
+                Err(_) => self.error(
+                    &loc,
+                    "the header value contains characters not allowed in HTTP headers",
+                ),
             }
         }
         out
     }
 
-    fn interpolate(&mut self, raw: &str, at: &str, env: Env<'_>, missing: &mut Vec<String>) -> Option<String> {
+    fn interpolate(
+        &mut self,
+        raw: &str,
+        at: &str,
+        env: Env<'_>,
+        missing: &mut Vec<String>,
+    ) -> Option<String> {
         match interpolate_env(raw, env, missing) {
             Ok(s) => Some(s),
             Err(e) => {
@@ -437,7 +507,10 @@ impl Ctx<'_> {
         let method = match Method::from_bytes(s.method.to_ascii_uppercase().as_bytes()) {
             Ok(m) => m,
             Err(_) => {
-                self.error(&format!("{at}.method"), format!("invalid HTTP method {:?}", s.method));
+                self.error(
+                    &format!("{at}.method"),
+                    format!("invalid HTTP method {:?}", s.method),
+                );
                 Method::POST
             }
         };
@@ -457,11 +530,19 @@ impl Ctx<'_> {
         let query = s
             .query
             .iter()
-            .map(|(k, y)| (k.clone(), self.template(y, &format!("{at}.query.{k}"), defs)))
+            .map(|(k, y)| {
+                (
+                    k.clone(),
+                    self.template(y, &format!("{at}.query.{k}"), defs),
+                )
+            })
             .collect();
         let mut missing = Vec::new();
         let headers = self.headers(&s.headers, &format!("{at}.headers"), env, &mut missing);
-        let request = s.request.as_ref().map(|y| self.template(y, &format!("{at}.request"), defs));
+        let request = s
+            .request
+            .as_ref()
+            .map(|y| self.template(y, &format!("{at}.request"), defs));
         let response = match &s.response {
             Some(r) => self.fields(r, &format!("{at}.response"), RESPONSE_KEYS, defs),
             None => {
@@ -469,7 +550,9 @@ impl Ctx<'_> {
                 Fields::default()
             }
         };
-        let stream = s.stream.map(|st| self.stream(st, &format!("{at}.stream"), defs));
+        let stream = s
+            .stream
+            .map(|st| self.stream(st, &format!("{at}.stream"), defs));
         Some(Route {
             method,
             path,
@@ -482,7 +565,13 @@ impl Ctx<'_> {
         })
     }
 
-    fn fields(&mut self, m: &BTreeMap<String, Yaml>, at: &str, allowed: &[&str], defs: &Defs) -> Fields {
+    fn fields(
+        &mut self,
+        m: &BTreeMap<String, Yaml>,
+        at: &str,
+        allowed: &[&str],
+        defs: &Defs,
+    ) -> Fields {
         let mut f = Fields::default();
         for (k, y) in m {
             let loc = format!("{at}.{k}");
@@ -495,12 +584,18 @@ impl Ctx<'_> {
                 "error" => &mut f.error,
                 "end" => &mut f.end,
                 _ => {
-                    self.error(&loc, format!("unknown field (expected one of {})", allowed.join(", ")));
+                    self.error(
+                        &loc,
+                        format!("unknown field (expected one of {})", allowed.join(", ")),
+                    );
                     continue;
                 }
             };
             if !allowed.contains(&k.as_str()) {
-                self.error(&loc, format!("not allowed here (expected one of {})", allowed.join(", ")));
+                self.error(
+                    &loc,
+                    format!("not allowed here (expected one of {})", allowed.join(", ")),
+                );
                 continue;
             }
             *slot = Some(self.template(y, &loc, defs));
@@ -513,7 +608,10 @@ impl Ctx<'_> {
             "sse" => Framing::Sse,
             "ndjson" => Framing::Ndjson,
             other => {
-                self.error(&format!("{at}.framing"), format!("unknown framing {other:?} (expected sse or ndjson)"));
+                self.error(
+                    &format!("{at}.framing"),
+                    format!("unknown framing {other:?} (expected sse or ndjson)"),
+                );
                 Framing::Sse
             }
         };
@@ -524,12 +622,22 @@ impl Ctx<'_> {
             .map(|(i, r)| {
                 let rat = format!("{at}.rules[{i}]");
                 Rule {
-                    events: r.on.event.map(spec::OneOrMany::into_vec).unwrap_or_default(),
-                    cond: r.on.cond.as_ref().map(|y| self.template(y, &format!("{rat}.on.if"), defs)),
+                    events: r
+                        .on
+                        .event
+                        .map(spec::OneOrMany::into_vec)
+                        .unwrap_or_default(),
+                    cond: r
+                        .on
+                        .cond
+                        .as_ref()
+                        .map(|y| self.template(y, &format!("{rat}.on.if"), defs)),
                     set: r
                         .set
                         .iter()
-                        .map(|(k, y)| (k.clone(), self.template(y, &format!("{rat}.set.{k}"), defs)))
+                        .map(|(k, y)| {
+                            (k.clone(), self.template(y, &format!("{rat}.set.{k}"), defs))
+                        })
                         .collect(),
                     incr: r.incr,
                     emit: self.fields(&r.emit, &format!("{rat}.emit"), EMIT_KEYS, defs),
@@ -542,13 +650,19 @@ impl Ctx<'_> {
 
 /// Expands `${VAR}`, `${VAR:-default}` and `${VAR:?message}`. Unset variables without a default
 /// expand to "" and are listed in `missing`; `:?` makes them an error.
-pub fn interpolate_env(raw: &str, env: Env<'_>, missing: &mut Vec<String>) -> Result<String, String> {
+pub fn interpolate_env(
+    raw: &str,
+    env: Env<'_>,
+    missing: &mut Vec<String>,
+) -> Result<String, String> {
     let mut out = String::with_capacity(raw.len());
     let mut rest = raw;
     while let Some(start) = rest.find("${") {
         out.push_str(&rest[..start]);
         let body = &rest[start + 2..];
-        let end = body.find('}').ok_or_else(|| format!("unclosed `${{` in {raw:?}"))?;
+        let end = body
+            .find('}')
+            .ok_or_else(|| format!("unclosed `${{` in {raw:?}"))?;
         let inner = &body[..end];
         let (var, op) = match inner.find(":-").or_else(|| inner.find(":?")) {
             Some(i) => (&inner[..i], Some((&inner[i..i + 2], &inner[i + 2..]))),
@@ -574,9 +688,13 @@ pub fn interpolate_env(raw: &str, env: Env<'_>, missing: &mut Vec<String>) -> Re
 /// Parses `250ms`, `30s`, `2m`, or a bare number of seconds.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
-    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
-    let n: f64 = num.parse().map_err(|_| format!("invalid duration {s:?} (use 500ms, 30s or 2m)"))?;
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("invalid duration {s:?} (use 500ms, 30s or 2m)"))?;
     let secs = match unit.trim() {
         "ms" => n / 1000.0,
         "" | "s" => n,
@@ -601,11 +719,24 @@ mod tests {
     #[test]
     fn env_interpolation() {
         let mut missing = Vec::new();
-        assert_eq!(interpolate_env("${KEY}", &env, &mut missing).unwrap(), "sk-secret");
-        assert_eq!(interpolate_env("${NOPE:-http://x}/v1", &env, &mut missing).unwrap(), "http://x/v1");
-        assert_eq!(interpolate_env("a${NOPE}b", &env, &mut missing).unwrap(), "ab");
+        assert_eq!(
+            interpolate_env("${KEY}", &env, &mut missing).unwrap(),
+            "sk-secret"
+        );
+        assert_eq!(
+            interpolate_env("${NOPE:-http://x}/v1", &env, &mut missing).unwrap(),
+            "http://x/v1"
+        );
+        assert_eq!(
+            interpolate_env("a${NOPE}b", &env, &mut missing).unwrap(),
+            "ab"
+        );
         assert_eq!(missing, vec!["NOPE".to_string()]);
-        assert!(interpolate_env("${NOPE:?set it}", &env, &mut missing).unwrap_err().contains("set it"));
+        assert!(
+            interpolate_env("${NOPE:?set it}", &env, &mut missing)
+                .unwrap_err()
+                .contains("set it")
+        );
         assert!(interpolate_env("${bad name}", &env, &mut missing).is_err());
     }
 
@@ -634,10 +765,22 @@ mod tests {
         let errs = compile_file(FsPath::new("mappings/bad.yaml"), bad, &env).unwrap_err();
         let text: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
         let all = text.join("\n");
-        assert!(all.contains("mappings/bad.yaml:7: routes.chat.request.a.$summ: unknown directive"), "{all}");
-        assert!(all.contains("mappings/bad.yaml:8: routes.chat.request.b: invalid JSONPath"), "{all}");
-        assert!(all.contains("routes.chat.response.colour: unknown field"), "{all}");
-        assert!(all.contains("routes.chat.stream.framing: unknown framing"), "{all}");
+        assert!(
+            all.contains("mappings/bad.yaml:7: routes.chat.request.a.$summ: unknown directive"),
+            "{all}"
+        );
+        assert!(
+            all.contains("mappings/bad.yaml:8: routes.chat.request.b: invalid JSONPath"),
+            "{all}"
+        );
+        assert!(
+            all.contains("routes.chat.response.colour: unknown field"),
+            "{all}"
+        );
+        assert!(
+            all.contains("routes.chat.stream.framing: unknown framing"),
+            "{all}"
+        );
         assert!(all.contains("routes.speech: unknown route"), "{all}");
         assert!(all.contains("extra: unknown top-level key"), "{all}");
         assert!(all.contains("upstream.base_url"), "{all}");

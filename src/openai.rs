@@ -14,7 +14,13 @@ use crate::error::ProxyError;
 use crate::template::to_text;
 
 /// The finish reasons OpenAI clients accept.
-const FINISH_REASONS: &[&str] = &["stop", "length", "tool_calls", "content_filter", "function_call"];
+const FINISH_REASONS: &[&str] = &[
+    "stop",
+    "length",
+    "tool_calls",
+    "content_filter",
+    "function_call",
+];
 
 /// A fresh `chatcmpl-...` id.
 pub fn completion_id() -> String {
@@ -32,7 +38,9 @@ fn random_alnum(n: usize) -> String {
 
 /// Unix time in seconds.
 pub fn now_secs() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// Token counts, merged field by field as they arrive.
@@ -49,8 +57,14 @@ impl Usage {
     pub fn from_value(v: &Value) -> Usage {
         let n = |k: &str| {
             v.get(k).and_then(|x| match x {
-                Value::Number(n) => n.as_u64().or_else(|| n.as_f64().map(|f| f.max(0.0).round() as u64)),
-                Value::String(s) => s.trim().parse::<f64>().ok().map(|f| f.max(0.0).round() as u64),
+                Value::Number(n) => n
+                    .as_u64()
+                    .or_else(|| n.as_f64().map(|f| f.max(0.0).round() as u64)),
+                Value::String(s) => s
+                    .trim()
+                    .parse::<f64>()
+                    .ok()
+                    .map(|f| f.max(0.0).round() as u64),
                 _ => None,
             })
         };
@@ -95,7 +109,11 @@ pub fn normalize_finish(raw: Option<&Value>, had_tool_calls: bool) -> &'static s
         .and_then(Value::as_str)
         .and_then(|r| FINISH_REASONS.iter().find(|f| **f == r).copied())
         .unwrap_or("stop");
-    if had_tool_calls && reason == "stop" { "tool_calls" } else { reason }
+    if had_tool_calls && reason == "stop" {
+        "tool_calls"
+    } else {
+        reason
+    }
 }
 
 /// A normalized tool call: from one object of a mapping's `tool_calls` output.
@@ -115,17 +133,24 @@ impl ToolCallPart {
             key: s("key"),
             id: s("id"),
             name: s("name"),
-            arguments: v.get("arguments").filter(|x| !x.is_null()).map(|a| match a {
-                Value::String(t) => t.clone(),
-                other => other.to_string(),
-            }),
+            arguments: v
+                .get("arguments")
+                .filter(|x| !x.is_null())
+                .map(|a| match a {
+                    Value::String(t) => t.clone(),
+                    other => other.to_string(),
+                }),
         }
     }
 
     /// Parts from a single object or an array of them.
     pub fn list(v: &Value) -> Vec<ToolCallPart> {
         match v {
-            Value::Array(items) => items.iter().filter(|i| i.is_object()).map(Self::from_value).collect(),
+            Value::Array(items) => items
+                .iter()
+                .filter(|i| i.is_object())
+                .map(Self::from_value)
+                .collect(),
             Value::Object(_) => vec![Self::from_value(v)],
             _ => Vec::new(),
         }
@@ -163,7 +188,10 @@ pub fn completion(model: &str, normalized: &Map<String, Value>) -> (Value, Usage
         })
         .collect();
     let finish = normalize_finish(normalized.get("finish_reason"), !calls.is_empty());
-    let usage = normalized.get("usage").map(Usage::from_value).unwrap_or_default();
+    let usage = normalized
+        .get("usage")
+        .map(Usage::from_value)
+        .unwrap_or_default();
     let mut message = json!({"role": "assistant", "content": content, "refusal": null});
     if let Some(r) = reasoning {
         message["reasoning_content"] = Value::String(r);
@@ -273,7 +301,10 @@ impl ChunkWriter {
         if self.closed {
             return;
         }
-        let known = part.key.as_ref().and_then(|k| self.tool_keys.get(k).copied());
+        let known = part
+            .key
+            .as_ref()
+            .and_then(|k| self.tool_keys.get(k).copied());
         let starts = known.is_none() && (part.name.is_some() || part.id.is_some());
         let index = if starts {
             let i = self.tool_count;
@@ -370,20 +401,32 @@ mod tests {
         w.content(&mut out, "Hel");
         w.content(&mut out, "");
         w.content(&mut out, "lo");
-        w.add_usage(Usage { prompt_tokens: Some(3), ..Default::default() });
-        w.add_usage(Usage { completion_tokens: Some(2), ..Default::default() });
+        w.add_usage(Usage {
+            prompt_tokens: Some(3),
+            ..Default::default()
+        });
+        w.add_usage(Usage {
+            completion_tokens: Some(2),
+            ..Default::default()
+        });
         w.set_finish(json!("stop"));
         w.finish(&mut out);
         w.content(&mut out, "late");
         let c = chunks(&out);
         assert_eq!(c.len(), 5);
-        assert_eq!(c[0]["choices"][0]["delta"], json!({"role": "assistant", "content": ""}));
+        assert_eq!(
+            c[0]["choices"][0]["delta"],
+            json!({"role": "assistant", "content": ""})
+        );
         assert_eq!(c[1]["choices"][0]["delta"], json!({"content": "Hel"}));
         assert_eq!(c[3]["choices"][0]["finish_reason"], "stop");
         assert_eq!(c[3]["choices"][0]["delta"], json!({}));
         assert_eq!(c[4]["choices"], json!([]));
         assert_eq!(c[4]["usage"]["total_tokens"], 5);
-        assert!(c.iter().all(|x| x["id"] == c[0]["id"] && x["created"] == c[0]["created"]));
+        assert!(
+            c.iter()
+                .all(|x| x["id"] == c[0]["id"] && x["created"] == c[0]["created"])
+        );
         assert!(String::from_utf8_lossy(&out).ends_with("data: [DONE]\n\n"));
     }
 
@@ -393,20 +436,43 @@ mod tests {
         let mut out = Vec::new();
         let part = |v: Value| ToolCallPart::from_value(&v);
         w.content(&mut out, "Checking.");
-        w.tool_call(&mut out, part(json!({"key": 1, "id": "toolu_a", "name": "get_weather"})));
+        w.tool_call(
+            &mut out,
+            part(json!({"key": 1, "id": "toolu_a", "name": "get_weather"})),
+        );
         w.tool_call(&mut out, part(json!({"key": 1, "arguments": "{\"ci"})));
-        w.tool_call(&mut out, part(json!({"key": 3, "id": "toolu_b", "name": "get_time", "arguments": {"tz": "UTC"}})));
+        w.tool_call(
+            &mut out,
+            part(
+                json!({"key": 3, "id": "toolu_b", "name": "get_time", "arguments": {"tz": "UTC"}}),
+            ),
+        );
         w.tool_call(&mut out, part(json!({"key": 1, "arguments": "ty\":1}"})));
         w.set_finish(json!("stop"));
         w.finish(&mut out);
         let c = chunks(&out);
-        let tc: Vec<&Value> = c.iter().filter_map(|x| x["choices"][0]["delta"].get("tool_calls")).collect();
-        assert_eq!(tc[0][0], json!({"index": 0, "id": "toolu_a", "type": "function", "function": {"name": "get_weather", "arguments": ""}}));
-        assert_eq!(tc[1][0], json!({"index": 0, "function": {"arguments": "{\"ci"}}));
+        let tc: Vec<&Value> = c
+            .iter()
+            .filter_map(|x| x["choices"][0]["delta"].get("tool_calls"))
+            .collect();
+        assert_eq!(
+            tc[0][0],
+            json!({"index": 0, "id": "toolu_a", "type": "function", "function": {"name": "get_weather", "arguments": ""}})
+        );
+        assert_eq!(
+            tc[1][0],
+            json!({"index": 0, "function": {"arguments": "{\"ci"}})
+        );
         assert_eq!(tc[2][0]["index"], 1);
-        assert_eq!(tc[3][0], json!({"index": 1, "function": {"arguments": "{\"tz\":\"UTC\"}"}}));
+        assert_eq!(
+            tc[3][0],
+            json!({"index": 1, "function": {"arguments": "{\"tz\":\"UTC\"}"}})
+        );
         assert_eq!(tc[4][0]["index"], 0);
-        assert_eq!(c.last().unwrap()["choices"][0]["finish_reason"], "tool_calls");
+        assert_eq!(
+            c.last().unwrap()["choices"][0]["finish_reason"],
+            "tool_calls"
+        );
         assert!(c.iter().all(|x| x.get("usage").is_none()));
     }
 
@@ -415,12 +481,22 @@ mod tests {
         let mut w = ChunkWriter::new("m", true);
         let mut out = Vec::new();
         w.content(&mut out, "partial");
-        w.fail(&mut out, &ProxyError::UpstreamStreamError { message: "Overloaded".into(), kind: Some("overloaded_error".into()), code: None });
+        w.fail(
+            &mut out,
+            &ProxyError::UpstreamStreamError {
+                message: "Overloaded".into(),
+                kind: Some("overloaded_error".into()),
+                code: None,
+            },
+        );
         w.finish(&mut out);
         let text = String::from_utf8_lossy(&out);
         assert!(!text.contains("[DONE]"));
         assert!(!text.contains("finish_reason\":\"stop"));
-        assert_eq!(chunks(&out).last().unwrap()["error"]["type"], "overloaded_error");
+        assert_eq!(
+            chunks(&out).last().unwrap()["error"]["type"],
+            "overloaded_error"
+        );
     }
 
     #[test]
@@ -430,10 +506,21 @@ mod tests {
         let (c, u) = completion("m", n.as_object().unwrap());
         assert_eq!(c["object"], "chat.completion");
         assert_eq!(c["choices"][0]["message"]["content"], "ab");
-        assert_eq!(c["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"], "{\"x\":1}");
-        assert!(c["choices"][0]["message"]["tool_calls"][0]["id"].as_str().unwrap().starts_with("call_"));
+        assert_eq!(
+            c["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"],
+            "{\"x\":1}"
+        );
+        assert!(
+            c["choices"][0]["message"]["tool_calls"][0]["id"]
+                .as_str()
+                .unwrap()
+                .starts_with("call_")
+        );
         assert_eq!(c["choices"][0]["finish_reason"], "tool_calls");
-        assert_eq!(c["usage"], json!({"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7, "prompt_tokens_details": {"cached_tokens": 1}}));
+        assert_eq!(
+            c["usage"],
+            json!({"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7, "prompt_tokens_details": {"cached_tokens": 1}})
+        );
         assert_eq!(u.prompt_tokens, Some(3));
         let (c, _) = completion("m", json!({"finish_reason": "weird"}).as_object().unwrap());
         assert_eq!(c["choices"][0]["finish_reason"], "stop");

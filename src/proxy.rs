@@ -71,7 +71,9 @@ pub type ProxyBody = http_body_util::combinators::UnsyncBoxBody<Bytes, Infallibl
 
 /// A whole body.
 pub fn full(bytes: impl Into<Bytes>) -> ProxyBody {
-    Full::new(bytes.into()).map_err(|e| match e {}).boxed_unsync()
+    Full::new(bytes.into())
+        .map_err(|e| match e {})
+        .boxed_unsync()
 }
 
 /// Runs a chat completion. Errors before the first byte come back as `Err`.
@@ -81,7 +83,11 @@ pub async fn chat(call: Call<'_>) -> Result<Response<ProxyBody>, ProxyError> {
         message: format!("mapping {:?} has no chat route", mapping.name),
     })?;
     let model = call.request.get("model").map(to_text).unwrap_or_default();
-    let stream = call.request.get("stream").and_then(Value::as_bool).unwrap_or(false);
+    let stream = call
+        .request
+        .get("stream")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
     if stream && route.stream.is_none() {
         return Err(ProxyError::BadRequest {
             message: format!("mapping {:?} does not support streaming", mapping.name),
@@ -97,7 +103,12 @@ pub async fn chat(call: Call<'_>) -> Result<Response<ProxyBody>, ProxyError> {
     let upstream_req = build_request(mapping, route, &call.request, call.client_headers, stream)?;
     tracing::debug!(uri = %upstream_req.uri(), "upstream request");
     let sent = Instant::now();
-    let response = match tokio::time::timeout(mapping.upstream.first_byte_timeout, call.client.request(upstream_req)).await {
+    let response = match tokio::time::timeout(
+        mapping.upstream.first_byte_timeout,
+        call.client.request(upstream_req),
+    )
+    .await
+    {
         Err(_) => {
             return Err(ProxyError::Timeout {
                 message: format!(
@@ -123,7 +134,13 @@ pub async fn chat(call: Call<'_>) -> Result<Response<ProxyBody>, ProxyError> {
                 message: "this mapping does not support streaming".into(),
                 param: Some("stream".into()),
             })?;
-        let body = RewriteBody::new(response.into_body(), rewriter, mapping, call.metrics.clone(), call.started);
+        let body = RewriteBody::new(
+            response.into_body(),
+            rewriter,
+            mapping,
+            call.metrics.clone(),
+            call.started,
+        );
         let mut resp = Response::new(body.boxed_unsync());
         let h = resp.headers_mut();
         h.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
@@ -132,14 +149,19 @@ pub async fn chat(call: Call<'_>) -> Result<Response<ProxyBody>, ProxyError> {
         return Ok(resp);
     }
     let body = read_body(response.into_body(), mapping.upstream.idle_timeout).await?;
-    let parsed: Value = serde_json::from_slice(&body).map_err(|_| ProxyError::BadUpstreamResponse {
-        message: format!("the upstream answered with a body that is not JSON: {}", snippet(&body)),
-    })?;
+    let parsed: Value =
+        serde_json::from_slice(&body).map_err(|_| ProxyError::BadUpstreamResponse {
+            message: format!(
+                "the upstream answered with a body that is not JSON: {}",
+                snippet(&body)
+            ),
+        })?;
     let normalized = eval_fields(&route.response, &parsed, &request, &Value::Null);
     let (completion, usage) = openai::completion(&model, &normalized);
     call.metrics.count_tokens(&mapping.name, &usage);
     let mut resp = Response::new(full(completion.to_string()));
-    resp.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     Ok(resp)
 }
 
@@ -154,9 +176,11 @@ fn build_request(
 ) -> Result<Request<Full<Bytes>>, ProxyError> {
     let globals = [("root", request), ("request", request)];
     let scope = Scope::new(request, &globals);
-    let mut path = eval(&route.path, scope).map(|v| to_text(&v)).ok_or_else(|| ProxyError::Transform {
-        message: "the upstream path needs a field this request does not have".into(),
-    })?;
+    let mut path = eval(&route.path, scope)
+        .map(|v| to_text(&v))
+        .ok_or_else(|| ProxyError::Transform {
+            message: "the upstream path needs a field this request does not have".into(),
+        })?;
     for (re, with) in &route.rewrites {
         path = re.replace_all(&path, with.as_str()).into_owned();
     }
@@ -196,12 +220,17 @@ fn build_request(
     }
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     if !headers.contains_key(ACCEPT) {
-        let accept = if stream { "text/event-stream, application/x-ndjson, application/json" } else { "application/json" };
+        let accept = if stream {
+            "text/event-stream, application/x-ndjson, application/json"
+        } else {
+            "application/json"
+        };
         headers.insert(ACCEPT, HeaderValue::from_static(accept));
     }
-    req.body(Full::new(Bytes::from(body.to_string()))).map_err(|e| ProxyError::Transform {
-        message: format!("cannot build the upstream request: {e}"),
-    })
+    req.body(Full::new(Bytes::from(body.to_string())))
+        .map_err(|e| ProxyError::Transform {
+            message: format!("cannot build the upstream request: {e}"),
+        })
 }
 
 /// Percent-encodes a query component (RFC 3986 unreserved characters pass).
@@ -253,15 +282,24 @@ async fn read_body(body: Incoming, idle: Duration) -> Result<Bytes, ProxyError> 
 async fn upstream_error(mapping: &Mapping, response: Response<Incoming>) -> ProxyError {
     let upstream_status = response.status().as_u16();
     let retry_after = response.headers().get(RETRY_AFTER).cloned();
-    let body = read_body(response.into_body(), Duration::from_secs(10)).await.unwrap_or_default();
+    let body = read_body(response.into_body(), Duration::from_secs(10))
+        .await
+        .unwrap_or_default();
     let parsed: Option<Value> = serde_json::from_slice(&body).ok();
-    let status = mapping.errors.status.get(&upstream_status).copied().unwrap_or(upstream_status);
+    let status = mapping
+        .errors
+        .status
+        .get(&upstream_status)
+        .copied()
+        .unwrap_or(upstream_status);
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
     let (mut message, mut kind, mut code) = (None, None, None);
     if let Some(v) = &parsed {
         let globals = [("root", v)];
         let scope = Scope::new(v, &globals);
-        let get = |e: &Option<crate::template::Expr>| e.as_ref().and_then(|e| eval(e, scope)).map(|v| to_text(&v));
+        let get = |e: &Option<crate::template::Expr>| {
+            e.as_ref().and_then(|e| eval(e, scope)).map(|v| to_text(&v))
+        };
         message = get(&mapping.errors.message);
         kind = get(&mapping.errors.kind);
         code = get(&mapping.errors.code);
@@ -273,7 +311,10 @@ async fn upstream_error(mapping: &Mapping, response: Response<Incoming>) -> Prox
         if body.is_empty() {
             format!("the upstream answered {upstream_status} with no body")
         } else {
-            format!("the upstream answered {upstream_status}: {}", snippet(&body))
+            format!(
+                "the upstream answered {upstream_status}: {}",
+                snippet(&body)
+            )
         }
     });
     ProxyError::UpstreamStatus {
@@ -336,7 +377,9 @@ impl StreamStats {
             .observe(self.started.elapsed().as_secs_f64());
         m.count_tokens(&self.mapping, usage);
         if let Some(kind) = failure {
-            m.upstream_errors.with_label_values(&[&self.mapping, kind]).inc();
+            m.upstream_errors
+                .with_label_values(&[&self.mapping, kind])
+                .inc();
         }
     }
 }
@@ -349,8 +392,17 @@ impl Drop for StreamStats {
 }
 
 impl RewriteBody {
-    fn new(upstream: Incoming, rewriter: StreamRewriter, mapping: &Mapping, metrics: Metrics, started: Instant) -> Self {
-        metrics.active_streams.with_label_values(&[&mapping.name]).inc();
+    fn new(
+        upstream: Incoming,
+        rewriter: StreamRewriter,
+        mapping: &Mapping,
+        metrics: Metrics,
+        started: Instant,
+    ) -> Self {
+        metrics
+            .active_streams
+            .with_label_values(&[&mapping.name])
+            .inc();
         let idle = mapping.upstream.idle_timeout;
         RewriteBody {
             upstream,
@@ -374,7 +426,10 @@ impl Body for RewriteBody {
     type Data = Bytes;
     type Error = Infallible;
 
-    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
         let this = self.get_mut();
         loop {
             if this.done {
@@ -420,7 +475,11 @@ impl Body for RewriteBody {
             }
             if this.rewriter.writer.closed {
                 this.done = true;
-                let failure = failure.or(this.rewriter.writer.failed.then_some("upstream_stream_error"));
+                let failure = failure.or(this
+                    .rewriter
+                    .writer
+                    .failed
+                    .then_some("upstream_stream_error"));
                 this.stats.settle(&this.rewriter.usage(), failure);
             }
             if !this.out.is_empty() {

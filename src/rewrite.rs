@@ -14,7 +14,12 @@ use crate::openai::{ChunkWriter, ToolCallPart, Usage, text_of};
 use crate::template::{Scope, eval, to_text, truthy};
 
 /// Evaluates a set of fields on `input`, with `$request` bound to the OpenAI request.
-pub fn eval_fields(fields: &Fields, input: &Value, request: &Value, state: &Value) -> Map<String, Value> {
+pub fn eval_fields(
+    fields: &Fields,
+    input: &Value,
+    request: &Value,
+    state: &Value,
+) -> Map<String, Value> {
     let globals = [("root", input), ("request", request), ("state", state)];
     let scope = Scope::new(input, &globals);
     let mut out = Map::new();
@@ -63,7 +68,12 @@ pub struct StreamRewriter {
 
 impl StreamRewriter {
     /// `None` when the mapping's chat route has no `stream` section.
-    pub fn new(mapping: Arc<Mapping>, request: Arc<Value>, model: &str, include_usage: bool) -> Option<Self> {
+    pub fn new(
+        mapping: Arc<Mapping>,
+        request: Arc<Value>,
+        model: &str,
+        include_usage: bool,
+    ) -> Option<Self> {
         let framing = mapping.chat.as_ref()?.stream.as_ref()?.framing;
         Some(StreamRewriter {
             mapping,
@@ -82,7 +92,8 @@ impl StreamRewriter {
         }
         let mut events = std::mem::take(&mut self.events);
         if let Err(e) = self.decoder.feed(bytes, &mut events) {
-            self.writer.fail(out, &ProxyError::BadUpstreamResponse { message: e.0 });
+            self.writer
+                .fail(out, &ProxyError::BadUpstreamResponse { message: e.0 });
         }
         self.process(&mut events, out);
         self.events = events;
@@ -95,7 +106,8 @@ impl StreamRewriter {
         }
         let mut events = std::mem::take(&mut self.events);
         if let Err(e) = self.decoder.finish(&mut events) {
-            self.writer.fail(out, &ProxyError::BadUpstreamResponse { message: e.0 });
+            self.writer
+                .fail(out, &ProxyError::BadUpstreamResponse { message: e.0 });
         }
         self.process(&mut events, out);
         if self.writer.complete() {
@@ -104,7 +116,8 @@ impl StreamRewriter {
             self.writer.fail(
                 out,
                 &ProxyError::BadUpstreamResponse {
-                    message: "the upstream closed the stream before the response was complete".into(),
+                    message: "the upstream closed the stream before the response was complete"
+                        .into(),
                 },
             );
         }
@@ -136,7 +149,9 @@ impl StreamRewriter {
         };
         let mut parsed: Option<Value> = None;
         for rule in &program.rules {
-            if !rule.events.is_empty() && !event.name.as_ref().is_some_and(|n| rule.events.contains(n)) {
+            if !rule.events.is_empty()
+                && !event.name.as_ref().is_some_and(|n| rule.events.contains(n))
+            {
                 continue;
             }
             if parsed.is_none() && needs_data(rule) {
@@ -147,15 +162,21 @@ impl StreamRewriter {
                         if shown.len() < event.data.len() {
                             shown.push('…');
                         }
-                        let message = format!("the upstream sent an event that is not valid JSON: {shown:?}");
-                        self.writer.fail(out, &ProxyError::BadUpstreamResponse { message });
+                        let message =
+                            format!("the upstream sent an event that is not valid JSON: {shown:?}");
+                        self.writer
+                            .fail(out, &ProxyError::BadUpstreamResponse { message });
                         return;
                     }
                 }
             }
             let data = parsed.as_ref().unwrap_or(&Value::Null);
             if let Some(cond) = &rule.cond {
-                let globals = [("root", data), ("request", &*self.request), ("state", &self.state)];
+                let globals = [
+                    ("root", data),
+                    ("request", &*self.request),
+                    ("state", &self.state),
+                ];
                 if !truthy(eval(cond, Scope::new(data, &globals)).as_ref()) {
                     continue;
                 }
@@ -168,10 +189,17 @@ impl StreamRewriter {
     fn fire(&mut self, rule: &Rule, data: &Value, out: &mut Vec<u8>) {
         let emitted = eval_fields(&rule.emit, data, &self.request, &self.state);
         if !rule.set.is_empty() || !rule.incr.is_empty() {
-            let globals = [("root", data), ("request", &*self.request), ("state", &self.state)];
+            let globals = [
+                ("root", data),
+                ("request", &*self.request),
+                ("state", &self.state),
+            ];
             let scope = Scope::new(data, &globals);
-            let updates: Vec<(String, Option<Value>)> =
-                rule.set.iter().map(|(k, e)| (k.clone(), eval(e, scope))).collect();
+            let updates: Vec<(String, Option<Value>)> = rule
+                .set
+                .iter()
+                .map(|(k, e)| (k.clone(), eval(e, scope)))
+                .collect();
             let state = self.state.as_object_mut().expect("state is an object");
             for (k, v) in updates {
                 match v {
@@ -218,9 +246,17 @@ fn needs_data(rule: &Rule) -> bool {
     let e = &rule.emit;
     rule.cond.is_some()
         || !rule.set.is_empty()
-        || [&e.content, &e.reasoning, &e.tool_calls, &e.finish_reason, &e.usage, &e.error, &e.end]
-            .iter()
-            .any(|f| f.is_some())
+        || [
+            &e.content,
+            &e.reasoning,
+            &e.tool_calls,
+            &e.finish_reason,
+            &e.usage,
+            &e.error,
+            &e.end,
+        ]
+        .iter()
+        .any(|f| f.is_some())
 }
 
 #[cfg(test)]
@@ -271,22 +307,36 @@ routes:
     #[test]
     fn rules_state_and_unparsed_events() {
         let mut r = rewriter(true);
-        let out = run(&mut r, "event: start\ndata: {\"usage\":{\"in\":9}}\n\nevent: ping\ndata: not json at all\n\nevent: delta\ndata: {\"delta\":{\"type\":\"text\",\"text\":\"Hi\"}}\n\nevent: block_start\ndata: {\"index\":4,\"block\":{\"type\":\"tool\",\"id\":\"t1\",\"name\":\"f\"}}\n\nevent: delta\ndata: {\"index\":4,\"delta\":{\"type\":\"json\",\"partial\":\"{}\"}}\n\nevent: stop\ndata: {\"reason\":\"done\",\"out\":5}\n\n");
+        let out = run(
+            &mut r,
+            "event: start\ndata: {\"usage\":{\"in\":9}}\n\nevent: ping\ndata: not json at all\n\nevent: delta\ndata: {\"delta\":{\"type\":\"text\",\"text\":\"Hi\"}}\n\nevent: block_start\ndata: {\"index\":4,\"block\":{\"type\":\"tool\",\"id\":\"t1\",\"name\":\"f\"}}\n\nevent: delta\ndata: {\"index\":4,\"delta\":{\"type\":\"json\",\"partial\":\"{}\"}}\n\nevent: stop\ndata: {\"reason\":\"done\",\"out\":5}\n\n",
+        );
         assert!(out.contains("\"content\":\"Hi\""), "{out}");
         assert!(out.contains("\"tool_calls\":[{\"function\":{\"arguments\":\"\",\"name\":\"f\"},\"id\":\"t1\",\"index\":0,\"type\":\"function\"}]"), "{out}");
         assert!(out.contains("\"finish_reason\":\"tool_calls\""), "{out}");
-        assert!(out.contains("\"usage\":{\"completion_tokens\":5,\"prompt_tokens\":9,\"total_tokens\":14}"), "{out}");
+        assert!(
+            out.contains(
+                "\"usage\":{\"completion_tokens\":5,\"prompt_tokens\":9,\"total_tokens\":14}"
+            ),
+            "{out}"
+        );
         assert!(out.ends_with("data: [DONE]\n\n"));
     }
 
     #[test]
     fn truncated_stream_and_error_events_fail() {
         let mut r = rewriter(false);
-        let out = run(&mut r, "event: delta\ndata: {\"delta\":{\"type\":\"text\",\"text\":\"Hi\"}}\n\n");
+        let out = run(
+            &mut r,
+            "event: delta\ndata: {\"delta\":{\"type\":\"text\",\"text\":\"Hi\"}}\n\n",
+        );
         assert!(out.contains("\"error\""), "{out}");
         assert!(!out.contains("[DONE]"));
         let mut r = rewriter(false);
-        let out = run(&mut r, "event: oops\ndata: {\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n");
+        let out = run(
+            &mut r,
+            "event: oops\ndata: {\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n",
+        );
         assert!(out.contains("\"message\":\"Overloaded\""), "{out}");
         let mut r = rewriter(false);
         let out = run(&mut r, "event: delta\ndata: {not json\n\n");

@@ -64,7 +64,11 @@ impl State {
 }
 
 /// Serves until `shutdown` resolves, then lets in-flight requests finish (up to a deadline).
-pub async fn serve(listener: TcpListener, state: Arc<State>, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
+pub async fn serve(
+    listener: TcpListener,
+    state: Arc<State>,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
     let graceful = GracefulShutdown::new();
     let builder = auto::Builder::new(TokioExecutor::new());
     tokio::pin!(shutdown);
@@ -95,20 +99,30 @@ pub async fn serve(listener: TcpListener, state: Arc<State>, shutdown: impl Futu
     }
     drop(listener);
     tracing::info!("shutting down: waiting for in-flight requests");
-    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await.is_err() {
+    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
+        .await
+        .is_err()
+    {
         tracing::warn!("shutdown deadline reached with requests still running");
     }
     Ok(())
 }
 
-async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<ProxyBody>, std::convert::Infallible> {
+async fn handle(
+    state: Arc<State>,
+    req: Request<Incoming>,
+) -> Result<Response<ProxyBody>, std::convert::Infallible> {
     let started = Instant::now();
     let path = req.uri().path().to_string();
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     let method = req.method().clone();
     let response = match (&method, segments.as_slice()) {
         (&Method::GET, ["health"]) => Ok(health(&state)),
-        (&Method::GET, ["metrics"]) => Ok(text(StatusCode::OK, "text/plain; version=0.0.4", state.metrics.render())),
+        (&Method::GET, ["metrics"]) => Ok(text(
+            StatusCode::OK,
+            "text/plain; version=0.0.4",
+            state.metrics.render(),
+        )),
         (_, [name, "v1", "chat", "completions"]) if state.mappings.contains_key(*name) => {
             let name = name.to_string();
             if method != Method::POST {
@@ -121,12 +135,18 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Pr
                     Err(e) => e.status(),
                 };
                 let m = &state.metrics;
-                m.requests.with_label_values(&[&name, "chat", status_class(status.as_u16())]).inc();
+                m.requests
+                    .with_label_values(&[&name, "chat", status_class(status.as_u16())])
+                    .inc();
                 if let Err(e) = &resp {
                     if e.kind().starts_with("upstream_") {
-                        m.upstream_errors.with_label_values(&[&name, e.kind()]).inc();
+                        m.upstream_errors
+                            .with_label_values(&[&name, e.kind()])
+                            .inc();
                     }
-                    m.request_duration.with_label_values(&[&name, "chat"]).observe(started.elapsed().as_secs_f64());
+                    m.request_duration
+                        .with_label_values(&[&name, "chat"])
+                        .observe(started.elapsed().as_secs_f64());
                     tracing::warn!(mapping = %name, status = status.as_u16(), kind = e.kind(), "request failed");
                 }
                 resp
@@ -146,13 +166,23 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Pr
     Ok(response.unwrap_or_else(|e| error_response(&e)))
 }
 
-async fn chat(state: &State, name: &str, req: Request<Incoming>, started: Instant) -> Result<Response<ProxyBody>, ProxyError> {
+async fn chat(
+    state: &State,
+    name: &str,
+    req: Request<Incoming>,
+    started: Instant,
+) -> Result<Response<ProxyBody>, ProxyError> {
     let loaded = &state.mappings[name];
     let (parts, body) = req.into_parts();
     let bytes: Bytes = match Limited::new(body, MAX_REQUEST_BODY).collect().await {
         Ok(c) => c.to_bytes(),
-        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
-            return Err(ProxyError::TooLarge { limit: MAX_REQUEST_BODY });
+        Err(e)
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            return Err(ProxyError::TooLarge {
+                limit: MAX_REQUEST_BODY,
+            });
         }
         Err(e) => {
             return Err(ProxyError::BadRequest {
@@ -162,7 +192,13 @@ async fn chat(state: &State, name: &str, req: Request<Incoming>, started: Instan
         }
     };
     let request = parse_chat_request(&bytes)?;
-    tracing::Span::current().record("stream", request.get("stream").and_then(Value::as_bool).unwrap_or(false));
+    tracing::Span::current().record(
+        "stream",
+        request
+            .get("stream")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+    );
     tracing::trace!(body = %String::from_utf8_lossy(&bytes), "client request");
     proxy::chat(Call {
         mapping: &loaded.mapping,
@@ -190,20 +226,33 @@ pub fn parse_chat_request(bytes: &[u8]) -> Result<Value, ProxyError> {
     };
     match obj.get("model") {
         Some(Value::String(m)) if !m.is_empty() => {}
-        _ => return Err(bad("`model` is required and must be a non-empty string", "model")),
+        _ => {
+            return Err(bad(
+                "`model` is required and must be a non-empty string",
+                "model",
+            ));
+        }
     }
     match obj.get("messages") {
         Some(Value::Array(m)) if !m.is_empty() => {
-            if m.iter().any(|msg| !msg.get("role").is_some_and(Value::is_string)) {
+            if m.iter()
+                .any(|msg| !msg.get("role").is_some_and(Value::is_string))
+            {
                 return Err(bad("every message needs a string `role`", "messages"));
             }
         }
-        _ => return Err(bad("`messages` is required and must be a non-empty array", "messages")),
-    }
-    if let Some(s) = obj.get("stream") {
-        if !s.is_boolean() && !s.is_null() {
-            return Err(bad("`stream` must be a boolean", "stream"));
+        _ => {
+            return Err(bad(
+                "`messages` is required and must be a non-empty array",
+                "messages",
+            ));
         }
+    }
+    if obj
+        .get("stream")
+        .is_some_and(|s| !s.is_boolean() && !s.is_null())
+    {
+        return Err(bad("`stream` must be a boolean", "stream"));
     }
     Ok(request)
 }
@@ -232,9 +281,15 @@ fn models(state: &State, name: &str) -> Response<ProxyBody> {
     let data: Vec<Value> = m
         .models
         .iter()
-        .map(|id| json!({"id": id, "object": "model", "created": state.started, "owned_by": m.name}))
+        .map(
+            |id| json!({"id": id, "object": "model", "created": state.started, "owned_by": m.name}),
+        )
         .collect();
-    text(StatusCode::OK, "application/json", json!({"object": "list", "data": data}).to_string())
+    text(
+        StatusCode::OK,
+        "application/json",
+        json!({"object": "list", "data": data}).to_string(),
+    )
 }
 
 fn not_found_message(state: &State, path: &str) -> String {
@@ -248,7 +303,8 @@ fn not_found_message(state: &State, path: &str) -> String {
 fn text(status: StatusCode, content_type: &'static str, body: String) -> Response<ProxyBody> {
     let mut r = Response::new(full(body));
     *r.status_mut() = status;
-    r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     r
 }
 
@@ -267,15 +323,33 @@ mod tests {
 
     #[test]
     fn chat_request_validation() {
-        assert!(parse_chat_request(b"{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}").is_ok());
+        assert!(
+            parse_chat_request(
+                b"{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}"
+            )
+            .is_ok()
+        );
         let param = |b: &[u8]| match parse_chat_request(b) {
             Err(ProxyError::BadRequest { param, .. }) => param,
             other => panic!("{other:?}"),
         };
         assert_eq!(param(b"{nope"), None);
-        assert_eq!(param(b"{\"messages\":[{\"role\":\"user\"}]}").as_deref(), Some("model"));
-        assert_eq!(param(b"{\"model\":\"m\",\"messages\":[]}").as_deref(), Some("messages"));
-        assert_eq!(param(b"{\"model\":\"m\",\"messages\":[{\"content\":\"x\"}]}").as_deref(), Some("messages"));
-        assert_eq!(param(b"{\"model\":\"m\",\"messages\":[{\"role\":\"user\"}],\"stream\":\"yes\"}").as_deref(), Some("stream"));
+        assert_eq!(
+            param(b"{\"messages\":[{\"role\":\"user\"}]}").as_deref(),
+            Some("model")
+        );
+        assert_eq!(
+            param(b"{\"model\":\"m\",\"messages\":[]}").as_deref(),
+            Some("messages")
+        );
+        assert_eq!(
+            param(b"{\"model\":\"m\",\"messages\":[{\"content\":\"x\"}]}").as_deref(),
+            Some("messages")
+        );
+        assert_eq!(
+            param(b"{\"model\":\"m\",\"messages\":[{\"role\":\"user\"}],\"stream\":\"yes\"}")
+                .as_deref(),
+            Some("stream")
+        );
     }
 }

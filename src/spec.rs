@@ -131,9 +131,7 @@ impl OneOrMany {
 }
 
 /// The top-level keys a mapping file may have.
-pub const TOP_LEVEL_KEYS: &[&str] = &[
-    "upstream", "models", "options", "defs", "errors", "routes",
-];
+pub const TOP_LEVEL_KEYS: &[&str] = &["upstream", "models", "options", "defs", "errors", "routes"];
 
 /// Route names: the OpenAI operations a mapping can serve.
 pub const ROUTE_NAMES: &[&str] = &["chat"];
@@ -183,7 +181,9 @@ pub fn locate(src: &str, dotted: &str) -> Option<usize> {
             let body = trimmed.trim_start_matches("- ");
             let unquoted = body.trim_start_matches(['"', '\'']);
             if unquoted.starts_with(key)
-                && unquoted[key.len()..].trim_start_matches(['"', '\'']).starts_with(':')
+                && unquoted[key.len()..]
+                    .trim_start_matches(['"', '\''])
+                    .starts_with(':')
             {
                 hit = Some((i, indent));
                 break;

@@ -30,13 +30,20 @@ impl Metrics {
         let registry = Registry::new();
         let counter = |name: &str, help: &str, labels: &[&str]| {
             let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
-            registry.register(Box::new(c.clone())).expect("unique metric");
+            registry
+                .register(Box::new(c.clone()))
+                .expect("unique metric");
             c
         };
         let histogram = |name: &str, help: &str, labels: &[&str]| {
-            let h = HistogramVec::new(HistogramOpts::new(name, help).buckets(BUCKETS.to_vec()), labels)
-                .expect("valid metric");
-            registry.register(Box::new(h.clone())).expect("unique metric");
+            let h = HistogramVec::new(
+                HistogramOpts::new(name, help).buckets(BUCKETS.to_vec()),
+                labels,
+            )
+            .expect("valid metric");
+            registry
+                .register(Box::new(h.clone()))
+                .expect("unique metric");
             h
         };
         let requests = counter(
@@ -65,11 +72,16 @@ impl Metrics {
             &["mapping", "kind"],
         );
         let active_streams = IntGaugeVec::new(
-            Opts::new("rosetta_active_streams", "Streams currently open to clients"),
+            Opts::new(
+                "rosetta_active_streams",
+                "Streams currently open to clients",
+            ),
             &["mapping"],
         )
         .expect("valid metric");
-        registry.register(Box::new(active_streams.clone())).expect("unique metric");
+        registry
+            .register(Box::new(active_streams.clone()))
+            .expect("unique metric");
         let upstream_errors = counter(
             "rosetta_upstream_errors_total",
             "Upstream failures, by kind (upstream_status, upstream_unreachable, upstream_timeout, upstream_bad_response, upstream_stream_error)",
@@ -99,10 +111,14 @@ impl Metrics {
     /// Counts tokens from a finished response.
     pub fn count_tokens(&self, mapping: &str, usage: &crate::openai::Usage) {
         if let Some(p) = usage.prompt_tokens {
-            self.tokens.with_label_values(&[mapping, "prompt"]).inc_by(p);
+            self.tokens
+                .with_label_values(&[mapping, "prompt"])
+                .inc_by(p);
         }
         if let Some(c) = usage.completion_tokens {
-            self.tokens.with_label_values(&[mapping, "completion"]).inc_by(c);
+            self.tokens
+                .with_label_values(&[mapping, "completion"])
+                .inc_by(c);
         }
     }
 }
@@ -128,7 +144,9 @@ pub fn status_class(status: u16) -> &'static str {
 pub fn init_logging(json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if json {
         builder.json().init();
     } else {

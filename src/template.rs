@@ -120,7 +120,12 @@ pub type Defs = HashMap<String, Yaml>;
 
 /// Compiles a template, collecting every error.
 pub fn compile(y: &Yaml, at: &str, defs: &Defs, errors: &mut Vec<CompileError>) -> Expr {
-    Compiler { defs, errors, depth: 0 }.expr(y, at)
+    Compiler {
+        defs,
+        errors,
+        depth: 0,
+    }
+    .expr(y, at)
 }
 
 struct Compiler<'d, 'e> {
@@ -185,7 +190,10 @@ impl Compiler<'_, '_> {
         match y {
             Yaml::String(s) => self.string(s, at),
             Yaml::Mapping(m) => {
-                let directive = m.keys().filter_map(Yaml::as_str).find(|k| k.starts_with('$'));
+                let directive = m
+                    .keys()
+                    .filter_map(Yaml::as_str)
+                    .find(|k| k.starts_with('$'));
                 match directive {
                     Some(d) => self.directive(d, m, at),
                     None => {
@@ -356,7 +364,11 @@ impl Compiler<'_, '_> {
                 }
                 let b = Box::new(l.pop().expect("two"));
                 let a = Box::new(l.pop().expect("two"));
-                if name == "$eq" { Expr::Eq(a, b) } else { Expr::Ne(a, b) }
+                if name == "$eq" {
+                    Expr::Eq(a, b)
+                } else {
+                    Expr::Ne(a, b)
+                }
             }
             "$in" => {
                 let values = match opt("values") {
@@ -427,7 +439,10 @@ impl Compiler<'_, '_> {
                     return self.err(at, "$merge_adjacent needs `by`");
                 };
                 let Some(concat) = self.string_opt(opt("concat"), at, "concat") else {
-                    return self.err(at, "$merge_adjacent needs `concat`: the array field to join");
+                    return self.err(
+                        at,
+                        "$merge_adjacent needs `concat`: the array field to join",
+                    );
                 };
                 Expr::MergeAdjacent {
                     of: boxed(self, arg, at),
@@ -496,7 +511,9 @@ impl Compiler<'_, '_> {
     fn bind_name(&mut self, y: Option<&Yaml>, at: &str) -> Option<String> {
         let name = y?.as_str();
         match name {
-            Some(n) if !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') => {
+            Some(n)
+                if !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') =>
+            {
                 Some(n.to_string())
             }
             _ => {
@@ -637,7 +654,10 @@ impl<'a> Scope<'a> {
             }
             l = frame.parent;
         }
-        self.globals.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
+        self.globals
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| *v)
     }
 }
 
@@ -658,7 +678,9 @@ pub fn eval(e: &Expr, s: Scope<'_>) -> Option<Value> {
             // $.user}` disappears without a user); a literal `{}` is a constant, kept.
             (!out.is_empty()).then_some(Value::Object(out))
         }
-        Expr::Array(items) => Some(Value::Array(items.iter().filter_map(|i| eval(i, s)).collect())),
+        Expr::Array(items) => Some(Value::Array(
+            items.iter().filter_map(|i| eval(i, s)).collect(),
+        )),
         Expr::Interp(pieces) => {
             let mut out = String::new();
             for p in pieces {
@@ -670,7 +692,12 @@ pub fn eval(e: &Expr, s: Scope<'_>) -> Option<Value> {
             Some(Value::String(out))
         }
         Expr::Coalesce(items) => items.iter().find_map(|i| eval(i, s)),
-        Expr::Map { over, bind, to, flat } => {
+        Expr::Map {
+            over,
+            bind,
+            to,
+            flat,
+        } => {
             let items = as_array(eval(over, s)?);
             let mut out = Vec::with_capacity(items.len());
             for item in &items {
@@ -715,7 +742,10 @@ pub fn eval(e: &Expr, s: Scope<'_>) -> Option<Value> {
             Some(Value::Array(kept))
         }
         Expr::First(a) => as_array(eval(a, s)?).into_iter().find(|v| !v.is_null()),
-        Expr::Last(a) => as_array(eval(a, s)?).into_iter().rev().find(|v| !v.is_null()),
+        Expr::Last(a) => as_array(eval(a, s)?)
+            .into_iter()
+            .rev()
+            .find(|v| !v.is_null()),
         Expr::Len(a) => Some(match eval(a, s) {
             None => 0.into(),
             Some(Value::Array(v)) => v.len().into(),
@@ -731,7 +761,11 @@ pub fn eval(e: &Expr, s: Scope<'_>) -> Option<Value> {
                 .collect();
             (!parts.is_empty()).then(|| Value::String(parts.join(sep)))
         }
-        Expr::Lookup { key, table, default } => {
+        Expr::Lookup {
+            key,
+            table,
+            default,
+        } => {
             let hit = eval(key, s).and_then(|k| table.get(&to_text(&k)));
             match (hit, default) {
                 (Some(e), _) => eval(e, s),
@@ -739,16 +773,28 @@ pub fn eval(e: &Expr, s: Scope<'_>) -> Option<Value> {
                 (None, None) => None,
             }
         }
-        Expr::If { cond, then, otherwise } => {
-            let branch = if truthy(eval(cond, s).as_ref()) { then } else { otherwise };
+        Expr::If {
+            cond,
+            then,
+            otherwise,
+        } => {
+            let branch = if truthy(eval(cond, s).as_ref()) {
+                then
+            } else {
+                otherwise
+            };
             branch.as_ref().and_then(|b| eval(b, s))
         }
         Expr::Eq(a, b) => Some(Value::Bool(eval(a, s) == eval(b, s))),
         Expr::Ne(a, b) => Some(Value::Bool(eval(a, s) != eval(b, s))),
         Expr::In(a, values) => Some(Value::Bool(eval(a, s).is_some_and(|v| values.contains(&v)))),
         Expr::Not(a) => Some(Value::Bool(!truthy(eval(a, s).as_ref()))),
-        Expr::And(items) => Some(Value::Bool(items.iter().all(|i| truthy(eval(i, s).as_ref())))),
-        Expr::Or(items) => Some(Value::Bool(items.iter().any(|i| truthy(eval(i, s).as_ref())))),
+        Expr::And(items) => Some(Value::Bool(
+            items.iter().all(|i| truthy(eval(i, s).as_ref())),
+        )),
+        Expr::Or(items) => Some(Value::Bool(
+            items.iter().any(|i| truthy(eval(i, s).as_ref())),
+        )),
         Expr::Exists(a) => Some(Value::Bool(eval(a, s).is_some())),
         Expr::Type(a) => Some(Value::String(
             match eval(a, s) {
@@ -787,13 +833,13 @@ pub fn eval(e: &Expr, s: Scope<'_>) -> Option<Value> {
             Some(Value::String(out))
         }
         Expr::Merge(items) => {
-            let mut out = Map::new();
+            let mut out: Option<Map<String, Value>> = None;
             for i in items {
                 if let Some(Value::Object(o)) = eval(i, s) {
-                    out.extend(o);
+                    out.get_or_insert_with(Map::new).extend(o);
                 }
             }
-            Some(Value::Object(out))
+            out.map(Value::Object)
         }
         Expr::Flatten(items) => {
             let mut out = Vec::new();
@@ -812,19 +858,26 @@ pub fn eval(e: &Expr, s: Scope<'_>) -> Option<Value> {
         Expr::Int(a) => match eval(a, s)? {
             Value::Number(n) if n.is_i64() || n.is_u64() => Some(Value::Number(n)),
             Value::Number(n) => n.as_f64().map(|f| Value::from(f.round() as i64)),
-            Value::String(t) => t.trim().parse::<f64>().ok().map(|f| Value::from(f.round() as i64)),
+            Value::String(t) => t
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .map(|f| Value::from(f.round() as i64)),
             Value::Bool(b) => Some(Value::from(b as i64)),
             _ => None,
         },
         Expr::Str(a) => eval(a, s).map(|v| Value::String(to_text(&v))),
         Expr::Replace { of, pattern, with } => {
             let text = to_text(&eval(of, s)?);
-            Some(Value::String(pattern.replace_all(&text, with.as_str()).into_owned()))
+            Some(Value::String(
+                pattern.replace_all(&text, with.as_str()).into_owned(),
+            ))
         }
         Expr::Capture { of, pattern, group } => {
             let text = to_text(&eval(of, s)?);
             let caps = pattern.captures(&text)?;
-            caps.get(*group).map(|m| Value::String(m.as_str().to_string()))
+            caps.get(*group)
+                .map(|m| Value::String(m.as_str().to_string()))
         }
         Expr::Matches { of, pattern } => Some(Value::Bool(
             eval(of, s).is_some_and(|v| pattern.is_match(&to_text(&v))),
@@ -837,15 +890,13 @@ pub fn eval(e: &Expr, s: Scope<'_>) -> Option<Value> {
                 inner.focus = &item;
                 let key = eval(by, inner);
                 let same = key.is_some() && key == last_key;
-                if same {
-                    if let (Some(Value::Object(prev)), Value::Object(cur)) = (out.last_mut(), &item) {
-                        if let (Some(Value::Array(a)), Some(Value::Array(b))) =
-                            (prev.get_mut(concat), cur.get(concat))
-                        {
-                            a.extend(b.iter().cloned());
-                            continue;
-                        }
-                    }
+                if same
+                    && let (Some(Value::Object(prev)), Value::Object(cur)) = (out.last_mut(), &item)
+                    && let (Some(Value::Array(a)), Some(Value::Array(b))) =
+                        (prev.get_mut(concat), cur.get(concat))
+                {
+                    a.extend(b.iter().cloned());
+                    continue;
                 }
                 last_key = key;
                 out.push(item);
@@ -954,7 +1005,11 @@ mod tests {
         let y: Yaml = serde_yaml::from_str(template).unwrap();
         let mut errors = Vec::new();
         compile(&y, "t", &Defs::new(), &mut errors);
-        errors.iter().map(|e| format!("{}: {}", e.at, e.message)).collect::<Vec<_>>().join("; ")
+        errors
+            .iter()
+            .map(|e| format!("{}: {}", e.at, e.message))
+            .collect::<Vec<_>>()
+            .join("; ")
     }
 
     #[test]
@@ -974,10 +1029,22 @@ mod tests {
 
     #[test]
     fn interpolation() {
-        assert_eq!(run("\"/models/{$.model}:generate\"", json!({"model": "g"})), json!("/models/g:generate"));
-        assert_eq!(run("\"data:{$.t};base64,{$.d}\"", json!({"t": "image/png", "d": "AA"})), json!("data:image/png;base64,AA"));
+        assert_eq!(
+            run("\"/models/{$.model}:generate\"", json!({"model": "g"})),
+            json!("/models/g:generate")
+        );
+        assert_eq!(
+            run(
+                "\"data:{$.t};base64,{$.d}\"",
+                json!({"t": "image/png", "d": "AA"})
+            ),
+            json!("data:image/png;base64,AA")
+        );
         assert_eq!(run("\"x{$.missing}\"", json!({})), Value::Null);
-        assert_eq!(run("\"{$.m[?@.k=='v'].k}\"", json!({"m": [{"k": "v"}]})), json!("[\"v\"]"));
+        assert_eq!(
+            run("\"{$.m[?@.k=='v'].k}\"", json!({"m": [{"k": "v"}]})),
+            json!("[\"v\"]")
+        );
     }
 
     #[test]
@@ -991,39 +1058,96 @@ mod tests {
     fn map_flatmap_filter() {
         let msgs = json!({"m": [{"r": "u", "c": "a"}, {"r": "s", "c": "b"}]});
         assert_eq!(run("{$map: $.m, to: $.c}", msgs.clone()), json!(["a", "b"]));
-        assert_eq!(run("{$map: $.m, as: x, to: {$concat: [$x.r, \"$root.m[0].c\"]}}", msgs.clone()), json!(["ua", "sa"]));
-        assert_eq!(run("{$map: $.m, to: {$if: {$eq: [$.r, u]}, then: $.c}}", msgs.clone()), json!(["a"]));
-        assert_eq!(run("{$flatmap: $.m, to: [$.r, $.c]}", msgs.clone()), json!(["u", "a", "s", "b"]));
-        assert_eq!(run("{$filter: $.m, where: {$eq: [$.r, s]}}", msgs.clone()), json!([{"r": "s", "c": "b"}]));
+        assert_eq!(
+            run(
+                "{$map: $.m, as: x, to: {$concat: [$x.r, \"$root.m[0].c\"]}}",
+                msgs.clone()
+            ),
+            json!(["ua", "sa"])
+        );
+        assert_eq!(
+            run(
+                "{$map: $.m, to: {$if: {$eq: [$.r, u]}, then: $.c}}",
+                msgs.clone()
+            ),
+            json!(["a"])
+        );
+        assert_eq!(
+            run("{$flatmap: $.m, to: [$.r, $.c]}", msgs.clone()),
+            json!(["u", "a", "s", "b"])
+        );
+        assert_eq!(
+            run("{$filter: $.m, where: {$eq: [$.r, s]}}", msgs.clone()),
+            json!([{"r": "s", "c": "b"}])
+        );
         assert_eq!(run("{$map: $.nothing, to: $.c}", msgs), Value::Null);
     }
 
     #[test]
     fn filter_with_outer_variable() {
         let doc = json!({"calls": [{"id": "1", "n": "a"}, {"id": "2", "n": "b"}], "want": "2"});
-        assert_eq!(run("{$first: {$filter: $.calls, where: {$eq: [$.id, $root.want]}}}", doc.clone()), json!({"id": "2", "n": "b"}));
+        assert_eq!(
+            run(
+                "{$first: {$filter: $.calls, where: {$eq: [$.id, $root.want]}}}",
+                doc.clone()
+            ),
+            json!({"id": "2", "n": "b"})
+        );
         assert_eq!(run("{$last: $.calls}", doc), json!({"id": "2", "n": "b"}));
     }
 
     #[test]
     fn join_len_lookup_if() {
-        assert_eq!(run("{$join: $.a, sep: \"-\"}", json!({"a": ["x", "y"]})), json!("x-y"));
+        assert_eq!(
+            run("{$join: $.a, sep: \"-\"}", json!({"a": ["x", "y"]})),
+            json!("x-y")
+        );
         assert_eq!(run("{$join: $.a}", json!({"a": []})), Value::Null);
         assert_eq!(run("{$len: $.a}", json!({"a": [1, 2]})), json!(2));
-        assert_eq!(run("{$lookup: $.r, table: {end_turn: stop, max_tokens: length}}", json!({"r": "max_tokens"})), json!("length"));
-        assert_eq!(run("{$lookup: $.r, table: {a: 1}, default: 0}", json!({"r": "z"})), json!(0));
-        assert_eq!(run("{$lookup: $.n, table: {529: 503}}", json!({"n": 529})), json!(503));
-        assert_eq!(run("{$if: $.a, then: yes, else: no}", json!({"a": ""})), json!("no"));
-        assert_eq!(run("{$if: $.a, then: yes}", json!({"a": [1]})), json!("yes"));
+        assert_eq!(
+            run(
+                "{$lookup: $.r, table: {end_turn: stop, max_tokens: length}}",
+                json!({"r": "max_tokens"})
+            ),
+            json!("length")
+        );
+        assert_eq!(
+            run(
+                "{$lookup: $.r, table: {a: 1}, default: 0}",
+                json!({"r": "z"})
+            ),
+            json!(0)
+        );
+        assert_eq!(
+            run("{$lookup: $.n, table: {529: 503}}", json!({"n": 529})),
+            json!(503)
+        );
+        assert_eq!(
+            run("{$if: $.a, then: yes, else: no}", json!({"a": ""})),
+            json!("no")
+        );
+        assert_eq!(
+            run("{$if: $.a, then: yes}", json!({"a": [1]})),
+            json!("yes")
+        );
     }
 
     #[test]
     fn predicates() {
         assert_eq!(run("{$ne: [$.a, 1]}", json!({"a": 1})), json!(false));
-        assert_eq!(run("{$in: $.a, values: [x, y]}", json!({"a": "y"})), json!(true));
+        assert_eq!(
+            run("{$in: $.a, values: [x, y]}", json!({"a": "y"})),
+            json!(true)
+        );
         assert_eq!(run("{$not: $.a}", json!({})), json!(true));
-        assert_eq!(run("{$and: [$.a, $.b]}", json!({"a": 1, "b": 0})), json!(false));
-        assert_eq!(run("{$or: [$.a, $.b]}", json!({"a": 1, "b": 0})), json!(true));
+        assert_eq!(
+            run("{$and: [$.a, $.b]}", json!({"a": 1, "b": 0})),
+            json!(false)
+        );
+        assert_eq!(
+            run("{$or: [$.a, $.b]}", json!({"a": 1, "b": 0})),
+            json!(true)
+        );
         assert_eq!(run("{$exists: $.a}", json!({"a": false})), json!(true));
         assert_eq!(run("{$type: $.a}", json!({"a": "s"})), json!("string"));
         assert_eq!(run("{$type: $.a}", json!({})), json!("absent"));
@@ -1031,21 +1155,46 @@ mod tests {
 
     #[test]
     fn json_strings() {
-        assert_eq!(run("{$stringify: $.a}", json!({"a": {"k": 1}})), json!("{\"k\":1}"));
-        assert_eq!(run("{$stringify: $.a}", json!({"a": "already"})), json!("already"));
-        assert_eq!(run("{$parse: $.a}", json!({"a": "{\"k\":1}"})), json!({"k": 1}));
+        assert_eq!(
+            run("{$stringify: $.a}", json!({"a": {"k": 1}})),
+            json!("{\"k\":1}")
+        );
+        assert_eq!(
+            run("{$stringify: $.a}", json!({"a": "already"})),
+            json!("already")
+        );
+        assert_eq!(
+            run("{$parse: $.a}", json!({"a": "{\"k\":1}"})),
+            json!({"k": 1})
+        );
         assert_eq!(run("{$parse: $.a}", json!({"a": ""})), json!({}));
-        assert_eq!(run("{$parse: $.a, fallback: {}}", json!({"a": "{bad"})), json!({}));
+        assert_eq!(
+            run("{$parse: $.a, fallback: {}}", json!({"a": "{bad"})),
+            json!({})
+        );
         assert_eq!(run("{$parse: $.a}", json!({"a": "{bad"})), json!("{bad"));
     }
 
     #[test]
     fn strings_numbers_objects() {
         assert_eq!(run("{$concat: [a, $.b, c]}", json!({"b": 1})), json!("a1c"));
-        assert_eq!(run("{$merge: [{a: 1}, $.o]}", json!({"o": {"b": 2}})), json!({"a": 1, "b": 2}));
-        assert_eq!(run("{$flatten: [[1], $.a, $.none, 4]}", json!({"a": [2, 3]})), json!([1, 2, 3, 4]));
-        assert_eq!(run("{$sum: [$.a, $.b, $.c]}", json!({"a": 1, "b": 2})), json!(3));
-        assert_eq!(run("{$sum: [$.a, $.b]}", json!({"a": 1.5, "b": 2})), json!(3.5));
+        assert_eq!(
+            run("{$merge: [{a: 1}, $.o]}", json!({"o": {"b": 2}})),
+            json!({"a": 1, "b": 2})
+        );
+        assert_eq!(run("{$merge: [$.x, $.y]}", json!({})), Value::Null);
+        assert_eq!(
+            run("{$flatten: [[1], $.a, $.none, 4]}", json!({"a": [2, 3]})),
+            json!([1, 2, 3, 4])
+        );
+        assert_eq!(
+            run("{$sum: [$.a, $.b, $.c]}", json!({"a": 1, "b": 2})),
+            json!(3)
+        );
+        assert_eq!(
+            run("{$sum: [$.a, $.b]}", json!({"a": 1.5, "b": 2})),
+            json!(3.5)
+        );
         assert_eq!(run("{$min: [$.t, 1]}", json!({"t": 1.7})), json!(1.0));
         assert_eq!(run("{$max: [$.t, 1]}", json!({"t": 0})), json!(1));
         assert_eq!(run("{$int: $.f}", json!({"f": 18.0})), json!(18));
@@ -1055,31 +1204,77 @@ mod tests {
     #[test]
     fn regexes() {
         let url = json!({"u": "data:image/png;base64,AAAA"});
-        assert_eq!(run("{$capture: $.u, pattern: \"^data:([^;]+);base64,\"}", url.clone()), json!("image/png"));
-        assert_eq!(run("{$replace: $.u, pattern: \"^data:[^,]*,\", with: \"\"}", url.clone()), json!("AAAA"));
-        assert_eq!(run("{$matches: $.u, pattern: \"^data:\"}", url), json!(true));
-        assert_eq!(run("{$capture: $.u, pattern: \"^x(y)\"}", json!({"u": "abc"})), Value::Null);
+        assert_eq!(
+            run(
+                "{$capture: $.u, pattern: \"^data:([^;]+);base64,\"}",
+                url.clone()
+            ),
+            json!("image/png")
+        );
+        assert_eq!(
+            run(
+                "{$replace: $.u, pattern: \"^data:[^,]*,\", with: \"\"}",
+                url.clone()
+            ),
+            json!("AAAA")
+        );
+        assert_eq!(
+            run("{$matches: $.u, pattern: \"^data:\"}", url),
+            json!(true)
+        );
+        assert_eq!(
+            run("{$capture: $.u, pattern: \"^x(y)\"}", json!({"u": "abc"})),
+            Value::Null
+        );
     }
 
     #[test]
     fn merge_adjacent_and_omit() {
         let msgs = json!({"m": [{"r": "u", "c": [1]}, {"r": "u", "c": [2]}, {"r": "a", "c": [3]}, {"r": "u", "c": [4]}]});
-        assert_eq!(run("{$merge_adjacent: $.m, by: $.r, concat: c}", msgs), json!([{"r": "u", "c": [1, 2]}, {"r": "a", "c": [3]}, {"r": "u", "c": [4]}]));
+        assert_eq!(
+            run("{$merge_adjacent: $.m, by: $.r, concat: c}", msgs),
+            json!([{"r": "u", "c": [1, 2]}, {"r": "a", "c": [3]}, {"r": "u", "c": [4]}])
+        );
         let schema = json!({"s": {"type": "object", "additionalProperties": false, "properties": {"a": {"type": "string", "additionalProperties": 1}}}});
-        assert_eq!(run("{$omit: $.s, keys: [additionalProperties], deep: true}", schema.clone()), json!({"type": "object", "properties": {"a": {"type": "string"}}}));
-        assert_eq!(run("{$omit: $.s, keys: [type]}", schema)["additionalProperties"], json!(false));
+        assert_eq!(
+            run(
+                "{$omit: $.s, keys: [additionalProperties], deep: true}",
+                schema.clone()
+            ),
+            json!({"type": "object", "properties": {"a": {"type": "string"}}})
+        );
+        assert_eq!(
+            run("{$omit: $.s, keys: [type]}", schema)["additionalProperties"],
+            json!(false)
+        );
     }
 
     #[test]
     fn use_definitions() {
-        assert_eq!(run("{$use: text, of: $.c}", json!({"c": "plain"})), json!("plain"));
-        assert_eq!(run("{$use: text, of: $.c}", json!({"c": [{"type": "text", "text": "a"}, {"type": "image_url"}, {"type": "text", "text": "b"}]})), json!("ab"));
-        assert_eq!(run("{$map: $.m, to: {$use: text}}", json!({"m": ["x", [{"type": "text", "text": "y"}]]})), json!(["x", "y"]));
+        assert_eq!(
+            run("{$use: text, of: $.c}", json!({"c": "plain"})),
+            json!("plain")
+        );
+        assert_eq!(
+            run(
+                "{$use: text, of: $.c}",
+                json!({"c": [{"type": "text", "text": "a"}, {"type": "image_url"}, {"type": "text", "text": "b"}]})
+            ),
+            json!("ab")
+        );
+        assert_eq!(
+            run(
+                "{$map: $.m, to: {$use: text}}",
+                json!({"m": ["x", [{"type": "text", "text": "y"}]]})
+            ),
+            json!(["x", "y"])
+        );
     }
 
     #[test]
     fn compile_errors_are_all_reported_with_location() {
-        let e = compile_err("{a: {$summ: [1]}, b: {$map: $.x}, c: \"$.[\", d: {$join: $.x, sepp: 1}}");
+        let e =
+            compile_err("{a: {$summ: [1]}, b: {$map: $.x}, c: \"$.[\", d: {$join: $.x, sepp: 1}}");
         assert!(e.contains("t.a.$summ: unknown directive \"$summ\""), "{e}");
         assert!(e.contains("t.b.$map: $map needs `to`"), "{e}");
         assert!(e.contains("t.c: invalid JSONPath"), "{e}");

@@ -11,7 +11,11 @@ const KEY: &str = "sk-ant-test-0123456789";
 
 async fn setup() -> (FakeUpstream, Proxy) {
     let fake = FakeUpstream::anthropic_with_key(KEY).await;
-    let proxy = Proxy::start(&[("ANTHROPIC_BASE_URL", fake.base_url()), ("ANTHROPIC_API_KEY", KEY.to_string())]).await;
+    let proxy = Proxy::start(&[
+        ("ANTHROPIC_BASE_URL", fake.base_url()),
+        ("ANTHROPIC_API_KEY", KEY.to_string()),
+    ])
+    .await;
     (fake, proxy)
 }
 
@@ -30,17 +34,26 @@ async fn non_stream_text() {
     assert!(j["created"].is_u64());
     assert_eq!(j["model"], "claude-sonnet-4-5");
     assert_eq!(j["choices"][0]["message"]["role"], "assistant");
-    assert_eq!(j["choices"][0]["message"]["content"], "Hello! You said: Hi there");
+    assert_eq!(
+        j["choices"][0]["message"]["content"],
+        "Hello! You said: Hi there"
+    );
     assert_eq!(j["choices"][0]["finish_reason"], "stop");
     let u = &j["usage"];
-    assert_eq!(u["total_tokens"].as_u64().unwrap(), u["prompt_tokens"].as_u64().unwrap() + u["completion_tokens"].as_u64().unwrap());
+    assert_eq!(
+        u["total_tokens"].as_u64().unwrap(),
+        u["prompt_tokens"].as_u64().unwrap() + u["completion_tokens"].as_u64().unwrap()
+    );
     assert!(u["completion_tokens"].as_u64().unwrap() > 0);
     let sent = &fake.requests()[0];
     assert_eq!(sent.path, "/v1/messages");
     assert_eq!(sent.header("x-api-key"), Some(KEY));
     assert_eq!(sent.header("anthropic-version"), Some("2023-06-01"));
     assert_eq!(sent.body["max_tokens"], 4096);
-    assert_eq!(sent.body["messages"], json!([{"role": "user", "content": [{"type": "text", "text": "Hi there"}]}]));
+    assert_eq!(
+        sent.body["messages"],
+        json!([{"role": "user", "content": [{"type": "text", "text": "Hi there"}]}])
+    );
 }
 
 #[tokio::test]
@@ -64,12 +77,27 @@ async fn stream_text_is_incremental() {
     body["stream"] = json!(true);
     let s = stream(&url(&proxy), &body).await;
     let chunks = s.assert_valid();
-    assert_eq!(s.content(), "Hello! You said: SLOW please say several words");
-    assert!(chunks.iter().all(|c| c.get("usage").is_none()), "no usage without include_usage");
+    assert_eq!(
+        s.content(),
+        "Hello! You said: SLOW please say several words"
+    );
+    assert!(
+        chunks.iter().all(|c| c.get("usage").is_none()),
+        "no usage without include_usage"
+    );
     // The fake waits 300 ms between events: the first content must reach us long before the end.
-    let first_content = s.frames.iter().find(|(_, b)| String::from_utf8_lossy(b).contains("\"content\":\"Hello")).unwrap().0;
+    let first_content = s
+        .frames
+        .iter()
+        .find(|(_, b)| String::from_utf8_lossy(b).contains("\"content\":\"Hello"))
+        .unwrap()
+        .0;
     let last = s.frames.last().unwrap().0;
-    assert!(last.duration_since(first_content) >= Duration::from_millis(600), "buffered: {:?}", last.duration_since(first_content));
+    assert!(
+        last.duration_since(first_content) >= Duration::from_millis(600),
+        "buffered: {:?}",
+        last.duration_since(first_content)
+    );
 }
 
 #[tokio::test]
@@ -85,9 +113,18 @@ async fn include_usage_adds_a_final_usage_chunk() {
     let u = &last["usage"];
     assert!(u["prompt_tokens"].as_u64().unwrap() >= 5);
     assert_eq!(u["prompt_tokens_details"]["cached_tokens"], 5);
-    assert_eq!(u["total_tokens"].as_u64().unwrap(), u["prompt_tokens"].as_u64().unwrap() + u["completion_tokens"].as_u64().unwrap());
-    assert_eq!(chunks.iter().filter(|c| c.get("usage").is_some()).count(), 1);
-    assert!(!chunks[chunks.len() - 2]["choices"][0]["finish_reason"].is_null(), "usage comes right after the finish chunk");
+    assert_eq!(
+        u["total_tokens"].as_u64().unwrap(),
+        u["prompt_tokens"].as_u64().unwrap() + u["completion_tokens"].as_u64().unwrap()
+    );
+    assert_eq!(
+        chunks.iter().filter(|c| c.get("usage").is_some()).count(),
+        1
+    );
+    assert!(
+        !chunks[chunks.len() - 2]["choices"][0]["finish_reason"].is_null(),
+        "usage comes right after the finish chunk"
+    );
 }
 
 #[tokio::test]
@@ -105,11 +142,15 @@ async fn tools_non_stream() {
     assert!(call["id"].as_str().unwrap().starts_with("toolu_"));
     assert_eq!(call["type"], "function");
     assert_eq!(call["function"]["name"], "get_weather");
-    let args: Value = serde_json::from_str(call["function"]["arguments"].as_str().unwrap()).unwrap();
+    let args: Value =
+        serde_json::from_str(call["function"]["arguments"].as_str().unwrap()).unwrap();
     assert_eq!(args, json!({"city": "Paris"}));
     assert_eq!(j["choices"][0]["finish_reason"], "tool_calls");
     let sent = &fake.requests()[0].body;
-    assert_eq!(sent["tools"][0]["input_schema"]["properties"]["city"]["type"], "string");
+    assert_eq!(
+        sent["tools"][0]["input_schema"]["properties"]["city"]["type"],
+        "string"
+    );
     assert_eq!(sent["tool_choice"], json!({"type": "any"}));
 }
 
@@ -134,10 +175,20 @@ async fn tools_stream_with_argument_pieces_and_indexes() {
     assert_eq!(starts[0]["function"]["name"], "get_weather");
     assert_eq!(starts[1]["function"]["name"], "get_time");
     for i in 0..2 {
-        let pieces: Vec<&Value> = deltas.iter().filter(|d| d["index"] == i && d.get("id").is_none()).collect();
+        let pieces: Vec<&Value> = deltas
+            .iter()
+            .filter(|d| d["index"] == i && d.get("id").is_none())
+            .collect();
         assert!(pieces.len() >= 2, "arguments arrive in pieces: {pieces:?}");
-        assert!(pieces.iter().all(|p| p.get("type").is_none() && p["function"].get("name").is_none()));
-        let args: String = pieces.iter().map(|p| p["function"]["arguments"].as_str().unwrap()).collect();
+        assert!(
+            pieces
+                .iter()
+                .all(|p| p.get("type").is_none() && p["function"].get("name").is_none())
+        );
+        let args: String = pieces
+            .iter()
+            .map(|p| p["function"]["arguments"].as_str().unwrap())
+            .collect();
         let parsed: Value = serde_json::from_str(&args).unwrap();
         assert!(parsed.is_object());
     }
@@ -156,22 +207,41 @@ async fn tool_result_round_trip() {
         {"role": "user", "content": "Summarize."}]});
     let r = post(&url(&proxy), &body).await;
     assert_eq!(r.status, 200, "{}", r.text);
-    assert_eq!(r.json()["choices"][0]["message"]["content"], "Tool said: 18 C, cloudy");
+    assert_eq!(
+        r.json()["choices"][0]["message"]["content"],
+        "Tool said: 18 C, cloudy"
+    );
     let sent = &fake.requests()[0].body["messages"];
     assert_eq!(sent.as_array().unwrap().len(), 3, "{sent}");
-    assert_eq!(sent[1]["content"][0], json!({"type": "tool_use", "id": "toolu_01A", "name": "get_weather", "input": {"city": "Paris"}}));
+    assert_eq!(
+        sent[1]["content"][0],
+        json!({"type": "tool_use", "id": "toolu_01A", "name": "get_weather", "input": {"city": "Paris"}})
+    );
     assert_eq!(sent[2]["content"][0]["type"], "tool_result");
     assert_eq!(sent[2]["content"][1]["tool_use_id"], "toolu_01B");
-    assert_eq!(sent[2]["content"][2], json!({"type": "text", "text": "Summarize."}));
+    assert_eq!(
+        sent[2]["content"][2],
+        json!({"type": "text", "text": "Summarize."})
+    );
 }
 
 #[tokio::test]
 async fn parameters_are_translated_and_openai_only_fields_dropped() {
     let (fake, proxy) = setup().await;
     let mut body = chat("claude-sonnet-4-5", "Hi");
-    for (k, v) in [("max_tokens", json!(77)), ("stop", json!("END")), ("temperature", json!(1.7)), ("top_p", json!(0.5)),
-        ("user", json!("u-42")), ("n", json!(1)), ("frequency_penalty", json!(0)), ("presence_penalty", json!(0)),
-        ("seed", json!(1)), ("logit_bias", json!({})), ("stream_options", json!({"include_usage": true}))] {
+    for (k, v) in [
+        ("max_tokens", json!(77)),
+        ("stop", json!("END")),
+        ("temperature", json!(1.7)),
+        ("top_p", json!(0.5)),
+        ("user", json!("u-42")),
+        ("n", json!(1)),
+        ("frequency_penalty", json!(0)),
+        ("presence_penalty", json!(0)),
+        ("seed", json!(1)),
+        ("logit_bias", json!({})),
+        ("stream_options", json!({"include_usage": true})),
+    ] {
         body[k] = v;
     }
     let r = post(&url(&proxy), &body).await;
@@ -209,10 +279,19 @@ async fn thinking_becomes_reasoning_content() {
     let (_fake, proxy) = setup().await;
     let r = post(&url(&proxy), &chat("claude-sonnet-4-5", "THINK first")).await;
     let msg = &r.json()["choices"][0]["message"];
-    assert!(msg["reasoning_content"].as_str().is_some_and(|t| !t.is_empty()), "{msg}");
+    assert!(
+        msg["reasoning_content"]
+            .as_str()
+            .is_some_and(|t| !t.is_empty()),
+        "{msg}"
+    );
     let mut body = chat("claude-sonnet-4-5", "THINK first");
     body["stream"] = json!(true);
     let s = stream(&url(&proxy), &body).await;
     s.assert_valid();
-    assert!(s.chunks().iter().any(|c| c["choices"][0]["delta"]["reasoning_content"].is_string()));
+    assert!(
+        s.chunks()
+            .iter()
+            .any(|c| c["choices"][0]["delta"]["reasoning_content"].is_string())
+    );
 }

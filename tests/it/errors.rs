@@ -9,7 +9,11 @@ use super::support::{Proxy, chat, post, request, stream, with_upstream_line};
 
 async fn anthropic() -> (FakeUpstream, Proxy) {
     let fake = FakeUpstream::anthropic().await;
-    let proxy = Proxy::start(&[("ANTHROPIC_BASE_URL", fake.base_url()), ("ANTHROPIC_API_KEY", "k".into())]).await;
+    let proxy = Proxy::start(&[
+        ("ANTHROPIC_BASE_URL", fake.base_url()),
+        ("ANTHROPIC_API_KEY", "k".into()),
+    ])
+    .await;
     (fake, proxy)
 }
 
@@ -32,9 +36,18 @@ async fn upstream_status_errors_keep_class_message_and_retry_after() {
     let mut body = chat("claude-sonnet-4-5", "FAIL 400");
     body["stream"] = json!(true);
     let r = post(&proxy.url(URL), &body).await;
-    assert_eq!(r.status, 400, "a stream that fails before its first byte is a plain HTTP error");
+    assert_eq!(
+        r.status, 400,
+        "a stream that fails before its first byte is a plain HTTP error"
+    );
     r.openai_error();
-    assert!(proxy.metrics().contains("rosetta_upstream_errors_total{kind=\"upstream_status\",mapping=\"anthropic\"} 4"), "{}", proxy.metrics());
+    assert!(
+        proxy.metrics().contains(
+            "rosetta_upstream_errors_total{kind=\"upstream_status\",mapping=\"anthropic\"} 4"
+        ),
+        "{}",
+        proxy.metrics()
+    );
 }
 
 #[tokio::test]
@@ -42,12 +55,21 @@ async fn garbage_upstream_body_is_502() {
     let (_fake, proxy) = anthropic().await;
     let r = post(&proxy.url(URL), &chat("claude-sonnet-4-5", "GARBAGE")).await;
     assert_eq!(r.status, 502);
-    assert!(r.openai_error()["message"].as_str().unwrap().contains("not JSON"));
+    assert!(
+        r.openai_error()["message"]
+            .as_str()
+            .unwrap()
+            .contains("not JSON")
+    );
 }
 
 #[tokio::test]
 async fn unreachable_upstream_is_502() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let proxy = Proxy::start(&[("ANTHROPIC_BASE_URL", format!("http://127.0.0.1:{port}"))]).await;
     let r = post(&proxy.url(URL), &chat("claude-sonnet-4-5", "Hi")).await;
     assert_eq!(r.status, 502);
@@ -57,7 +79,15 @@ async fn unreachable_upstream_is_502() {
 #[tokio::test]
 async fn silent_upstream_is_504() {
     let fake = FakeUpstream::anthropic().await;
-    let proxy = Proxy::start_edited("anthropic", |s| with_upstream_line(s, "timeouts: {first_byte: 300ms}"), &[("ANTHROPIC_BASE_URL", fake.base_url()), ("ANTHROPIC_API_KEY", "k".into())]).await;
+    let proxy = Proxy::start_edited(
+        "anthropic",
+        |s| with_upstream_line(s, "timeouts: {first_byte: 300ms}"),
+        &[
+            ("ANTHROPIC_BASE_URL", fake.base_url()),
+            ("ANTHROPIC_API_KEY", "k".into()),
+        ],
+    )
+    .await;
     let started = std::time::Instant::now();
     let r = post(&proxy.url(URL), &chat("claude-sonnet-4-5", "HANG")).await;
     assert_eq!(r.status, 504);
@@ -73,35 +103,65 @@ async fn midstream_failures_end_in_an_error_event_not_a_finish() {
         body["stream"] = json!(true);
         let s = stream(&proxy.url(URL), &body).await;
         assert_eq!(s.status, 200);
-        assert!(!s.done(), "{trigger}: a failed stream must not end with [DONE]");
+        assert!(
+            !s.done(),
+            "{trigger}: a failed stream must not end with [DONE]"
+        );
         let chunks = s.chunks();
-        assert!(chunks.iter().any(|c| c["choices"][0]["delta"]["content"].is_string()), "{trigger}: content before the failure");
-        assert!(chunks.iter().all(|c| c["choices"][0]["finish_reason"].is_null()), "{trigger}: no finish_reason");
+        assert!(
+            chunks
+                .iter()
+                .any(|c| c["choices"][0]["delta"]["content"].is_string()),
+            "{trigger}: content before the failure"
+        );
+        assert!(
+            chunks
+                .iter()
+                .all(|c| c["choices"][0]["finish_reason"].is_null()),
+            "{trigger}: no finish_reason"
+        );
         let last = chunks.last().unwrap();
         for k in ["message", "type", "param", "code"] {
             assert!(last["error"].get(k).is_some(), "{trigger}: {last}");
         }
     }
     let m = proxy.metrics();
-    assert!(m.contains("rosetta_active_streams{mapping=\"anthropic\"} 0"), "{m}");
+    assert!(
+        m.contains("rosetta_active_streams{mapping=\"anthropic\"} 0"),
+        "{m}"
+    );
     assert!(m.contains("kind=\"upstream_stream_error\""), "{m}");
 }
 
 #[tokio::test]
 async fn idle_upstream_mid_stream_is_an_error_event() {
     let fake = FakeUpstream::anthropic().await;
-    let proxy = Proxy::start_edited("anthropic", |s| with_upstream_line(s, "timeouts: {idle: 100ms}"), &[("ANTHROPIC_BASE_URL", fake.base_url()), ("ANTHROPIC_API_KEY", "k".into())]).await;
+    let proxy = Proxy::start_edited(
+        "anthropic",
+        |s| with_upstream_line(s, "timeouts: {idle: 100ms}"),
+        &[
+            ("ANTHROPIC_BASE_URL", fake.base_url()),
+            ("ANTHROPIC_API_KEY", "k".into()),
+        ],
+    )
+    .await;
     let mut body = chat("claude-sonnet-4-5", "SLOW and steady");
     body["stream"] = json!(true);
     let s = stream(&proxy.url(URL), &body).await;
     assert!(!s.done());
-    assert_eq!(s.chunks().last().unwrap()["error"]["code"], "upstream_timeout");
+    assert_eq!(
+        s.chunks().last().unwrap()["error"]["code"],
+        "upstream_timeout"
+    );
 }
 
 #[tokio::test]
 async fn client_disconnect_releases_the_upstream() {
     let (fake, proxy) = anthropic().await;
-    let mut body = chat("claude-sonnet-4-5", "SLOW long answer with many many words in it");
+    let mut body = chat(
+        "claude-sonnet-4-5",
+        "SLOW long answer with many many words in it",
+    );
     body["stream"] = json!(true);
     let url = proxy.url(URL);
     let task = tokio::spawn(async move { stream(&url, &body).await });
@@ -109,9 +169,16 @@ async fn client_disconnect_releases_the_upstream() {
     tokio::time::sleep(Duration::from_millis(400)).await;
     task.abort();
     let _ = task.await;
-    assert!(fake.wait_open_connections(0, Duration::from_secs(1)).await, "the upstream connection must close within a second");
+    assert!(
+        fake.wait_open_connections(0, Duration::from_secs(1)).await,
+        "the upstream connection must close within a second"
+    );
     tokio::time::sleep(Duration::from_millis(50)).await;
-    assert!(proxy.metrics().contains("rosetta_active_streams{mapping=\"anthropic\"} 0"));
+    assert!(
+        proxy
+            .metrics()
+            .contains("rosetta_active_streams{mapping=\"anthropic\"} 0")
+    );
 }
 
 #[tokio::test]
@@ -123,7 +190,11 @@ async fn bad_client_input() {
     let r = post(&proxy.url(URL), &json!({"model": "m"})).await;
     assert_eq!(r.status, 400);
     assert_eq!(r.openai_error()["param"], "messages");
-    let r = post(&proxy.url(URL), &json!({"messages": [{"role": "user", "content": "x"}]})).await;
+    let r = post(
+        &proxy.url(URL),
+        &json!({"messages": [{"role": "user", "content": "x"}]}),
+    )
+    .await;
     assert_eq!(r.openai_error()["param"], "model");
     let big = "x".repeat(rosetta::server::MAX_REQUEST_BODY + 10);
     let r = request("POST", &proxy.url(URL), Some(big)).await;

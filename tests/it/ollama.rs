@@ -27,8 +27,14 @@ async fn non_stream_text_asks_for_no_stream() {
     assert!(j["usage"]["prompt_tokens"].as_u64().unwrap() > 0);
     let sent = &fake.requests()[0];
     assert_eq!(sent.path, "/api/chat");
-    assert_eq!(sent.body["stream"], false, "Ollama streams by default; a non-stream call must say so");
-    assert_eq!(sent.body["messages"][0], json!({"role": "system", "content": "Be brief."}));
+    assert_eq!(
+        sent.body["stream"], false,
+        "Ollama streams by default; a non-stream call must say so"
+    );
+    assert_eq!(
+        sent.body["messages"][0],
+        json!({"role": "system", "content": "Be brief."})
+    );
 }
 
 #[tokio::test]
@@ -41,7 +47,10 @@ async fn stream_text_and_usage() {
     let chunks = s.assert_valid();
     assert_eq!(s.content(), "Hello! You said: NO PROMPT COUNT hello");
     let usage = &chunks.last().unwrap()["usage"];
-    assert_eq!(usage["prompt_tokens"], 0, "an absent prompt_eval_count counts as 0");
+    assert_eq!(
+        usage["prompt_tokens"], 0,
+        "an absent prompt_eval_count counts as 0"
+    );
     assert!(usage["completion_tokens"].as_u64().unwrap() > 0);
 }
 
@@ -55,11 +64,18 @@ async fn tools_both_modes_with_object_arguments_as_strings() {
     let j = r.json();
     let call = &j["choices"][0]["message"]["tool_calls"][0];
     assert_eq!(call["function"]["name"], "get_weather");
-    let args: Value = serde_json::from_str(call["function"]["arguments"].as_str().unwrap()).unwrap();
+    let args: Value =
+        serde_json::from_str(call["function"]["arguments"].as_str().unwrap()).unwrap();
     assert_eq!(args, json!({"city": "Paris"}));
     assert!(call["id"].as_str().is_some_and(|i| !i.is_empty()));
-    assert_eq!(j["choices"][0]["finish_reason"], "tool_calls", "Ollama says stop; tool calls make it tool_calls");
-    assert_eq!(fake.requests()[0].body["tools"][0]["function"]["name"], "get_weather");
+    assert_eq!(
+        j["choices"][0]["finish_reason"], "tool_calls",
+        "Ollama says stop; tool calls make it tool_calls"
+    );
+    assert_eq!(
+        fake.requests()[0].body["tools"][0]["function"]["name"],
+        "get_weather"
+    );
 
     body["stream"] = json!(true);
     body["messages"][0]["content"] = json!("TWO TOOLS");
@@ -68,10 +84,23 @@ async fn tools_both_modes_with_object_arguments_as_strings() {
     assert_eq!(s.finish_reason(), "tool_calls");
     let deltas = s.tool_deltas();
     let starts: Vec<&Value> = deltas.iter().filter(|d| d.get("id").is_some()).collect();
-    assert_eq!(starts.iter().map(|d| d["index"].as_u64().unwrap()).collect::<Vec<_>>(), vec![0, 1]);
+    assert_eq!(
+        starts
+            .iter()
+            .map(|d| d["index"].as_u64().unwrap())
+            .collect::<Vec<_>>(),
+        vec![0, 1]
+    );
     assert!(starts.iter().all(|d| d["function"]["arguments"] == ""));
-    let args0: String = deltas.iter().filter(|d| d["index"] == 0 && d.get("id").is_none()).map(|d| d["function"]["arguments"].as_str().unwrap()).collect();
-    assert_eq!(serde_json::from_str::<Value>(&args0).unwrap(), json!({"city": "Paris"}));
+    let args0: String = deltas
+        .iter()
+        .filter(|d| d["index"] == 0 && d.get("id").is_none())
+        .map(|d| d["function"]["arguments"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        serde_json::from_str::<Value>(&args0).unwrap(),
+        json!({"city": "Paris"})
+    );
 }
 
 #[tokio::test]
@@ -83,9 +112,15 @@ async fn tool_result_round_trip_names_the_tool() {
         {"role": "tool", "tool_call_id": "call_x1", "content": "22 C, sunny"}]});
     let r = post(&url(&proxy), &body).await;
     assert_eq!(r.status, 200, "{}", r.text);
-    assert_eq!(r.json()["choices"][0]["message"]["content"], "Tool said: 22 C, sunny");
+    assert_eq!(
+        r.json()["choices"][0]["message"]["content"],
+        "Tool said: 22 C, sunny"
+    );
     let sent = &fake.requests()[0].body["messages"];
-    assert_eq!(sent[1]["tool_calls"][0]["function"]["arguments"], json!({"city": "Tokyo"}));
+    assert_eq!(
+        sent[1]["tool_calls"][0]["function"]["arguments"],
+        json!({"city": "Tokyo"})
+    );
     assert_eq!(sent[2]["tool_name"], "get_weather");
     assert_eq!(sent[2]["role"], "tool");
 }
@@ -94,13 +129,24 @@ async fn tool_result_round_trip_names_the_tool() {
 async fn parameters_go_to_options() {
     let (fake, proxy) = setup().await;
     let mut body = chat("llama3.2", "Hi");
-    for (k, v) in [("max_tokens", json!(64)), ("stop", json!("END")), ("temperature", json!(0.2)), ("top_p", json!(0.9)),
-        ("seed", json!(7)), ("frequency_penalty", json!(0.5)), ("user", json!("u-1")), ("response_format", json!({"type": "json_object"}))] {
+    for (k, v) in [
+        ("max_tokens", json!(64)),
+        ("stop", json!("END")),
+        ("temperature", json!(0.2)),
+        ("top_p", json!(0.9)),
+        ("seed", json!(7)),
+        ("frequency_penalty", json!(0.5)),
+        ("user", json!("u-1")),
+        ("response_format", json!({"type": "json_object"})),
+    ] {
         body[k] = v;
     }
     assert_eq!(post(&url(&proxy), &body).await.status, 200);
     let sent = &fake.requests()[0].body;
-    assert_eq!(sent["options"], json!({"num_predict": 64, "stop": ["END"], "temperature": 0.2, "top_p": 0.9, "seed": 7, "frequency_penalty": 0.5}));
+    assert_eq!(
+        sent["options"],
+        json!({"num_predict": 64, "stop": ["END"], "temperature": 0.2, "top_p": 0.9, "seed": 7, "frequency_penalty": 0.5})
+    );
     assert_eq!(sent["format"], "json");
     assert!(sent.get("user").is_none());
 }
@@ -110,12 +156,27 @@ async fn errors_in_band_and_out_of_band() {
     let (_fake, proxy) = setup().await;
     let r = post(&url(&proxy), &chat("missing-model", "Hi")).await;
     assert_eq!(r.status, 404);
-    assert!(r.openai_error()["message"].as_str().unwrap().contains("not found"));
+    assert!(
+        r.openai_error()["message"]
+            .as_str()
+            .unwrap()
+            .contains("not found")
+    );
     let mut body = chat("llama3.2", "MIDSTREAM ERROR now");
     body["stream"] = json!(true);
     let s = stream(&url(&proxy), &body).await;
     assert!(!s.done());
     let last = s.chunks().pop().unwrap();
-    assert!(last["error"]["message"].as_str().unwrap().contains("error was encountered"), "{last}");
-    assert!(s.chunks().iter().all(|c| c["choices"][0]["finish_reason"].is_null()));
+    assert!(
+        last["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("error was encountered"),
+        "{last}"
+    );
+    assert!(
+        s.chunks()
+            .iter()
+            .all(|c| c["choices"][0]["finish_reason"].is_null())
+    );
 }

@@ -30,15 +30,27 @@ impl Proxy {
     }
 
     /// Rosetta with the shipped mapping `name`, its text edited by `edit` (for timeouts).
-    pub async fn start_edited(name: &str, edit: impl Fn(&str) -> String, env: &[(&str, String)]) -> Proxy {
-        let src = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("mappings").join(format!("{name}.yaml"))).unwrap();
+    pub async fn start_edited(
+        name: &str,
+        edit: impl Fn(&str) -> String,
+        env: &[(&str, String)],
+    ) -> Proxy {
+        let src = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("mappings")
+                .join(format!("{name}.yaml")),
+        )
+        .unwrap();
         let dir = temp_dir();
         std::fs::write(dir.join(format!("{name}.yaml")), edit(&src)).unwrap();
         Self::start_dir(&dir, env).await
     }
 
     pub async fn start_dir(dir: &Path, env: &[(&str, String)]) -> Proxy {
-        let env: HashMap<String, String> = env.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+        let env: HashMap<String, String> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect();
         let mappings = rosetta::mapping::load_dir(dir, &|k| env.get(k).cloned())
             .unwrap_or_else(|e| panic!("mappings failed to load: {e:?}"));
         let state = Arc::new(State::new(mappings));
@@ -53,7 +65,11 @@ impl Proxy {
             .await
             .unwrap();
         });
-        Proxy { base, state, _shutdown: tx }
+        Proxy {
+            base,
+            state,
+            _shutdown: tx,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -66,7 +82,11 @@ impl Proxy {
 }
 
 fn temp_dir() -> PathBuf {
-    let d = std::env::temp_dir().join(format!("rosetta-test-{}-{}", std::process::id(), fastrand::u64(..)));
+    let d = std::env::temp_dir().join(format!(
+        "rosetta-test-{}-{}",
+        std::process::id(),
+        fastrand::u64(..)
+    ));
     std::fs::create_dir_all(&d).unwrap();
     d
 }
@@ -95,7 +115,10 @@ impl Resp {
     /// Asserts the OpenAI error shape and returns the error object.
     pub fn openai_error(&self) -> Value {
         let j = self.json();
-        let e = j.get("error").unwrap_or_else(|| panic!("no error key: {j}")).clone();
+        let e = j
+            .get("error")
+            .unwrap_or_else(|| panic!("no error key: {j}"))
+            .clone();
         for k in ["message", "type", "param", "code"] {
             assert!(e.get(k).is_some(), "error lacks {k}: {e}");
         }
@@ -111,11 +134,18 @@ pub async fn request(method: &str, url: &str, body: Option<String>) -> Resp {
         .header("content-type", "application/json")
         .body(Full::new(Bytes::from(body.unwrap_or_default())))
         .unwrap();
-    let resp = tokio::time::timeout(Duration::from_secs(20), client().request(req)).await.expect("response in time").unwrap();
+    let resp = tokio::time::timeout(Duration::from_secs(20), client().request(req))
+        .await
+        .expect("response in time")
+        .unwrap();
     let status = resp.status().as_u16();
     let headers = resp.headers().clone();
     let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-    Resp { status, headers, text: String::from_utf8_lossy(&bytes).into_owned() }
+    Resp {
+        status,
+        headers,
+        text: String::from_utf8_lossy(&bytes).into_owned(),
+    }
 }
 
 pub async fn post(url: &str, body: &Value) -> Resp {
@@ -134,7 +164,10 @@ pub struct Streamed {
 
 impl Streamed {
     pub fn text(&self) -> String {
-        self.frames.iter().map(|(_, b)| String::from_utf8_lossy(b).into_owned()).collect()
+        self.frames
+            .iter()
+            .map(|(_, b)| String::from_utf8_lossy(b).into_owned())
+            .collect()
     }
 
     /// The JSON of every `data:` event except `[DONE]`.
@@ -153,7 +186,14 @@ impl Streamed {
 
     /// Concatenated `delta.content`.
     pub fn content(&self) -> String {
-        self.chunks().iter().filter_map(|c| c["choices"][0]["delta"]["content"].as_str().map(String::from)).collect()
+        self.chunks()
+            .iter()
+            .filter_map(|c| {
+                c["choices"][0]["delta"]["content"]
+                    .as_str()
+                    .map(String::from)
+            })
+            .collect()
     }
 
     /// Checks the OpenAI stream invariants and returns the chunks.
@@ -165,29 +205,57 @@ impl Streamed {
         let (id, created) = (&chunks[0]["id"], &chunks[0]["created"]);
         assert!(id.as_str().unwrap().starts_with("chatcmpl-"));
         assert!(created.is_u64());
-        let with_choices: Vec<&Value> = chunks.iter().filter(|c| !c["choices"].as_array().unwrap().is_empty()).collect();
+        let with_choices: Vec<&Value> = chunks
+            .iter()
+            .filter(|c| !c["choices"].as_array().unwrap().is_empty())
+            .collect();
         assert_eq!(with_choices[0]["choices"][0]["delta"]["role"], "assistant");
         for (i, c) in chunks.iter().enumerate() {
             assert_eq!(&c["id"], id);
             assert_eq!(&c["created"], created);
             assert_eq!(c["object"], "chat.completion.chunk");
             if i > 0 {
-                assert!(c["choices"][0]["delta"].get("role").is_none(), "role repeated: {c}");
+                assert!(
+                    c["choices"][0]["delta"].get("role").is_none(),
+                    "role repeated: {c}"
+                );
             }
         }
-        let finishes: Vec<usize> = with_choices.iter().enumerate().filter(|(_, c)| !c["choices"][0]["finish_reason"].is_null()).map(|(i, _)| i).collect();
-        assert_eq!(finishes, vec![with_choices.len() - 1], "exactly one finish_reason, on the last choice chunk");
+        let finishes: Vec<usize> = with_choices
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| !c["choices"][0]["finish_reason"].is_null())
+            .map(|(i, _)| i)
+            .collect();
+        assert_eq!(
+            finishes,
+            vec![with_choices.len() - 1],
+            "exactly one finish_reason, on the last choice chunk"
+        );
         assert!(self.done(), "no [DONE]: {}", self.text());
         chunks
     }
 
     pub fn finish_reason(&self) -> Value {
-        self.chunks().iter().rev().find_map(|c| c["choices"][0].get("finish_reason").filter(|f| !f.is_null()).cloned()).unwrap_or(Value::Null)
+        self.chunks()
+            .iter()
+            .rev()
+            .find_map(|c| {
+                c["choices"][0]
+                    .get("finish_reason")
+                    .filter(|f| !f.is_null())
+                    .cloned()
+            })
+            .unwrap_or(Value::Null)
     }
 
     /// Tool-call deltas: (index, id, name, arguments piece).
     pub fn tool_deltas(&self) -> Vec<Value> {
-        self.chunks().iter().filter_map(|c| c["choices"][0]["delta"].get("tool_calls")).flat_map(|t| t.as_array().unwrap().clone()).collect()
+        self.chunks()
+            .iter()
+            .filter_map(|c| c["choices"][0]["delta"].get("tool_calls"))
+            .flat_map(|t| t.as_array().unwrap().clone())
+            .collect()
     }
 }
 
@@ -198,14 +266,20 @@ pub async fn stream(url: &str, body: &Value) -> Streamed {
         .header("content-type", "application/json")
         .body(Full::new(Bytes::from(body.to_string())))
         .unwrap();
-    let resp = tokio::time::timeout(Duration::from_secs(20), client().request(req)).await.expect("headers in time").unwrap();
+    let resp = tokio::time::timeout(Duration::from_secs(20), client().request(req))
+        .await
+        .expect("headers in time")
+        .unwrap();
     let status = resp.status().as_u16();
     let headers = resp.headers().clone();
     let mut body: Incoming = resp.into_body();
     let mut frames = Vec::new();
     let mut error = None;
     loop {
-        match tokio::time::timeout(Duration::from_secs(20), body.frame()).await.expect("frame in time") {
+        match tokio::time::timeout(Duration::from_secs(20), body.frame())
+            .await
+            .expect("frame in time")
+        {
             None => break,
             Some(Err(e)) => {
                 error = Some(e.to_string());
@@ -218,7 +292,12 @@ pub async fn stream(url: &str, body: &Value) -> Streamed {
             }
         }
     }
-    Streamed { status, headers, frames, error }
+    Streamed {
+        status,
+        headers,
+        frames,
+        error,
+    }
 }
 
 /// An OpenAI chat request with one user message.
