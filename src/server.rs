@@ -116,6 +116,13 @@ async fn handle(
     let path = req.uri().path().to_string();
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     let method = req.method().clone();
+    // Keep a caller's request id when it is short and printable; otherwise mint one.
+    let request_id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
+        .map_or_else(|| format!("req_{}", fastrand_id()), String::from);
     let response = match (&method, segments.as_slice()) {
         (&Method::GET, ["health"]) => Ok(health(&state)),
         (&Method::GET, ["metrics"]) => Ok(text(
@@ -128,7 +135,7 @@ async fn handle(
             if method != Method::POST {
                 Err(ProxyError::MethodNotAllowed)
             } else {
-                let span = tracing::info_span!("request", mapping = %name, route = "chat", stream = tracing::field::Empty);
+                let span = tracing::info_span!("request", id = %request_id, mapping = %name, route = "chat", stream = tracing::field::Empty);
                 let resp = chat(&state, &name, req, started).instrument(span).await;
                 let status = match &resp {
                     Ok(r) => r.status(),
@@ -163,7 +170,15 @@ async fn handle(
             message: not_found_message(&state, &path),
         }),
     };
-    Ok(response.unwrap_or_else(|e| error_response(&e)))
+    let mut response = response.unwrap_or_else(|e| error_response(&e));
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert("x-request-id", v);
+    }
+    Ok(response)
+}
+
+fn fastrand_id() -> String {
+    (0..20).map(|_| fastrand::alphanumeric()).collect()
 }
 
 async fn chat(

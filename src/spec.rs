@@ -157,46 +157,50 @@ pub const EMIT_KEYS: &[&str] = &[
 ];
 
 /// Finds the 1-based line of a dotted location (`routes.chat.request`) in block-style YAML.
-/// Best effort: flow-style sections resolve to the nearest enclosing key.
+/// Within its parent's block, a key is the shallowest line that names it; flow-style sections
+/// resolve to the nearest enclosing key.
 pub fn locate(src: &str, dotted: &str) -> Option<usize> {
-    let mut line_no = 0usize;
-    let mut min_indent: isize = -1;
     let lines: Vec<&str> = src.lines().collect();
+    let (mut from, mut to, mut parent_indent) = (0usize, lines.len(), -1isize);
     let mut found = None;
     for key in dotted.split('.') {
         let key = key.split('[').next().unwrap_or(key);
         if key.is_empty() {
             continue;
         }
-        let mut hit = None;
-        for (i, line) in lines.iter().enumerate().skip(line_no) {
+        let mut best: Option<(usize, isize)> = None;
+        for (i, line) in lines.iter().enumerate().take(to).skip(from) {
             let trimmed = line.trim_start();
-            let indent = (line.len() - trimmed.len()) as isize;
             if trimmed.is_empty() || trimmed.starts_with('#') {
                 continue;
             }
-            if i > line_no && indent <= min_indent && found.is_some() {
+            let indent = (line.len() - trimmed.len()) as isize;
+            if indent <= parent_indent {
                 break;
             }
-            let body = trimmed.trim_start_matches("- ");
-            let unquoted = body.trim_start_matches(['"', '\'']);
-            if unquoted.starts_with(key)
-                && unquoted[key.len()..]
-                    .trim_start_matches(['"', '\''])
-                    .starts_with(':')
-            {
-                hit = Some((i, indent));
-                break;
+            let body = trimmed
+                .trim_start_matches("- ")
+                .trim_start_matches(['"', '\'']);
+            let names_key = body
+                .strip_prefix(key)
+                .is_some_and(|rest| rest.trim_start_matches(['"', '\'']).starts_with(':'));
+            if names_key && best.is_none_or(|(_, b)| indent < b) {
+                best = Some((i, indent));
             }
         }
-        match hit {
-            Some((i, indent)) => {
-                found = Some(i + 1);
-                line_no = i + 1;
-                min_indent = indent;
-            }
-            None => break,
-        }
+        let Some((i, indent)) = best else { break };
+        found = Some(i + 1);
+        from = i + 1;
+        parent_indent = indent;
+        to = lines
+            .iter()
+            .enumerate()
+            .skip(from)
+            .find(|(_, l)| {
+                let t = l.trim_start();
+                !t.is_empty() && !t.starts_with('#') && ((l.len() - t.len()) as isize) <= indent
+            })
+            .map_or(lines.len(), |(j, _)| j);
     }
     found
 }
@@ -212,5 +216,8 @@ mod tests {
         assert_eq!(locate(src, "routes.chat.path"), Some(5));
         assert_eq!(locate(src, "upstream"), Some(1));
         assert_eq!(locate(src, "routes.chat.request.model.$map"), Some(7));
+        let nested = "routes:\n  chat:\n    request:\n      stream: $.stream\n    stream:\n      framing: x\n";
+        assert_eq!(locate(nested, "routes.chat.stream.framing"), Some(6));
+        assert_eq!(locate(nested, "routes.chat.stream"), Some(5));
     }
 }

@@ -9,6 +9,12 @@ async fn health_metrics_models_and_not_found() {
     let proxy = Proxy::start(&[]).await;
     let h = request("GET", &proxy.url("/health"), None).await;
     assert_eq!(h.status, 200);
+    assert!(
+        h.headers["x-request-id"]
+            .to_str()
+            .unwrap()
+            .starts_with("req_")
+    );
     let j = h.json();
     assert_eq!(j["status"], "ok");
     assert_eq!(j["version"], env!("CARGO_PKG_VERSION"));
