@@ -145,6 +145,8 @@ pub struct StreamProgram {
 pub struct Rule {
     /// Event names this rule applies to; empty means any.
     pub events: Vec<String>,
+    /// Raw event data this rule applies to, compared before any parsing.
+    pub data: Option<String>,
     pub cond: Option<Expr>,
     pub set: Vec<(String, Expr)>,
     pub incr: Vec<String>,
@@ -205,7 +207,7 @@ pub fn load_dir(dir: &FsPath, env: Env<'_>) -> Result<Vec<Arc<Mapping>>, Vec<Loa
             file: dir.to_path_buf(),
             line: None,
             location: String::new(),
-            message: "no mapping files (*.yaml) found".into(),
+            message: "no mapping files (*.yaml, *.yml) found".into(),
         });
     }
     if errors.is_empty() {
@@ -229,6 +231,7 @@ pub fn compile_file(file: &FsPath, src: &str, env: Env<'_>) -> Result<Mapping, V
         file,
         src,
         errors: Vec::new(),
+        missing: Vec::new(),
     };
     let valid_name = !name.is_empty()
         && name
@@ -275,9 +278,21 @@ pub fn compile_file(file: &FsPath, src: &str, env: Env<'_>) -> Result<Mapping, V
         .unwrap_or_default()
         .into_iter()
         .collect();
+    // Compile every definition once on its own, so errors in unused ones are reported too.
+    for (name, y) in &defs {
+        c.template(y, &format!("defs.{name}"), &defs);
+    }
     let errors_spec = c
         .section::<spec::ErrorsSpec>(&top, "errors", false)
         .unwrap_or_default();
+    for (from, to) in &errors_spec.status {
+        if !(100..=599).contains(to) {
+            c.error(
+                &format!("errors.status.{from}"),
+                format!("{to} is not an HTTP status (100-599)"),
+            );
+        }
+    }
     let errors = ErrorProgram {
         message: errors_spec
             .message
@@ -321,16 +336,26 @@ pub fn compile_file(file: &FsPath, src: &str, env: Env<'_>) -> Result<Mapping, V
     if routes.is_empty() && top.contains_key("routes") {
         c.error("routes", "a mapping needs at least one route");
     }
+    // A definition used in several places reports its errors once.
+    let mut seen = std::collections::HashSet::new();
+    c.errors.retain(|e| seen.insert(e.to_string()));
     match (c.errors.is_empty(), upstream) {
-        (true, Some(upstream)) => Ok(Mapping {
-            name,
-            file: file.to_path_buf(),
-            upstream,
-            models,
-            always_include_usage: options.always_include_usage,
-            errors,
-            chat,
-        }),
+        (true, Some(mut upstream)) => {
+            for var in c.missing {
+                if !upstream.missing_env.contains(&var) {
+                    upstream.missing_env.push(var);
+                }
+            }
+            Ok(Mapping {
+                name,
+                file: file.to_path_buf(),
+                upstream,
+                models,
+                always_include_usage: options.always_include_usage,
+                errors,
+                chat,
+            })
+        }
         _ => Err(c.errors),
     }
 }
@@ -339,6 +364,8 @@ struct Ctx<'a> {
     file: &'a FsPath,
     src: &'a str,
     errors: Vec<LoadError>,
+    /// Unset environment variables referenced outside `upstream` (route headers).
+    missing: Vec<String>,
 }
 
 impl Ctx<'_> {
@@ -401,6 +428,12 @@ impl Ctx<'_> {
             );
             return None;
         };
+        if uri.query().is_some() {
+            self.error(
+                "upstream.base_url",
+                "the base URL cannot have a query string; use `query` in a route",
+            );
+        }
         if scheme != http::uri::Scheme::HTTP && scheme != http::uri::Scheme::HTTPS {
             self.error("upstream.base_url", "the scheme must be http or https");
         }
@@ -492,8 +525,8 @@ impl Ctx<'_> {
         }
     }
 
-    fn duration(&mut self, raw: &Option<String>, at: &str, default: Duration) -> Duration {
-        match raw.as_deref().map(parse_duration) {
+    fn duration(&mut self, raw: &Option<spec::Scalar>, at: &str, default: Duration) -> Duration {
+        match raw.as_ref().map(|r| parse_duration(&r.text())) {
             None => default,
             Some(Ok(d)) => d,
             Some(Err(e)) => {
@@ -539,6 +572,7 @@ impl Ctx<'_> {
             .collect();
         let mut missing = Vec::new();
         let headers = self.headers(&s.headers, &format!("{at}.headers"), env, &mut missing);
+        self.missing.append(&mut missing);
         let request = s
             .request
             .as_ref()
@@ -627,6 +661,7 @@ impl Ctx<'_> {
                         .event
                         .map(spec::OneOrMany::into_vec)
                         .unwrap_or_default(),
+                    data: r.on.data,
                     cond: r
                         .on
                         .cond
@@ -664,7 +699,8 @@ pub fn interpolate_env(
             .find('}')
             .ok_or_else(|| format!("unclosed `${{` in {raw:?}"))?;
         let inner = &body[..end];
-        let (var, op) = match inner.find(":-").or_else(|| inner.find(":?")) {
+        let op_at = inner.find(":-").into_iter().chain(inner.find(":?")).min();
+        let (var, op) = match op_at {
             Some(i) => (&inner[..i], Some((&inner[i..i + 2], &inner[i + 2..]))),
             None => (inner, None),
         };
@@ -701,7 +737,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         "m" => n * 60.0,
         _ => return Err(format!("invalid duration unit in {s:?} (use ms, s or m)")),
     };
-    Ok(Duration::from_secs_f64(secs))
+    Duration::try_from_secs_f64(secs).map_err(|_| format!("duration {s:?} is out of range"))
 }
 
 #[cfg(test)]
@@ -738,6 +774,11 @@ mod tests {
                 .contains("set it")
         );
         assert!(interpolate_env("${bad name}", &env, &mut missing).is_err());
+        assert!(
+            interpolate_env("${NOPE:?use x:-y}", &env, &mut missing)
+                .unwrap_err()
+                .contains("use x:-y")
+        );
     }
 
     #[test]
@@ -746,6 +787,7 @@ mod tests {
         assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
         assert_eq!(parse_duration("1.5").unwrap(), Duration::from_millis(1500));
         assert!(parse_duration("5 parsecs").is_err());
+        assert!(parse_duration("99999999999999999999999m").is_err());
     }
 
     const GOOD: &str = "upstream:\n  base_url: ${BASE}/api\n  headers:\n    x-api-key: ${KEY}\nroutes:\n  chat:\n    path: /v1/x\n    request: {model: $.model}\n    response: {content: $.text}\n";
@@ -785,6 +827,36 @@ mod tests {
         assert!(all.contains("extra: unknown top-level key"), "{all}");
         assert!(all.contains("upstream.base_url"), "{all}");
         assert!(errs.len() >= 7, "{all}");
+    }
+
+    #[test]
+    fn defs_route_env_statuses_and_bare_durations() {
+        let src = "upstream:\n  base_url: http://x\n  timeouts: {idle: 30}\ndefs:\n  unused: {$nope: 1}\n  used: {$nope2: 1}\nerrors:\n  status: {529: 5030}\nroutes:\n  chat:\n    path: /\n    headers: {x-k: \"${ROUTE_KEY}\"}\n    request: {a: {$use: used}, b: {$use: used}}\n    response: {}\n";
+        let all: Vec<String> = compile_file(FsPath::new("m.yaml"), src, &env)
+            .unwrap_err()
+            .iter()
+            .map(|e| e.to_string())
+            .collect();
+        assert!(
+            all.iter()
+                .any(|e| e.contains("defs.unused.$nope: unknown directive")),
+            "{all:?}"
+        );
+        assert_eq!(
+            all.iter().filter(|e| e.contains("$nope2")).count(),
+            1,
+            "{all:?}"
+        );
+        assert!(
+            all.iter()
+                .any(|e| e.contains("errors.status.529: 5030 is not an HTTP status")),
+            "{all:?}"
+        );
+        assert_eq!(all.len(), 3, "{all:?}");
+        let ok = "upstream:\n  base_url: http://x\n  timeouts: {idle: 30}\nroutes:\n  chat:\n    path: /\n    headers: {x-k: \"${ROUTE_KEY}\"}\n    response: {}\n";
+        let m = compile_file(FsPath::new("m.yaml"), ok, &env).unwrap();
+        assert_eq!(m.upstream.idle_timeout, Duration::from_secs(30));
+        assert_eq!(m.upstream.missing_env, vec!["ROUTE_KEY".to_string()]);
     }
 
     #[test]

@@ -295,8 +295,8 @@ impl ChunkWriter {
         self.chunk(out, &json!({"reasoning_content": text}), None);
     }
 
-    /// A tool-call start and/or argument piece. A part with a name (or an id) whose key is new
-    /// starts a call; a part without one continues the call with that key, or the latest call.
+    /// A tool-call start and/or argument piece. A part with a name whose key is new starts a
+    /// call; any other part continues the call with that key, or the latest call.
     pub fn tool_call(&mut self, out: &mut Vec<u8>, part: ToolCallPart) {
         if self.closed {
             return;
@@ -305,7 +305,7 @@ impl ChunkWriter {
             .key
             .as_ref()
             .and_then(|k| self.tool_keys.get(k).copied());
-        let starts = known.is_none() && (part.name.is_some() || part.id.is_some());
+        let starts = known.is_none() && part.name.is_some();
         let index = if starts {
             let i = self.tool_count;
             self.tool_count += 1;

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http::header::{ACCEPT, CONTENT_TYPE, RETRY_AFTER};
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, Uri};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full};
 use hyper::body::{Body, Frame, Incoming};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
@@ -218,7 +218,9 @@ fn build_request(
     for (n, v) in mapping.upstream.headers.iter().chain(&route.headers) {
         headers.insert(n.clone(), v.clone());
     }
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    if !headers.contains_key(CONTENT_TYPE) {
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    }
     if !headers.contains_key(ACCEPT) {
         let accept = if stream {
             "text/event-stream, application/x-ndjson, application/json"
@@ -264,17 +266,33 @@ fn connect_error(e: &hyper_util::client::legacy::Error) -> ProxyError {
     }
 }
 
-/// Reads a whole upstream body, bounded in size and in idle time.
-async fn read_body(body: Incoming, idle: Duration) -> Result<Bytes, ProxyError> {
-    let limited = Limited::new(body, MAX_UPSTREAM_BODY);
-    match tokio::time::timeout(idle, limited.collect()).await {
-        Err(_) => Err(ProxyError::Timeout {
-            message: format!("the upstream body did not arrive within {idle:?}"),
-        }),
-        Ok(Err(e)) => Err(ProxyError::BadUpstreamResponse {
-            message: format!("reading the upstream body failed: {e}"),
-        }),
-        Ok(Ok(c)) => Ok(c.to_bytes()),
+/// Reads a whole upstream body, bounded in size and in silence between frames.
+async fn read_body(mut body: Incoming, idle: Duration) -> Result<Bytes, ProxyError> {
+    let mut buf = Vec::new();
+    loop {
+        match tokio::time::timeout(idle, body.frame()).await {
+            Err(_) => {
+                return Err(ProxyError::Timeout {
+                    message: format!("the upstream body stalled for {idle:?}"),
+                });
+            }
+            Ok(None) => return Ok(Bytes::from(buf)),
+            Ok(Some(Err(e))) => {
+                return Err(ProxyError::BadUpstreamResponse {
+                    message: format!("reading the upstream body failed: {e}"),
+                });
+            }
+            Ok(Some(Ok(frame))) => {
+                if let Ok(data) = frame.into_data() {
+                    if buf.len() + data.len() > MAX_UPSTREAM_BODY {
+                        return Err(ProxyError::BadUpstreamResponse {
+                            message: format!("the upstream body exceeds {MAX_UPSTREAM_BODY} bytes"),
+                        });
+                    }
+                    buf.extend_from_slice(&data);
+                }
+            }
+        }
     }
 }
 

@@ -154,7 +154,11 @@ impl StreamRewriter {
             {
                 continue;
             }
-            if parsed.is_none() && needs_data(rule) {
+            if rule.data.as_ref().is_some_and(|d| *d != event.data) {
+                continue;
+            }
+            // A rule matched on raw data (a `[DONE]` sentinel) does not need the data to be JSON.
+            if parsed.is_none() && rule.data.is_none() && needs_data(rule) {
                 match serde_json::from_str::<Value>(&event.data) {
                     Ok(v) => parsed = Some(v),
                     Err(_) => {
@@ -288,6 +292,8 @@ routes:
           emit: {finish_reason: {$lookup: $.reason, table: {done: stop, tool: tool_calls}}, usage: {prompt_tokens: $state.input, completion_tokens: $.out}}
         - on: {event: oops}
           emit: {error: $.error}
+        - on: {data: "[DONE]"}
+          emit: {end: true}
 "#;
 
     fn rewriter(include_usage: bool) -> StreamRewriter {
@@ -321,6 +327,19 @@ routes:
             "{out}"
         );
         assert!(out.ends_with("data: [DONE]\n\n"));
+    }
+
+    #[test]
+    fn raw_data_sentinel_matches_without_parsing() {
+        let mut r = rewriter(false);
+        let out = run(
+            &mut r,
+            "event: delta\ndata: {\"delta\":{\"type\":\"text\",\"text\":\"Hi\"}}\n\ndata: [DONE]\n\n",
+        );
+        assert!(
+            out.ends_with("\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n"),
+            "{out}"
+        );
     }
 
     #[test]

@@ -25,9 +25,26 @@ pub struct UpstreamSpec {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TimeoutsSpec {
-    pub connect: Option<String>,
-    pub first_byte: Option<String>,
-    pub idle: Option<String>,
+    pub connect: Option<Scalar>,
+    pub first_byte: Option<Scalar>,
+    pub idle: Option<Scalar>,
+}
+
+/// A string or a number, read as text (`30` and `"30s"` are both durations).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum Scalar {
+    Text(String),
+    Number(f64),
+}
+
+impl Scalar {
+    pub fn text(&self) -> String {
+        match self {
+            Scalar::Text(t) => t.clone(),
+            Scalar::Number(n) => n.to_string(),
+        }
+    }
 }
 
 /// `options:`: engine behaviour switches for this mapping.
@@ -109,6 +126,8 @@ pub struct RuleSpec {
 #[serde(deny_unknown_fields)]
 pub struct OnSpec {
     pub event: Option<OneOrMany>,
+    /// Matches the raw event data exactly, without parsing it (`[DONE]` sentinels).
+    pub data: Option<String>,
     #[serde(rename = "if")]
     pub cond: Option<Yaml>,
 }
@@ -156,34 +175,44 @@ pub const EMIT_KEYS: &[&str] = &[
     "end",
 ];
 
-/// Finds the 1-based line of a dotted location (`routes.chat.request`) in block-style YAML.
-/// Within its parent's block, a key is the shallowest line that names it; flow-style sections
-/// resolve to the nearest enclosing key.
+/// Finds the 1-based line of a dotted location (`routes.chat.stream.rules[2].emit`) in
+/// block-style YAML. Within its parent's block, a key is the shallowest line naming it, and
+/// `[n]` steps into the n-th `- ` item; flow-style sections resolve to the nearest enclosing key.
 pub fn locate(src: &str, dotted: &str) -> Option<usize> {
     let lines: Vec<&str> = src.lines().collect();
-    let (mut from, mut to, mut parent_indent) = (0usize, lines.len(), -1isize);
+    let indent_of = |l: &str| (l.len() - l.trim_start().len()) as isize;
+    let content = |l: &str| {
+        let t = l.trim_start();
+        !t.is_empty() && !t.starts_with('#')
+    };
+    // The block searched: lines [from, to), deeper than `parent`.
+    let (mut from, mut to, mut parent) = (0usize, lines.len(), -1isize);
     let mut found = None;
-    for key in dotted.split('.') {
-        let key = key.split('[').next().unwrap_or(key);
+    for segment in dotted.split('.') {
+        let (key, index) = match segment.split_once('[') {
+            Some((k, rest)) => (k, rest.trim_end_matches(']').parse::<usize>().ok()),
+            None => (segment, None),
+        };
         if key.is_empty() {
             continue;
         }
+        let block = lines
+            .iter()
+            .enumerate()
+            .take(to)
+            .skip(from)
+            .filter(|(_, l)| content(l))
+            .take_while(|(_, l)| indent_of(l) > parent);
         let mut best: Option<(usize, isize)> = None;
-        for (i, line) in lines.iter().enumerate().take(to).skip(from) {
-            let trimmed = line.trim_start();
-            if trimmed.is_empty() || trimmed.starts_with('#') {
-                continue;
-            }
-            let indent = (line.len() - trimmed.len()) as isize;
-            if indent <= parent_indent {
-                break;
-            }
-            let body = trimmed
+        for (i, line) in block {
+            let body = line
+                .trim_start()
                 .trim_start_matches("- ")
                 .trim_start_matches(['"', '\'']);
             let names_key = body
                 .strip_prefix(key)
                 .is_some_and(|rest| rest.trim_start_matches(['"', '\'']).starts_with(':'));
+            let indent = indent_of(line);
             if names_key && best.is_none_or(|(_, b)| indent < b) {
                 best = Some((i, indent));
             }
@@ -191,16 +220,38 @@ pub fn locate(src: &str, dotted: &str) -> Option<usize> {
         let Some((i, indent)) = best else { break };
         found = Some(i + 1);
         from = i + 1;
-        parent_indent = indent;
-        to = lines
-            .iter()
-            .enumerate()
-            .skip(from)
-            .find(|(_, l)| {
-                let t = l.trim_start();
-                !t.is_empty() && !t.starts_with('#') && ((l.len() - t.len()) as isize) <= indent
-            })
-            .map_or(lines.len(), |(j, _)| j);
+        to = lines.len();
+        parent = indent;
+        if let Some(n) = index {
+            let items: Vec<(usize, isize)> = lines
+                .iter()
+                .enumerate()
+                .skip(from)
+                .filter(|(_, l)| content(l))
+                .take_while(|(_, l)| {
+                    indent_of(l) > parent
+                        || l.trim_start().starts_with("- ") && indent_of(l) == parent
+                })
+                .filter(|(_, l)| l.trim_start().starts_with("- "))
+                .map(|(j, l)| (j, indent_of(l)))
+                .collect();
+            let Some(shallowest) = items.iter().map(|(_, d)| *d).min() else {
+                break;
+            };
+            let Some((j, d)) = items.into_iter().filter(|(_, d)| *d == shallowest).nth(n) else {
+                break;
+            };
+            found = Some(j + 1);
+            // The item: its dash line, then the lines deeper than its dash.
+            from = j;
+            parent = d - 1;
+            to = lines
+                .iter()
+                .enumerate()
+                .skip(j + 1)
+                .find(|(_, l)| content(l) && indent_of(l) <= d)
+                .map_or(lines.len(), |(k, _)| k);
+        }
     }
     found
 }
@@ -219,5 +270,10 @@ mod tests {
         let nested = "routes:\n  chat:\n    request:\n      stream: $.stream\n    stream:\n      framing: x\n";
         assert_eq!(locate(nested, "routes.chat.stream.framing"), Some(6));
         assert_eq!(locate(nested, "routes.chat.stream"), Some(5));
+        let rules = "stream:\n  rules:\n    - on: {event: a}\n      emit: {content: $.x}\n    - on: {event: b}\n    - on: {event: c}\n      emit:\n        content: $.y\n";
+        assert_eq!(locate(rules, "stream.rules[0].emit"), Some(4));
+        assert_eq!(locate(rules, "stream.rules[1].on"), Some(5));
+        assert_eq!(locate(rules, "stream.rules[2].emit.content"), Some(8));
+        assert_eq!(locate(rules, "stream.rules[2]"), Some(6));
     }
 }

@@ -666,7 +666,7 @@ pub fn eval(e: &Expr, s: Scope<'_>) -> Option<Value> {
     match e {
         Expr::Const(v) => Some(v.clone()),
         Expr::Path(p) => select(p, s),
-        Expr::Var(name) => s.var(name).cloned(),
+        Expr::Var(name) => s.var(name).filter(|v| !v.is_null()).cloned(),
         Expr::Object(fields) => {
             let mut out = Map::with_capacity(fields.len());
             for (k, f) in fields {
@@ -785,9 +785,13 @@ pub fn eval(e: &Expr, s: Scope<'_>) -> Option<Value> {
             };
             branch.as_ref().and_then(|b| eval(b, s))
         }
-        Expr::Eq(a, b) => Some(Value::Bool(eval(a, s) == eval(b, s))),
-        Expr::Ne(a, b) => Some(Value::Bool(eval(a, s) != eval(b, s))),
-        Expr::In(a, values) => Some(Value::Bool(eval(a, s).is_some_and(|v| values.contains(&v)))),
+        Expr::Eq(a, b) => Some(Value::Bool(same(eval(a, s).as_ref(), eval(b, s).as_ref()))),
+        Expr::Ne(a, b) => Some(Value::Bool(!same(eval(a, s).as_ref(), eval(b, s).as_ref()))),
+        Expr::In(a, values) => {
+            Some(Value::Bool(eval(a, s).is_some_and(|v| {
+                values.iter().any(|x| same(Some(&v), Some(x)))
+            })))
+        }
         Expr::Not(a) => Some(Value::Bool(!truthy(eval(a, s).as_ref()))),
         Expr::And(items) => Some(Value::Bool(
             items.iter().all(|i| truthy(eval(i, s).as_ref())),
@@ -919,6 +923,14 @@ fn select(p: &Path, s: Scope<'_>) -> Option<Value> {
     match p.select(base) {
         Selected::One(v) => v.filter(|v| !v.is_null()).cloned(),
         Selected::Many(vs) => Some(Value::Array(vs.into_iter().cloned().collect())),
+    }
+}
+
+/// Equality where numbers compare by value (`1 == 1.0`).
+fn same(a: Option<&Value>, b: Option<&Value>) -> bool {
+    match (a, b) {
+        (Some(Value::Number(x)), Some(Value::Number(y))) => x.as_f64() == y.as_f64(),
+        _ => a == b,
     }
 }
 
@@ -1137,6 +1149,11 @@ mod tests {
         assert_eq!(run("{$ne: [$.a, 1]}", json!({"a": 1})), json!(false));
         assert_eq!(
             run("{$in: $.a, values: [x, y]}", json!({"a": "y"})),
+            json!(true)
+        );
+        assert_eq!(run("{$eq: [$.a, 1]}", json!({"a": 1.0})), json!(true));
+        assert_eq!(
+            run("{$in: $.a, values: [2, 3]}", json!({"a": 3.0})),
             json!(true)
         );
         assert_eq!(run("{$not: $.a}", json!({})), json!(true));
