@@ -1,0 +1,862 @@
+#!/usr/bin/env python3
+"""OpenAI-SDK conformance test for Rosetta.
+
+Starts two fake upstreams (Anthropic, Ollama) and `rosetta serve` in front of them, then drives
+every mapping with the official `openai` Python SDK and with raw HTTP, checking the OpenAI Chat
+Completions wire format (shared/reference/wire-formats.md sections 1 and 10).
+
+Prints `PASS name` / `FAIL name: why` per check and a final `N passed, M failed`; exits non-zero
+on any failure. Binaries: $ROSETTA_BIN and $FAKE_UPSTREAM_BIN (default target/release/...).
+Mappings: $ROSETTA_MAPPINGS (default <repo>/mappings).
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import traceback
+from pathlib import Path
+from typing import Any, Callable
+
+try:  # openai >= 3 is built on httpx2; older versions on httpx.
+    import httpx2 as httpx
+except ImportError:  # pragma: no cover
+    import httpx  # type: ignore[no-redef]
+
+import openai
+from openai import OpenAI
+from openai.types import Model
+from openai.types.chat import ChatCompletion, ChatCompletionChunk
+
+REPO = Path(__file__).resolve().parents[2]
+ROSETTA_BIN = os.environ.get("ROSETTA_BIN", str(REPO / "target" / "release" / "rosetta"))
+FAKE_BIN = os.environ.get("FAKE_UPSTREAM_BIN", str(REPO / "target" / "release" / "fake-upstream"))
+MAPPINGS = os.environ.get("ROSETTA_MAPPINGS", str(REPO / "mappings"))
+API_KEY = "test-key"
+STARTUP_TIMEOUT = 20.0
+HTTP_TIMEOUT = 30.0
+
+ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
+LISTENING = re.compile(r"listening on (http://127\.0\.0\.1:\d+)")
+
+WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Current weather in a city",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string", "description": "City name"}},
+            "required": ["city"],
+        },
+    },
+}
+TIME = {
+    "type": "function",
+    "function": {
+        "name": "get_time",
+        "description": "Current time in a time zone",
+        "parameters": {
+            "type": "object",
+            "properties": {"tz": {"type": "string"}},
+            "required": ["tz"],
+        },
+    },
+}
+
+
+# --------------------------------------------------------------------------------------------
+# processes
+
+
+class Proc:
+    """A child process whose stdout and stderr are drained by threads (lines kept, ANSI stripped)."""
+
+    def __init__(self, name: str, argv: list[str], env: dict[str, str] | None = None):
+        self.name = name
+        self.lines: list[str] = []
+        self._found: queue.Queue[str] = queue.Queue()
+        self.popen = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            cwd=str(REPO),
+        )
+        RUNNING.append(self)
+        for stream in (self.popen.stdout, self.popen.stderr):
+            threading.Thread(target=self._drain, args=(stream,), daemon=True).start()
+
+    def _drain(self, stream: Any) -> None:
+        for raw in iter(stream.readline, b""):
+            line = ANSI.sub("", raw.decode("utf-8", "replace")).rstrip("\r\n")
+            self.lines.append(line)
+            m = LISTENING.search(line)
+            if m:
+                self._found.put(m.group(1))
+        stream.close()
+
+    def wait_listening(self) -> str:
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while time.monotonic() < deadline:
+            try:
+                return self._found.get(timeout=0.1)
+            except queue.Empty:
+                if self.popen.poll() is not None:
+                    time.sleep(0.2)  # let the drain threads catch the last lines
+                    break
+        tail = "\n".join(self.lines[-20:])
+        raise RuntimeError(
+            f"{self.name} did not report 'listening on' (exit code {self.popen.poll()}):\n{tail}"
+        )
+
+    def stop(self) -> None:
+        if self.popen.poll() is None:
+            self.popen.terminate()  # by PID: only the process this script started
+            try:
+                self.popen.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait(timeout=5)
+
+
+RUNNING: list[Proc] = []
+
+
+def stop_all() -> None:
+    while RUNNING:
+        RUNNING.pop().stop()
+
+
+def on_signal(signum: int, _frame: Any) -> None:
+    stop_all()
+    sys.exit(128 + signum)
+
+
+# --------------------------------------------------------------------------------------------
+# checks
+
+
+class Failure(Exception):
+    pass
+
+
+def expect(cond: Any, msg: str) -> None:
+    if not cond:
+        raise Failure(msg)
+
+
+def eq(actual: Any, wanted: Any, what: str) -> None:
+    if actual != wanted:
+        raise Failure(f"{what}: expected {wanted!r}, got {actual!r}")
+
+
+RESULTS: list[tuple[str, bool]] = []
+
+
+def run(name: str, fn: Callable[[], None]) -> None:
+    try:
+        fn()
+    except Failure as e:
+        RESULTS.append((name, False))
+        print(f"FAIL {name}: {e}", flush=True)
+    except openai.APIStatusError as e:
+        RESULTS.append((name, False))
+        print(f"FAIL {name}: unexpected {type(e).__name__} {e.status_code}: {short(e.body)}", flush=True)
+    except Exception as e:  # noqa: BLE001 - a check must never stop the run
+        RESULTS.append((name, False))
+        where = traceback.extract_tb(e.__traceback__)[-1]
+        print(f"FAIL {name}: {type(e).__name__}: {short(str(e))} (line {where.lineno})", flush=True)
+    else:
+        RESULTS.append((name, True))
+        print(f"PASS {name}", flush=True)
+
+
+def short(v: Any, limit: int = 600) -> str:
+    s = v if isinstance(v, str) else json.dumps(v, default=str)
+    return s if len(s) <= limit else s[:limit] + "..."
+
+
+def is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def check_usage(usage: Any, what: str) -> None:
+    expect(isinstance(usage, dict), f"{what}: usage is not an object: {usage!r}")
+    for k in ("prompt_tokens", "completion_tokens", "total_tokens"):
+        expect(is_int(usage.get(k)), f"{what}: usage.{k} is not an integer: {usage!r}")
+    eq(usage["total_tokens"], usage["prompt_tokens"] + usage["completion_tokens"], f"{what}: total_tokens")
+
+
+def check_created(v: Any, what: str) -> None:
+    expect(is_int(v), f"{what}: created is not an integer: {v!r}")
+    expect(1_000_000_000 < v < 10_000_000_000, f"{what}: created is not Unix seconds: {v!r}")
+
+
+def check_error_body(resp: httpx.Response, status: int | None, what: str) -> dict:
+    """`{"error":{"message","type","param","code"}}` with JSON content type."""
+    if status is not None:
+        eq(resp.status_code, status, f"{what}: status (body {short(resp.text)})")
+    ctype = resp.headers.get("content-type", "")
+    expect("application/json" in ctype, f"{what}: content-type {ctype!r}, body {short(resp.text)}")
+    try:
+        body = resp.json()
+    except ValueError:
+        raise Failure(f"{what}: body is not JSON: {short(resp.text)}") from None
+    err = body.get("error") if isinstance(body, dict) else None
+    expect(isinstance(err, dict), f"{what}: no error object: {short(body)}")
+    for k in ("message", "type", "param", "code"):
+        expect(k in err, f"{what}: error.{k} missing: {short(body)}")
+    expect(isinstance(err["message"], str) and err["message"], f"{what}: error.message empty: {short(body)}")
+    expect(isinstance(err["type"], str) and err["type"], f"{what}: error.type empty: {short(body)}")
+    expect(err["param"] is None or isinstance(err["param"], str), f"{what}: error.param: {short(body)}")
+    expect(err["code"] is None or isinstance(err["code"], (str, int)), f"{what}: error.code: {short(body)}")
+    return err
+
+
+class RawStream:
+    """The raw lines of a streamed response (body read to the end, or to an abort)."""
+
+    def __init__(self, status: int, headers: httpx.Headers, lines: list[str], aborted: str | None):
+        self.status = status
+        self.headers = headers
+        self.lines = lines
+        self.aborted = aborted
+        self.data = [ln[5:].removeprefix(" ") for ln in lines if ln.startswith("data:")]
+        self.done = "[DONE]" in self.data
+        self.errors = []
+        for d in self.data:
+            try:
+                obj = json.loads(d)
+            except ValueError:
+                continue
+            if isinstance(obj, dict) and "error" in obj:
+                self.errors.append(obj)
+
+    def describe(self) -> str:
+        return short("\n".join(self.lines), 1500) + (f"\n[aborted: {self.aborted}]" if self.aborted else "")
+
+
+def analyze_stream(rs: RawStream, *, include_usage: bool) -> dict:
+    """Checks a successful chat stream; returns its content, tool calls, finish reason and usage."""
+    eq(rs.status, 200, "stream status")
+    ctype = rs.headers.get("content-type", "")
+    expect(ctype.startswith("text/event-stream"), f"content-type is {ctype!r}")
+    expect(rs.aborted is None, f"stream aborted: {rs.aborted}\n{rs.describe()}")
+    for ln in rs.lines:
+        expect(ln == "" or ln.startswith("data:") or ln.startswith(":"), f"non-data SSE line {ln!r}")
+    expect(rs.data, "no data lines")
+    eq(rs.data[-1], "[DONE]", "last data line")
+    eq(rs.data.count("[DONE]"), 1, "number of [DONE] lines")
+    expect(not rs.errors, f"error in stream: {short(rs.errors)}")
+    chunks: list[dict] = []
+    for d in rs.data[:-1]:
+        try:
+            obj = json.loads(d)
+        except ValueError:
+            raise Failure(f"data line is not JSON: {d!r}") from None
+        try:
+            ChatCompletionChunk.model_validate(obj)
+        except Exception as e:  # pydantic.ValidationError
+            raise Failure(f"chunk does not validate as ChatCompletionChunk: {e}; chunk {d}") from None
+        chunks.append(obj)
+    expect(chunks, "no chunks before [DONE]")
+    first = chunks[0]
+    expect(isinstance(first.get("id"), str) and first["id"].startswith("chatcmpl-"), f"id {first.get('id')!r}")
+    check_created(first.get("created"), "first chunk")
+    for i, c in enumerate(chunks):
+        eq(c.get("id"), first["id"], f"chunk {i} id")
+        eq(c.get("created"), first["created"], f"chunk {i} created")
+        eq(c.get("object"), "chat.completion.chunk", f"chunk {i} object")
+        expect(isinstance(c.get("model"), str) and c["model"], f"chunk {i} has no model")
+        for ch in c["choices"]:
+            eq(ch.get("index"), 0, f"chunk {i} choices[].index")
+    expect(first["choices"], f"first chunk has no choices: {short(first)}")
+    eq(first["choices"][0]["delta"].get("role"), "assistant", "first chunk delta.role")
+    for i, c in enumerate(chunks[1:], 1):
+        for ch in c["choices"]:
+            expect("role" not in ch["delta"] or ch["delta"]["role"] is None, f"chunk {i} repeats role: {short(c)}")
+    with_choices = [i for i, c in enumerate(chunks) if c["choices"]]
+    finishing = [i for i, c in enumerate(chunks) for ch in c["choices"] if ch.get("finish_reason") is not None]
+    eq(len(finishing), 1, "number of chunks with a finish_reason")
+    eq(finishing[0], with_choices[-1], "index of the finish chunk (must be the last chunk with choices)")
+    finish_chunk = chunks[finishing[0]]
+    finish_reason = finish_chunk["choices"][0]["finish_reason"]
+    usage_chunks = [i for i, c in enumerate(chunks) if c.get("usage") is not None]
+    usage = None
+    if include_usage:
+        eq(len(usage_chunks), 1, "number of usage chunks")
+        u = usage_chunks[0]
+        expect(u > finishing[0], f"usage chunk {u} is not after the finish chunk {finishing[0]}")
+        eq(u, len(chunks) - 1, "usage chunk position (must be right before [DONE])")
+        eq(chunks[u]["choices"], [], "usage chunk choices")
+        usage = chunks[u]["usage"]
+        check_usage(usage, "usage chunk")
+    else:
+        eq(usage_chunks, [], "chunks with usage (include_usage not requested)")
+        expect(
+            all(c["choices"] for c in chunks),
+            "chunk with empty choices although include_usage was not requested",
+        )
+    content = ""
+    calls: dict[int, dict] = {}
+    for i, c in enumerate(chunks):
+        for ch in c["choices"]:
+            delta = ch["delta"]
+            if delta.get("content"):
+                content += delta["content"]
+            for tc in delta.get("tool_calls") or []:
+                idx = tc.get("index")
+                expect(is_int(idx), f"chunk {i}: tool call delta without index: {short(tc)}")
+                fn = tc.get("function") or {}
+                if idx not in calls:
+                    expect(isinstance(tc.get("id"), str) and tc["id"], f"chunk {i}: first delta of call {idx} has no id")
+                    eq(tc.get("type"), "function", f"chunk {i}: first delta of call {idx} type")
+                    expect(isinstance(fn.get("name"), str) and fn["name"], f"chunk {i}: call {idx} has no name")
+                    eq(fn.get("arguments"), "", f"chunk {i}: first delta of call {idx} arguments")
+                    calls[idx] = {"id": tc["id"], "name": fn["name"], "arguments": ""}
+                else:
+                    expect(not tc.get("id") and not tc.get("type") and not fn.get("name"),
+                           f"chunk {i}: later delta of call {idx} has more than index+arguments: {short(tc)}")
+                    expect(isinstance(fn.get("arguments"), str), f"chunk {i}: later delta of call {idx}: {short(tc)}")
+                    calls[idx]["arguments"] += fn["arguments"]
+    eq(sorted(calls), list(range(len(calls))), "tool call indexes")
+    return {"content": content, "calls": calls, "finish_reason": finish_reason, "usage": usage,
+            "id": first["id"], "chunks": chunks}
+
+
+# --------------------------------------------------------------------------------------------
+# one mapping
+
+
+def declared_models(name: str) -> list[str]:
+    """The `models:` list of a mapping file (a flat YAML list of strings)."""
+    text = (Path(MAPPINGS) / f"{name}.yaml").read_text()
+    out, inside = [], False
+    for line in text.splitlines():
+        if re.match(r"^models:\s*$", line):
+            inside = True
+            continue
+        if inside:
+            m = re.match(r"^\s+-\s+['\"]?([^'\"\s#]+)", line)
+            if m:
+                out.append(m.group(1))
+            elif line.strip() and not line.lstrip().startswith("#"):
+                break
+    return out
+
+
+class Suite:
+    def __init__(self, name: str, model: str, proxy: str, fake: str, http: httpx.Client):
+        self.name, self.model, self.proxy, self.fake, self.http = name, model, proxy, fake, http
+        self.base = f"{proxy}/{name}/v1"
+        self.url = f"{self.base}/chat/completions"
+        self.client = OpenAI(base_url=self.base, api_key="unused", max_retries=0, timeout=HTTP_TIMEOUT)
+        self.anthropic = name == "anthropic"
+
+    # -- helpers --
+
+    def body(self, text: str | list, **kw: Any) -> dict:
+        return {"model": self.model, "messages": [{"role": "user", "content": text}], **kw}
+
+    def post(self, body: Any) -> httpx.Response:
+        return self.http.post(self.url, json=body)
+
+    def completion(self, body: dict) -> dict:
+        r = self.post(body)
+        eq(r.status_code, 200, f"status (body {short(r.text)})")
+        ctype = r.headers.get("content-type", "")
+        expect(ctype.startswith("application/json"), f"content-type {ctype!r}")
+        raw = r.json()
+        try:
+            ChatCompletion.model_validate(raw)
+        except Exception as e:
+            raise Failure(f"response does not validate as ChatCompletion: {e}; body {short(raw)}") from None
+        expect(isinstance(raw.get("id"), str) and raw["id"].startswith("chatcmpl-"), f"id {raw.get('id')!r}")
+        eq(raw.get("object"), "chat.completion", "object")
+        check_created(raw.get("created"), "completion")
+        expect(isinstance(raw.get("model"), str) and raw["model"], "model missing")
+        eq(len(raw["choices"]), 1, "number of choices")
+        eq(raw["choices"][0].get("index"), 0, "choices[0].index")
+        eq(raw["choices"][0]["message"].get("role"), "assistant", "message.role")
+        check_usage(raw.get("usage"), "completion")
+        return raw
+
+    def stream(self, body: dict) -> RawStream:
+        body = {**body, "stream": True}
+        lines: list[str] = []
+        aborted = None
+        with self.http.stream("POST", self.url, json=body) as r:
+            try:
+                for line in r.iter_lines():
+                    lines.append(line)
+            except httpx.HTTPError as e:
+                aborted = f"{type(e).__name__}: {e}"
+            return RawStream(r.status_code, r.headers, lines, aborted)
+
+    def clear_upstream(self) -> None:
+        r = self.http.delete(f"{self.fake}/__requests")
+        expect(r.status_code < 300, f"cannot clear the fake's requests: {r.status_code}")
+
+    def upstream_body(self) -> dict:
+        r = self.http.get(f"{self.fake}/__requests")
+        reqs = [q for q in r.json() if q.get("method") == "POST"]
+        expect(reqs, "the fake upstream recorded no request")
+        return reqs[-1]["body"]
+
+    # -- checks --
+
+    def checks(self) -> list[tuple[str, Callable[[], None]]]:
+        out = [
+            ("nonstream_text", self.nonstream_text),
+            ("nonstream_text_sdk", self.nonstream_text_sdk),
+            ("content_parts", self.content_parts),
+            ("system_and_developer", self.system_and_developer),
+            ("stream_text", self.stream_text),
+            ("stream_text_sdk", self.stream_text_sdk),
+            ("stream_include_usage", self.stream_include_usage),
+            ("think", self.think),
+            ("max_tokens_finish_length", self.max_tokens_finish_length),
+            ("tools_nonstream", self.tools_nonstream),
+            ("tools_stream", self.tools_stream),
+            ("two_tools_nonstream", self.two_tools_nonstream),
+            ("two_tools_stream", self.two_tools_stream),
+            ("tool_round_trip", self.tool_round_trip),
+            ("tool_round_trip_stream_sdk_message", self.tool_round_trip_stream),
+            ("sdk_stream_helper_text", self.sdk_stream_helper_text),
+            ("sdk_stream_helper_tools", self.sdk_stream_helper_tools),
+            ("params_scalar_stop", self.params_scalar),
+            ("params_list_stop", self.params_list),
+            ("error_429", self.error_429),
+            ("error_500", self.error_500),
+        ]
+        if self.anthropic:
+            out.append(("error_529_overloaded", self.error_529))
+        out += [
+            ("error_garbage", self.error_garbage),
+            ("error_garbage_stream", self.error_garbage_stream),
+            ("error_invalid_json", self.error_invalid_json),
+            ("error_midstream", self.error_midstream),
+            ("error_reset_stream", self.error_reset_stream),
+            ("models_list", self.models_list),
+        ]
+        return out
+
+    def nonstream_text(self) -> None:
+        raw = self.completion(self.body("hello there"))
+        ch = raw["choices"][0]
+        eq(ch["message"].get("content"), "Hello! You said: hello there", "content")
+        eq(ch.get("finish_reason"), "stop", "finish_reason")
+        expect(not ch["message"].get("tool_calls"), "unexpected tool_calls")
+
+    def nonstream_text_sdk(self) -> None:
+        resp = self.client.chat.completions.create(model=self.model, messages=[{"role": "user", "content": "hi sdk"}])
+        eq(resp.choices[0].message.content, "Hello! You said: hi sdk", "content")
+        eq(resp.choices[0].finish_reason, "stop", "finish_reason")
+        eq(resp.object, "chat.completion", "object")
+        expect(resp.usage is not None and resp.usage.total_tokens > 0, f"usage {resp.usage!r}")
+
+    def content_parts(self) -> None:
+        parts = [{"type": "text", "text": "first part"}, {"type": "text", "text": "second part"}]
+        raw = self.completion(self.body(parts))
+        eq(raw["choices"][0]["message"].get("content"), "Hello! You said: first part\nsecond part", "content")
+
+    def system_and_developer(self) -> None:
+        self.clear_upstream()
+        body = {
+            "model": self.model,
+            "messages": [
+                {"role": "system", "content": "You are a weather bot."},
+                {"role": "developer", "content": "Be terse."},
+                {"role": "user", "content": "ping"},
+            ],
+        }
+        raw = self.completion(body)
+        eq(raw["choices"][0]["message"].get("content"), "Hello! You said: ping", "content")
+        up = self.upstream_body()
+        if self.anthropic:
+            system = up.get("system")
+            if isinstance(system, list):
+                system = "\n".join(b.get("text", "") for b in system)
+            expect(isinstance(system, str), f"upstream has no top-level system: {short(up)}")
+            expect("You are a weather bot." in system and "Be terse." in system,
+                   f"upstream system misses a text: {system!r}")
+            roles = [m.get("role") for m in up.get("messages", [])]
+            eq(roles, ["user"], "upstream message roles")
+        else:
+            msgs = up.get("messages", [])
+            sys_texts = [m.get("content") for m in msgs if m.get("role") == "system"]
+            expect("You are a weather bot." in sys_texts, f"system message not sent as role system: {short(msgs)}")
+            expect("Be terse." in sys_texts, f"developer message not sent as role system: {short(msgs)}")
+            eq(msgs[-1].get("role"), "user", "last upstream message role")
+
+    def stream_text(self) -> None:
+        text = "stream me please"
+        s = analyze_stream(self.stream(self.body(text)), include_usage=False)
+        nonstream = self.completion(self.body(text))["choices"][0]["message"]["content"]
+        eq(s["content"], nonstream, "stream content vs non-stream content")
+        eq(s["content"], f"Hello! You said: {text}", "content")
+        eq(s["finish_reason"], "stop", "finish_reason")
+        eq(s["calls"], {}, "tool calls")
+
+    def stream_text_sdk(self) -> None:
+        stream = self.client.chat.completions.create(
+            model=self.model, messages=[{"role": "user", "content": "sdk stream"}], stream=True)
+        content, finish, ids = "", None, set()
+        for chunk in stream:
+            ids.add(chunk.id)
+            for ch in chunk.choices:
+                content += ch.delta.content or ""
+                finish = ch.finish_reason or finish
+        eq(content, "Hello! You said: sdk stream", "content")
+        eq(finish, "stop", "finish_reason")
+        eq(len(ids), 1, "distinct chunk ids")
+
+    def stream_include_usage(self) -> None:
+        body = self.body("count my tokens", stream_options={"include_usage": True})
+        s = analyze_stream(self.stream(body), include_usage=True)
+        eq(s["content"], "Hello! You said: count my tokens", "content")
+        expect(s["usage"]["completion_tokens"] > 0, f"completion_tokens {s['usage']}")
+
+    def think(self) -> None:
+        raw = self.completion(self.body("THINK about it"))
+        eq(raw["choices"][0]["message"].get("content"), "Hello! You said: THINK about it", "content")
+        eq(raw["choices"][0].get("finish_reason"), "stop", "finish_reason")
+        s = analyze_stream(self.stream(self.body("THINK about it")), include_usage=False)
+        eq(s["content"], "Hello! You said: THINK about it", "stream content")
+
+    def max_tokens_finish_length(self) -> None:
+        raw = self.completion(self.body("MAX TOKENS now"))
+        eq(raw["choices"][0].get("finish_reason"), "length", "finish_reason")
+        s = analyze_stream(self.stream(self.body("MAX TOKENS now")), include_usage=False)
+        eq(s["finish_reason"], "length", "stream finish_reason")
+
+    def _check_calls(self, calls: list[dict], names: list[str], args: list[dict]) -> None:
+        eq([c["function"]["name"] for c in calls], names, "tool names")
+        ids = [c.get("id") for c in calls]
+        expect(all(isinstance(i, str) and i for i in ids), f"tool call ids {ids}")
+        eq(len(set(ids)), len(ids), "distinct tool call ids")
+        for c, want in zip(calls, args):
+            eq(c.get("type"), "function", "tool call type")
+            a = c["function"]["arguments"]
+            expect(isinstance(a, str), f"arguments is not a JSON string: {a!r}")
+            eq(json.loads(a), want, "parsed arguments")
+
+    def tools_nonstream(self) -> None:
+        raw = self.completion(self.body("What is the weather?", tools=[WEATHER]))
+        ch = raw["choices"][0]
+        eq(ch.get("finish_reason"), "tool_calls", "finish_reason")
+        self._check_calls(ch["message"].get("tool_calls") or [], ["get_weather"], [{"city": "Paris"}])
+
+    def tools_stream(self) -> None:
+        s = analyze_stream(self.stream(self.body("What is the weather?", tools=[WEATHER])), include_usage=False)
+        eq(s["finish_reason"], "tool_calls", "finish_reason")
+        calls = [{"id": c["id"], "type": "function", "function": {"name": c["name"], "arguments": c["arguments"]}}
+                 for _, c in sorted(s["calls"].items())]
+        self._check_calls(calls, ["get_weather"], [{"city": "Paris"}])
+
+    def two_tools_nonstream(self) -> None:
+        raw = self.completion(self.body("TWO TOOLS please", tools=[WEATHER, TIME]))
+        ch = raw["choices"][0]
+        eq(ch.get("finish_reason"), "tool_calls", "finish_reason")
+        self._check_calls(ch["message"].get("tool_calls") or [], ["get_weather", "get_time"],
+                          [{"city": "Paris"}, {"tz": "Paris"}])
+
+    def two_tools_stream(self) -> None:
+        s = analyze_stream(self.stream(self.body("TWO TOOLS please", tools=[WEATHER, TIME])), include_usage=False)
+        eq(sorted(s["calls"]), [0, 1], "tool call indexes")
+        eq(s["finish_reason"], "tool_calls", "finish_reason")
+        calls = [{"id": c["id"], "type": "function", "function": {"name": c["name"], "arguments": c["arguments"]}}
+                 for _, c in sorted(s["calls"].items())]
+        self._check_calls(calls, ["get_weather", "get_time"], [{"city": "Paris"}, {"tz": "Paris"}])
+
+    def tool_round_trip(self) -> None:
+        first = self.completion(self.body("What is the weather?", tools=[WEATHER]))
+        call = first["choices"][0]["message"]["tool_calls"][0]
+        self.clear_upstream()
+        messages = [
+            {"role": "user", "content": "What is the weather?"},
+            {"role": "assistant", "content": None, "tool_calls": [call]},
+            {"role": "tool", "tool_call_id": call["id"], "content": "18C and sunny"},
+        ]
+        raw = self.completion({"model": self.model, "messages": messages, "tools": [WEATHER]})
+        eq(raw["choices"][0]["message"].get("content"), "Tool said: 18C and sunny", "content")
+        eq(raw["choices"][0].get("finish_reason"), "stop", "finish_reason")
+        up = self.upstream_body()
+        if self.anthropic:
+            blocks = [b for m in up["messages"] if isinstance(m.get("content"), list) for b in m["content"]]
+            uses = [b for b in blocks if b.get("type") == "tool_use"]
+            results = [b for b in blocks if b.get("type") == "tool_result"]
+            eq([(u.get("id"), u.get("name"), u.get("input")) for u in uses],
+               [(call["id"], "get_weather", {"city": "Paris"})], "upstream tool_use")
+            eq([r.get("tool_use_id") for r in results], [call["id"]], "upstream tool_result ids")
+        else:
+            tool_msgs = [m for m in up["messages"] if m.get("role") == "tool"]
+            eq(len(tool_msgs), 1, "upstream tool messages")
+            eq(tool_msgs[0].get("tool_name"), "get_weather", "upstream tool_name")
+            asst = [m for m in up["messages"] if m.get("role") == "assistant"]
+            eq(asst[0]["tool_calls"][0]["function"].get("arguments"), {"city": "Paris"}, "upstream arguments")
+
+    def tool_round_trip_stream(self) -> None:
+        """Round trip the way SDK users write it: append the SDK's own message object, stream the answer."""
+        messages: list[Any] = [{"role": "user", "content": "Weather in Paris?"}]
+        first = self.client.chat.completions.create(model=self.model, messages=messages, tools=[WEATHER])
+        msg = first.choices[0].message
+        expect(msg.tool_calls, f"no tool calls in {msg!r}")
+        messages.append(msg)
+        for tc in msg.tool_calls:
+            messages.append({"role": "tool", "tool_call_id": tc.id, "content": "rainy, 12C"})
+        stream = self.client.chat.completions.create(model=self.model, messages=messages, tools=[WEATHER],
+                                                     stream=True)
+        content = "".join(ch.delta.content or "" for chunk in stream for ch in chunk.choices)
+        eq(content, "Tool said: rainy, 12C", "content")
+
+    def sdk_stream_helper_text(self) -> None:
+        deltas = []
+        with self.client.chat.completions.stream(
+                model=self.model, messages=[{"role": "user", "content": "helper text"}]) as stream:
+            for event in stream:
+                if event.type == "content.delta":
+                    deltas.append(event.delta)
+            final = stream.get_final_completion()
+        eq("".join(deltas), "Hello! You said: helper text", "content deltas")
+        eq(final.choices[0].message.content, "Hello! You said: helper text", "final content")
+        eq(final.choices[0].finish_reason, "stop", "final finish_reason")
+
+    def sdk_stream_helper_tools(self) -> None:
+        done = []
+        with self.client.chat.completions.stream(
+                model=self.model, messages=[{"role": "user", "content": "TWO TOOLS weather and time"}],
+                tools=[WEATHER, TIME]) as stream:
+            for event in stream:
+                if event.type == "tool_calls.function.arguments.done":
+                    done.append((event.name, event.arguments))
+            final = stream.get_final_completion()
+        ch = final.choices[0]
+        eq(ch.finish_reason, "tool_calls", "final finish_reason")
+        calls = [tc.model_dump() for tc in ch.message.tool_calls or []]
+        self._check_calls(calls, ["get_weather", "get_time"], [{"city": "Paris"}, {"tz": "Paris"}])
+        eq(sorted((n, json.loads(a)) for n, a in done),
+           [("get_time", {"tz": "Paris"}), ("get_weather", {"city": "Paris"})], "arguments.done events")
+
+    def params_scalar(self) -> None:
+        self.clear_upstream()
+        self.client.chat.completions.create(
+            model=self.model, messages=[{"role": "user", "content": "params"}],
+            max_tokens=77, stop="END", temperature=1.7, top_p=0.9, user="user-123")
+        up = self.upstream_body()
+        if self.anthropic:
+            eq(up.get("max_tokens"), 77, "upstream max_tokens")
+            eq(up.get("stop_sequences"), ["END"], "upstream stop_sequences")
+            eq(up.get("temperature"), 1, "upstream temperature (1.7 clamped to 1)")
+            eq(up.get("top_p"), 0.9, "upstream top_p")
+            eq((up.get("metadata") or {}).get("user_id"), "user-123", "upstream metadata.user_id")
+        else:
+            opts = up.get("options") or {}
+            eq(opts.get("num_predict"), 77, "upstream options.num_predict")
+            eq(opts.get("stop"), ["END"], "upstream options.stop")
+            eq(opts.get("temperature"), 1.7, "upstream options.temperature")
+            eq(opts.get("top_p"), 0.9, "upstream options.top_p")
+
+    def params_list(self) -> None:
+        self.clear_upstream()
+        self.client.chat.completions.create(
+            model=self.model, messages=[{"role": "user", "content": "params"}],
+            max_completion_tokens=55, stop=["END", "STOP"], temperature=0.3)
+        up = self.upstream_body()
+        if self.anthropic:
+            eq(up.get("max_tokens"), 55, "upstream max_tokens (from max_completion_tokens)")
+            eq(up.get("stop_sequences"), ["END", "STOP"], "upstream stop_sequences")
+            eq(up.get("temperature"), 0.3, "upstream temperature")
+        else:
+            opts = up.get("options") or {}
+            eq(opts.get("num_predict"), 55, "upstream options.num_predict (from max_completion_tokens)")
+            eq(opts.get("stop"), ["END", "STOP"], "upstream options.stop")
+            eq(opts.get("temperature"), 0.3, "upstream options.temperature")
+
+    def _sdk_error(self, text: str, cls: type[openai.APIStatusError]) -> openai.APIStatusError:
+        try:
+            self.client.chat.completions.create(model=self.model, messages=[{"role": "user", "content": text}])
+        except openai.APIStatusError as e:
+            expect(isinstance(e, cls), f"SDK raised {type(e).__name__} ({e.status_code}), wanted {cls.__name__}")
+            return e
+        raise Failure(f"SDK raised nothing for {text!r}")
+
+    def error_429(self) -> None:
+        e = self._sdk_error("FAIL 429", openai.RateLimitError)
+        eq(e.status_code, 429, "status")
+        if self.anthropic:  # only the Anthropic fake sends retry-after
+            eq(e.response.headers.get("retry-after"), "7", "retry-after header")
+        check_error_body(self.post(self.body("FAIL 429")), 429, "raw body")
+
+    def error_500(self) -> None:
+        e = self._sdk_error("FAIL 500", openai.InternalServerError)
+        expect(e.status_code >= 500, f"status {e.status_code}")
+        check_error_body(self.post(self.body("FAIL 500")), e.status_code, "raw body")
+
+    def error_529(self) -> None:
+        e = self._sdk_error("FAIL 529", openai.InternalServerError)
+        eq(e.status_code, 503, "status (Anthropic 529 overloaded maps to 503)")
+        check_error_body(self.post(self.body("FAIL 529")), 503, "raw body")
+
+    def error_garbage(self) -> None:
+        check_error_body(self.post(self.body("GARBAGE")), 502, "GARBAGE")
+        self._sdk_error("GARBAGE", openai.InternalServerError)
+
+    def error_garbage_stream(self) -> None:
+        """A garbage upstream answer to a stream request: a 502 error body, or an in-stream error."""
+        rs = self.stream(self.body("GARBAGE"))
+        if rs.status != 200:
+            eq(rs.status, 502, f"status (body {rs.describe()})")
+            return
+        expect(not rs.done, f"garbage upstream stream ended with [DONE]:\n{rs.describe()}")
+        expect(rs.errors, f"no data: {{\"error\"}} line:\n{rs.describe()}")
+
+    def error_invalid_json(self) -> None:
+        r = self.http.post(self.url, content=b'{"model": "x", "messages": [', headers={"content-type": "application/json"})
+        check_error_body(r, 400, "invalid JSON body")
+        try:
+            self.client.chat.completions.create(model=self.model, messages=[{"role": "user", "content": "x"}],
+                                                extra_body={"messages": "not a list"})
+        except openai.BadRequestError:
+            pass
+        except openai.APIStatusError as e:
+            raise Failure(f"messages not a list: {type(e).__name__} {e.status_code}, wanted 400") from None
+        else:
+            raise Failure("messages not a list: accepted (wanted 400)")
+
+    def error_midstream(self) -> None:
+        # SDK: the stream starts fine, then the SDK raises while iterating.
+        stream = self.client.chat.completions.create(
+            model=self.model, messages=[{"role": "user", "content": "MIDSTREAM ERROR please"}], stream=True)
+        got, finish, raised = 0, None, None
+        try:
+            for chunk in stream:
+                got += 1
+                for ch in chunk.choices:
+                    finish = ch.finish_reason or finish
+        except openai.APIError as e:
+            raised = e
+        expect(raised is not None, f"SDK finished cleanly after {got} chunks (finish_reason {finish!r})")
+        expect(got > 0, "no chunk before the error")
+        expect(finish is None, f"finish_reason {finish!r} before the error")
+        rs = self.stream(self.body("MIDSTREAM ERROR please"))
+        eq(rs.status, 200, "raw status")
+        expect(not rs.done, f"raw stream has [DONE]:\n{rs.describe()}")
+        expect(rs.errors, f"raw stream has no data: {{\"error\": ...}} line:\n{rs.describe()}")
+        err = rs.errors[-1]["error"]
+        expect(isinstance(err, dict) and isinstance(err.get("message"), str) and isinstance(err.get("type"), str),
+               f"error object {short(err)}")
+        expect("error" in json.loads(rs.data[-1]), "the error line is not the last data line")
+        expect(any(json.loads(d).get("choices") for d in rs.data[:-1]), "no content chunk before the error")
+
+    def error_reset_stream(self) -> None:
+        """Upstream resets the connection mid-stream: never a clean finish."""
+        rs = self.stream(self.body("RESET now"))
+        eq(rs.status, 200, "raw status")
+        expect(not rs.done, f"stream ended with [DONE] although upstream reset:\n{rs.describe()}")
+        expect(rs.errors or rs.aborted, f"neither an error line nor an aborted stream:\n{rs.describe()}")
+        for d in rs.data:
+            obj = json.loads(d)
+            for ch in obj.get("choices") or []:
+                expect(ch.get("finish_reason") is None, f"finish_reason after a reset: {d}")
+
+    def models_list(self) -> None:
+        want = declared_models(self.name)
+        expect(want, f"no models declared in {self.name}.yaml")
+        page = self.client.models.list()
+        eq([m.id for m in page.data], want, "model ids")
+        raw = self.http.get(f"{self.base}/models").json()
+        eq(raw.get("object"), "list", "object")
+        for m in raw["data"]:
+            Model.model_validate(m)
+            eq(m.get("object"), "model", "data[].object")
+            expect(is_int(m.get("created")), f"data[].created {m.get('created')!r}")
+            expect(isinstance(m.get("owned_by"), str), f"data[].owned_by {m.get('owned_by')!r}")
+
+
+# --------------------------------------------------------------------------------------------
+# global checks
+
+
+def global_checks(proxy: str, http: httpx.Client) -> list[tuple[str, Callable[[], None]]]:
+    def health() -> None:
+        eq(http.get(f"{proxy}/health").status_code, 200, "GET /health status")
+
+    def unknown_path() -> None:
+        check_error_body(http.get(f"{proxy}/nope"), 404, "GET /nope")
+        check_error_body(http.post(f"{proxy}/nosuchmapping/v1/chat/completions", json={}), 404,
+                         "POST /nosuchmapping/v1/chat/completions")
+        check_error_body(http.get(f"{proxy}/anthropic/v1/nope"), 404, "GET /anthropic/v1/nope")
+
+    def unknown_path_sdk() -> None:
+        client = OpenAI(base_url=f"{proxy}/nosuchmapping/v1", api_key="unused", max_retries=0)
+        try:
+            client.chat.completions.create(model="m", messages=[{"role": "user", "content": "x"}])
+        except openai.NotFoundError:
+            return
+        raise Failure("no NotFoundError")
+
+    return [("health", health), ("unknown_path_404", unknown_path), ("unknown_path_sdk", unknown_path_sdk)]
+
+
+def main() -> int:
+    for b in (ROSETTA_BIN, FAKE_BIN):
+        if not os.access(b, os.X_OK):
+            print(f"FAIL setup: binary {b} not found (build with cargo build --release --workspace)")
+            print("0 passed, 1 failed")
+            return 1
+    atexit.register(stop_all)
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    rosetta = None
+    try:
+        fake_a = Proc("fake-upstream anthropic", [FAKE_BIN, "--provider", "anthropic", "--listen", "127.0.0.1:0",
+                                                  "--api-key", API_KEY])
+        fake_o = Proc("fake-upstream ollama", [FAKE_BIN, "--provider", "ollama", "--listen", "127.0.0.1:0"])
+        a_url, o_url = fake_a.wait_listening(), fake_o.wait_listening()
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "OLLAMA_", "ROSETTA_"))}
+        env.update({
+            "NO_COLOR": "1",
+            "ANTHROPIC_BASE_URL": a_url,
+            "ANTHROPIC_API_KEY": API_KEY,
+            "OLLAMA_BASE_URL": o_url,
+            "RUST_LOG": os.environ.get("RUST_LOG", "info"),
+        })
+        rosetta = Proc("rosetta", [ROSETTA_BIN, "serve", "--mappings", MAPPINGS, "--listen", "127.0.0.1:0"], env)
+        proxy = rosetta.wait_listening()
+        print(f"# openai {openai.__version__}; rosetta at {proxy}; anthropic fake {a_url}; ollama fake {o_url}",
+              flush=True)
+        with httpx.Client(timeout=HTTP_TIMEOUT) as http:
+            for name, fn in global_checks(proxy, http):
+                run(name, fn)
+            for name, model, fake in (("anthropic", "claude-sonnet-4-5", a_url), ("ollama", "llama3.2", o_url)):
+                suite = Suite(name, model, proxy, fake, http)
+                for check, fn in suite.checks():
+                    run(f"{name}/{check}", fn)
+    except Exception as e:  # noqa: BLE001
+        RESULTS.append(("setup", False))
+        print(f"FAIL setup: {type(e).__name__}: {e}", flush=True)
+    finally:
+        stop_all()
+    passed = sum(ok for _, ok in RESULTS)
+    failed = len(RESULTS) - passed
+    if failed and rosetta is not None and os.environ.get("CONFORMANCE_LOG", "1") != "0":
+        print("# last rosetta log lines:")
+        for line in rosetta.lines[-15:]:
+            print(f"#   {line}")
+    print(f"{passed} passed, {failed} failed", flush=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
