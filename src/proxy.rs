@@ -128,6 +128,17 @@ pub async fn chat(call: Call<'_>) -> Result<Response<ProxyBody>, ProxyError> {
         return Err(upstream_error(mapping, response).await);
     }
     let request = Arc::new(call.request);
+    if stream && answered_json(&response, route) {
+        // The upstream ignored the stream request or failed with a JSON body: nothing has
+        // reached the client yet, so this can still be a plain HTTP error.
+        let body = read_body(response.into_body(), mapping.upstream.idle_timeout).await?;
+        return Err(ProxyError::BadUpstreamResponse {
+            message: format!(
+                "the upstream answered a stream request with a JSON body: {}",
+                snippet(&body)
+            ),
+        });
+    }
     if stream {
         let rewriter = StreamRewriter::new(Arc::clone(mapping), request, &model, include_usage)
             .ok_or_else(|| ProxyError::BadRequest {
@@ -233,6 +244,20 @@ fn build_request(
         .map_err(|e| ProxyError::Transform {
             message: format!("cannot build the upstream request: {e}"),
         })
+}
+
+/// Whether an SSE stream request was answered with `application/json` instead of a stream.
+fn answered_json(response: &Response<Incoming>, route: &Route) -> bool {
+    let sse = route
+        .stream
+        .as_ref()
+        .is_some_and(|s| s.framing == crate::mapping::Framing::Sse);
+    let ct = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    sse && ct.starts_with("application/json")
 }
 
 /// Percent-encodes a query component (RFC 3986 unreserved characters pass).

@@ -263,6 +263,12 @@ pub fn parse_chat_request(bytes: &[u8]) -> Result<Value, ProxyError> {
             ));
         }
     }
+    if obj.get("n").and_then(Value::as_u64).is_some_and(|n| n > 1) {
+        return Err(bad(
+            "`n` greater than 1 is not supported: ask for one choice per request",
+            "n",
+        ));
+    }
     if obj
         .get("stream")
         .is_some_and(|s| !s.is_boolean() && !s.is_null())
@@ -349,6 +355,10 @@ mod tests {
             other => panic!("{other:?}"),
         };
         assert_eq!(param(b"{nope"), None);
+        assert_eq!(
+            param(b"{\"model\":\"m\",\"n\":2,\"messages\":[{\"role\":\"user\"}]}").as_deref(),
+            Some("n")
+        );
         assert_eq!(
             param(b"{\"messages\":[{\"role\":\"user\"}]}").as_deref(),
             Some("model")

@@ -64,6 +64,32 @@ async fn garbage_upstream_body_is_502() {
 }
 
 #[tokio::test]
+async fn stream_answered_with_json_is_502_before_the_first_byte() {
+    let (_fake, proxy) = anthropic().await;
+    let mut body = chat("claude-sonnet-4-5", "GARBAGE");
+    body["stream"] = json!(true);
+    let r = post(&proxy.url(URL), &body).await;
+    assert_eq!(r.status, 502);
+    assert!(
+        r.openai_error()["message"]
+            .as_str()
+            .unwrap()
+            .contains("JSON body")
+    );
+}
+
+#[tokio::test]
+async fn n_above_one_is_refused_clearly() {
+    let (fake, proxy) = anthropic().await;
+    let mut body = chat("claude-sonnet-4-5", "Hi");
+    body["n"] = json!(2);
+    let r = post(&proxy.url(URL), &body).await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.openai_error()["param"], "n");
+    assert!(fake.requests().is_empty());
+}
+
+#[tokio::test]
 async fn unreachable_upstream_is_502() {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
