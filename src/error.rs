@@ -18,6 +18,8 @@ pub enum ProxyError {
     TooLarge { limit: usize },
     /// No such path, mapping or route.
     NotFound { message: String },
+    /// The model is unknown to the mapping (or to every mapping, on the unified surface).
+    ModelNotFound { message: String },
     /// The path exists but not with this method.
     MethodNotAllowed,
     /// The upstream answered with an error status.
@@ -50,6 +52,7 @@ impl ProxyError {
         match self {
             ProxyError::BadRequest { .. } => "invalid_request",
             ProxyError::TooLarge { .. } => "too_large",
+            ProxyError::ModelNotFound { .. } => "model_not_found",
             ProxyError::NotFound { .. } => "not_found",
             ProxyError::MethodNotAllowed => "method_not_allowed",
             ProxyError::UpstreamStatus { .. } => "upstream_status",
@@ -66,7 +69,7 @@ impl ProxyError {
         match self {
             ProxyError::BadRequest { .. } | ProxyError::Transform { .. } => StatusCode::BAD_REQUEST,
             ProxyError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            ProxyError::NotFound { .. } => StatusCode::NOT_FOUND,
+            ProxyError::NotFound { .. } | ProxyError::ModelNotFound { .. } => StatusCode::NOT_FOUND,
             ProxyError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ProxyError::UpstreamStatus { status, .. } => *status,
             ProxyError::Unreachable { .. }
@@ -105,6 +108,12 @@ impl ProxyError {
                     "invalid_request_error".into(),
                     None,
                     Some("not_found".into()),
+                ),
+                ProxyError::ModelNotFound { message } => (
+                    message.clone(),
+                    "invalid_request_error".into(),
+                    Some("model".into()),
+                    Some("model_not_found".into()),
                 ),
                 ProxyError::MethodNotAllowed => (
                     "method not allowed on this path".into(),
@@ -179,6 +188,9 @@ mod tests {
                 message: "nope".into(),
             },
             ProxyError::TooLarge { limit: 1 },
+            ProxyError::ModelNotFound {
+                message: "no".into(),
+            },
             ProxyError::MethodNotAllowed,
             ProxyError::UpstreamStatus {
                 status: StatusCode::TOO_MANY_REQUESTS,

@@ -17,6 +17,7 @@
 //! - [`telemetry`]: Prometheus metrics and logging.
 #![forbid(unsafe_code)]
 
+pub mod body;
 pub mod cli;
 pub mod error;
 pub mod framing;
@@ -25,7 +26,9 @@ pub mod openai;
 pub mod path;
 pub mod proxy;
 pub mod rewrite;
+pub mod router;
 pub mod server;
 pub mod spec;
 pub mod telemetry;
 pub mod template;
+pub mod upstream;

@@ -13,7 +13,9 @@ use http::{HeaderName, HeaderValue, Method, Uri};
 use regex::Regex;
 use serde_yaml::Value as Yaml;
 
-use crate::spec::{self, EMIT_KEYS, RESPONSE_KEYS, ROUTE_NAMES, TOP_LEVEL_KEYS};
+use crate::spec::{
+    self, EMBEDDING_KEYS, EMIT_KEYS, MODEL_LIST_KEYS, RESPONSE_KEYS, ROUTE_NAMES, TOP_LEVEL_KEYS,
+};
 use crate::template::{self, CompileError, Defs, Expr};
 
 /// Default connect timeout: a healthy upstream accepts within milliseconds.
@@ -51,10 +53,94 @@ pub struct Mapping {
     pub name: String,
     pub file: PathBuf,
     pub upstream: Upstream,
-    pub models: Vec<String>,
+    pub models: Vec<Model>,
     pub always_include_usage: bool,
+    pub only_declared_models: bool,
+    /// Model-name patterns served on the unified surface (compiled globs).
+    pub serves: Vec<Regex>,
     pub errors: ErrorProgram,
     pub chat: Option<Route>,
+    pub completions: Option<Route>,
+    pub embeddings: Option<Route>,
+    pub model_list: Option<Route>,
+}
+
+/// A declared model: the id clients use, and the upstream model it stands for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Model {
+    pub id: String,
+    pub upstream: Option<String>,
+    pub owned_by: Option<String>,
+}
+
+/// The OpenAI operations a mapping can serve.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Chat,
+    Completions,
+    Embeddings,
+    Models,
+}
+
+impl Op {
+    /// The route name in mapping files, and the metric label.
+    pub fn name(self) -> &'static str {
+        match self {
+            Op::Chat => "chat",
+            Op::Completions => "completions",
+            Op::Embeddings => "embeddings",
+            Op::Models => "models",
+        }
+    }
+}
+
+impl Mapping {
+    /// The route for an operation, if the mapping has one.
+    pub fn route(&self, op: Op) -> Option<&Route> {
+        match op {
+            Op::Chat => self.chat.as_ref(),
+            Op::Completions => self.completions.as_ref(),
+            Op::Embeddings => self.embeddings.as_ref(),
+            Op::Models => self.model_list.as_ref(),
+        }
+    }
+
+    /// The upstream model id for a requested one: aliases resolve, and with
+    /// `only_declared_models` an undeclared model is refused (`Err` holds the message).
+    pub fn resolve_model(&self, requested: &str) -> Result<String, String> {
+        match self.models.iter().find(|m| m.id == requested) {
+            Some(m) => Ok(m.upstream.clone().unwrap_or_else(|| m.id.clone())),
+            None if self.only_declared_models => Err(format!(
+                "the model {requested:?} does not exist on mapping {:?}; it serves: {}",
+                self.name,
+                self.models
+                    .iter()
+                    .map(|m| m.id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+            None => Ok(requested.to_string()),
+        }
+    }
+
+    /// Whether this mapping claims `model` on the unified surface: a declared id or a pattern.
+    pub fn serves(&self, model: &str) -> bool {
+        self.models.iter().any(|m| m.id == model) || self.serves.iter().any(|p| p.is_match(model))
+    }
+}
+
+/// Compiles a glob (`claude-*`, `gpt-4?`) into an anchored regex.
+pub fn glob(pattern: &str) -> Regex {
+    let mut re = String::from("^");
+    for c in pattern.chars() {
+        match c {
+            '*' => re.push_str(".*"),
+            '?' => re.push('.'),
+            c => re.push_str(&regex::escape(&c.to_string())),
+        }
+    }
+    re.push('$');
+    Regex::new(&re).expect("an escaped glob is a valid regex")
 }
 
 /// Where and how to reach the upstream.
@@ -122,6 +208,8 @@ pub struct Fields {
     pub usage: Option<Expr>,
     pub error: Option<Expr>,
     pub end: Option<Expr>,
+    pub embeddings: Option<Expr>,
+    pub models: Option<Expr>,
 }
 
 /// Upstream stream framing.
@@ -137,6 +225,8 @@ pub enum Framing {
 #[derive(Debug)]
 pub struct StreamProgram {
     pub framing: Framing,
+    /// Forward the upstream's bytes unchanged (it already speaks OpenAI).
+    pub passthrough: bool,
     pub rules: Vec<Rule>,
 }
 
@@ -267,9 +357,23 @@ pub fn compile_file(file: &FsPath, src: &str, env: Env<'_>) -> Result<Mapping, V
         Some(u) => c.upstream(u, env),
         None => None,
     };
-    let models = c
-        .section::<Vec<String>>(&top, "models", false)
-        .unwrap_or_default();
+    let models: Vec<Model> = c
+        .section::<Vec<spec::ModelSpec>>(&top, "models", false)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|m| match m {
+            spec::ModelSpec::Id(id) => Model {
+                id,
+                upstream: None,
+                owned_by: None,
+            },
+            spec::ModelSpec::Full(e) => Model {
+                id: e.id,
+                upstream: e.upstream,
+                owned_by: e.owned_by,
+            },
+        })
+        .collect();
     let options = c
         .section::<spec::OptionsSpec>(&top, "options", false)
         .unwrap_or_default();
@@ -311,7 +415,14 @@ pub fn compile_file(file: &FsPath, src: &str, env: Env<'_>) -> Result<Mapping, V
     let routes = c
         .section::<BTreeMap<String, Yaml>>(&top, "routes", true)
         .unwrap_or_default();
-    let mut chat = None;
+    if options.only_declared_models && models.is_empty() {
+        c.error(
+            "options.only_declared_models",
+            "needs a `models` list to allow",
+        );
+    }
+    let serves = options.serves.iter().map(|p| glob(p)).collect();
+    let (mut chat, mut completions, mut embeddings, mut model_list) = (None, None, None, None);
     for (route_name, y) in &routes {
         let at = format!("routes.{route_name}");
         if !ROUTE_NAMES.contains(&route_name.as_str()) {
@@ -328,10 +439,13 @@ pub fn compile_file(file: &FsPath, src: &str, env: Env<'_>) -> Result<Mapping, V
                 continue;
             }
         };
-        let route = c.route(spec, &at, &defs, env);
-        if route_name == "chat" {
-            chat = route;
-        }
+        let (op, slot) = match route_name.as_str() {
+            "chat" => (Op::Chat, &mut chat),
+            "completions" => (Op::Completions, &mut completions),
+            "embeddings" => (Op::Embeddings, &mut embeddings),
+            _ => (Op::Models, &mut model_list),
+        };
+        *slot = c.route(op, spec, &at, &defs, env);
     }
     if routes.is_empty() && top.contains_key("routes") {
         c.error("routes", "a mapping needs at least one route");
@@ -352,8 +466,13 @@ pub fn compile_file(file: &FsPath, src: &str, env: Env<'_>) -> Result<Mapping, V
                 upstream,
                 models,
                 always_include_usage: options.always_include_usage,
+                only_declared_models: options.only_declared_models,
+                serves,
                 errors,
                 chat,
+                completions,
+                embeddings,
+                model_list,
             })
         }
         _ => Err(c.errors),
@@ -536,13 +655,22 @@ impl Ctx<'_> {
         }
     }
 
-    fn route(&mut self, s: spec::RouteSpec, at: &str, defs: &Defs, env: Env<'_>) -> Option<Route> {
-        let method = match Method::from_bytes(s.method.to_ascii_uppercase().as_bytes()) {
+    fn route(
+        &mut self,
+        op: Op,
+        s: spec::RouteSpec,
+        at: &str,
+        defs: &Defs,
+        env: Env<'_>,
+    ) -> Option<Route> {
+        let default_method = if op == Op::Models { "GET" } else { "POST" };
+        let raw_method = s.method.as_deref().unwrap_or(default_method);
+        let method = match Method::from_bytes(raw_method.to_ascii_uppercase().as_bytes()) {
             Ok(m) => m,
             Err(_) => {
                 self.error(
                     &format!("{at}.method"),
-                    format!("invalid HTTP method {:?}", s.method),
+                    format!("invalid HTTP method {raw_method:?}"),
                 );
                 Method::POST
             }
@@ -577,8 +705,19 @@ impl Ctx<'_> {
             .request
             .as_ref()
             .map(|y| self.template(y, &format!("{at}.request"), defs));
+        let keys = match op {
+            Op::Chat | Op::Completions => RESPONSE_KEYS,
+            Op::Embeddings => EMBEDDING_KEYS,
+            Op::Models => MODEL_LIST_KEYS,
+        };
+        if s.stream.is_some() && matches!(op, Op::Embeddings | Op::Models) {
+            self.error(
+                &format!("{at}.stream"),
+                "only chat and completions routes stream",
+            );
+        }
         let response = match &s.response {
-            Some(r) => self.fields(r, &format!("{at}.response"), RESPONSE_KEYS, defs),
+            Some(r) => self.fields(r, &format!("{at}.response"), keys, defs),
             None => {
                 self.error(at, "a route needs a `response` section");
                 Fields::default()
@@ -617,6 +756,8 @@ impl Ctx<'_> {
                 "usage" => &mut f.usage,
                 "error" => &mut f.error,
                 "end" => &mut f.end,
+                "embeddings" => &mut f.embeddings,
+                "models" => &mut f.models,
                 _ => {
                     self.error(
                         &loc,
@@ -649,7 +790,7 @@ impl Ctx<'_> {
                 Framing::Sse
             }
         };
-        let rules = s
+        let rules: Vec<Rule> = s
             .rules
             .into_iter()
             .enumerate()
@@ -679,7 +820,14 @@ impl Ctx<'_> {
                 }
             })
             .collect();
-        StreamProgram { framing, rules }
+        if s.passthrough && !rules.is_empty() {
+            self.error(&format!("{at}.rules"), "a passthrough stream has no rules");
+        }
+        StreamProgram {
+            framing,
+            passthrough: s.passthrough,
+            rules,
+        }
     }
 }
 

@@ -27,6 +27,11 @@ pub fn completion_id() -> String {
     format!("chatcmpl-{}", random_alnum(24))
 }
 
+/// A fresh `cmpl-...` id for legacy completions.
+pub fn text_completion_id() -> String {
+    format!("cmpl-{}", random_alnum(24))
+}
+
 /// A fresh `call_...` tool-call id, for upstreams that do not give one.
 pub fn tool_call_id() -> String {
     format!("call_{}", random_alnum(24))
@@ -210,10 +215,86 @@ pub fn completion(model: &str, normalized: &Map<String, Value>) -> (Value, Usage
     (body, usage)
 }
 
+/// Which OpenAI stream a writer produces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// `chat.completion.chunk` deltas.
+    Chat,
+    /// Legacy `text_completion` pieces.
+    Text,
+}
+
+/// Builds the legacy `text_completion` object from a normalized response.
+pub fn text_completion(model: &str, normalized: &Map<String, Value>) -> (Value, Usage) {
+    let text = text_of(normalized.get("content")).unwrap_or_default();
+    let finish = normalize_finish(normalized.get("finish_reason"), false);
+    let usage = normalized
+        .get("usage")
+        .map(Usage::from_value)
+        .unwrap_or_default();
+    let body = json!({
+        "id": text_completion_id(),
+        "object": "text_completion",
+        "created": now_secs(),
+        "model": model,
+        "choices": [{"text": text, "index": 0, "logprobs": null, "finish_reason": finish}],
+        "usage": usage.to_json(),
+    });
+    (body, usage)
+}
+
+/// Builds the embeddings list from a normalized `{embeddings: [[f32...]...], usage}`. With
+/// `base64`, each vector is packed little-endian float32 and base64-encoded, as OpenAI does.
+pub fn embeddings(
+    model: &str,
+    normalized: &Map<String, Value>,
+    base64: bool,
+) -> Result<(Value, Usage), ProxyError> {
+    use base64::Engine as _;
+    let bad = |m: &str| ProxyError::BadUpstreamResponse {
+        message: m.to_string(),
+    };
+    let Some(Value::Array(vectors)) = normalized.get("embeddings") else {
+        return Err(bad("the upstream answer has no list of embeddings"));
+    };
+    let mut data = Vec::with_capacity(vectors.len());
+    for (index, v) in vectors.iter().enumerate() {
+        let Some(items) = v.as_array() else {
+            return Err(bad("an upstream embedding is not an array of numbers"));
+        };
+        let floats: Option<Vec<f64>> = items.iter().map(Value::as_f64).collect();
+        let floats = floats
+            .ok_or_else(|| bad("an upstream embedding holds a value that is not a number"))?;
+        let embedding = if base64 {
+            let bytes: Vec<u8> = floats
+                .iter()
+                .flat_map(|f| (*f as f32).to_le_bytes())
+                .collect();
+            Value::String(base64::engine::general_purpose::STANDARD.encode(bytes))
+        } else {
+            json!(floats)
+        };
+        data.push(json!({"object": "embedding", "index": index, "embedding": embedding}));
+    }
+    let usage = normalized
+        .get("usage")
+        .map(Usage::from_value)
+        .unwrap_or_default();
+    let prompt = usage.prompt_tokens.unwrap_or(0);
+    let body = json!({
+        "object": "list",
+        "data": data,
+        "model": model,
+        "usage": {"prompt_tokens": prompt, "total_tokens": prompt},
+    });
+    Ok((body, usage))
+}
+
 /// Writes one OpenAI chunk stream. Every chunk goes through here, so the invariants hold no
 /// matter what a mapping emits, in whatever order.
 #[derive(Debug)]
 pub struct ChunkWriter {
+    kind: Kind,
     /// `{"id":..,"object":"chat.completion.chunk","created":..,"model":..,` rendered once.
     head: String,
     include_usage: bool,
@@ -232,14 +313,18 @@ pub struct ChunkWriter {
 }
 
 impl ChunkWriter {
-    pub fn new(model: &str, include_usage: bool) -> Self {
+    pub fn new(kind: Kind, model: &str, include_usage: bool) -> Self {
+        let (id, object) = match kind {
+            Kind::Chat => (completion_id(), "chat.completion.chunk"),
+            Kind::Text => (text_completion_id(), "text_completion"),
+        };
         let head = format!(
-            "{{\"id\":\"{}\",\"object\":\"chat.completion.chunk\",\"created\":{},\"model\":{},",
-            completion_id(),
+            "{{\"id\":\"{id}\",\"object\":\"{object}\",\"created\":{},\"model\":{},",
             now_secs(),
             Value::String(model.to_string())
         );
         ChunkWriter {
+            kind,
             head,
             include_usage,
             role_sent: false,
@@ -258,8 +343,22 @@ impl ChunkWriter {
     fn chunk(&self, out: &mut Vec<u8>, delta: &Value, finish: Option<&str>) {
         out.extend_from_slice(b"data: ");
         out.extend_from_slice(self.head.as_bytes());
-        out.extend_from_slice(b"\"choices\":[{\"index\":0,\"delta\":");
-        out.extend_from_slice(delta.to_string().as_bytes());
+        match self.kind {
+            Kind::Chat => {
+                out.extend_from_slice(b"\"choices\":[{\"index\":0,\"delta\":");
+                out.extend_from_slice(delta.to_string().as_bytes());
+            }
+            Kind::Text => {
+                // Legacy completions carry the text piece itself, not a delta.
+                let text = delta
+                    .get("content")
+                    .cloned()
+                    .unwrap_or_else(|| Value::String(String::new()));
+                out.extend_from_slice(b"\"choices\":[{\"text\":");
+                out.extend_from_slice(text.to_string().as_bytes());
+                out.extend_from_slice(b",\"index\":0");
+            }
+        }
         out.extend_from_slice(b",\"logprobs\":null,\"finish_reason\":");
         match finish {
             Some(f) => out.extend_from_slice(Value::String(f.into()).to_string().as_bytes()),
@@ -269,7 +368,7 @@ impl ChunkWriter {
     }
 
     fn role(&mut self, out: &mut Vec<u8>) {
-        if !self.role_sent {
+        if !self.role_sent && self.kind == Kind::Chat {
             self.role_sent = true;
             self.chunk(out, &json!({"role": "assistant", "content": ""}), None);
         }
@@ -287,7 +386,7 @@ impl ChunkWriter {
 
     /// A reasoning delta (`reasoning_content`, the field LibreChat reads).
     pub fn reasoning(&mut self, out: &mut Vec<u8>, text: &str) {
-        if self.closed || text.is_empty() {
+        if self.closed || text.is_empty() || self.kind == Kind::Text {
             return;
         }
         self.role(out);
@@ -298,7 +397,7 @@ impl ChunkWriter {
     /// A tool-call start and/or argument piece. A part with a name whose key is new starts a
     /// call; any other part continues the call with that key, or the latest call.
     pub fn tool_call(&mut self, out: &mut Vec<u8>, part: ToolCallPart) {
-        if self.closed {
+        if self.closed || self.kind == Kind::Text {
             return;
         }
         let known = part
@@ -396,7 +495,7 @@ mod tests {
 
     #[test]
     fn text_stream_invariants() {
-        let mut w = ChunkWriter::new("m", true);
+        let mut w = ChunkWriter::new(Kind::Chat, "m", true);
         let mut out = Vec::new();
         w.content(&mut out, "Hel");
         w.content(&mut out, "");
@@ -432,7 +531,7 @@ mod tests {
 
     #[test]
     fn tool_call_indexes_follow_keys_not_upstream_indexes() {
-        let mut w = ChunkWriter::new("m", false);
+        let mut w = ChunkWriter::new(Kind::Chat, "m", false);
         let mut out = Vec::new();
         let part = |v: Value| ToolCallPart::from_value(&v);
         w.content(&mut out, "Checking.");
@@ -478,7 +577,7 @@ mod tests {
 
     #[test]
     fn failure_is_an_error_object_without_done() {
-        let mut w = ChunkWriter::new("m", true);
+        let mut w = ChunkWriter::new(Kind::Chat, "m", true);
         let mut out = Vec::new();
         w.content(&mut out, "partial");
         w.fail(
@@ -496,6 +595,48 @@ mod tests {
         assert_eq!(
             chunks(&out).last().unwrap()["error"]["type"],
             "overloaded_error"
+        );
+    }
+
+    #[test]
+    fn legacy_text_stream() {
+        let mut w = ChunkWriter::new(Kind::Text, "m", false);
+        let mut out = Vec::new();
+        w.content(&mut out, "Ray");
+        w.reasoning(&mut out, "hidden");
+        w.set_finish(json!("length"));
+        w.finish(&mut out);
+        let c = chunks(&out);
+        assert_eq!(c.len(), 2);
+        assert_eq!(c[0]["object"], "text_completion");
+        assert!(c[0]["id"].as_str().unwrap().starts_with("cmpl-"));
+        assert_eq!(
+            c[0]["choices"][0],
+            json!({"text": "Ray", "index": 0, "logprobs": null, "finish_reason": null})
+        );
+        assert_eq!(c[1]["choices"][0]["finish_reason"], "length");
+        assert_eq!(c[1]["choices"][0]["text"], "");
+    }
+
+    #[test]
+    fn embeddings_floats_and_base64() {
+        let n = json!({"embeddings": [[0.5, -1.0], [2]], "usage": {"prompt_tokens": 4}});
+        let (e, _) = embeddings("m", n.as_object().unwrap(), false).unwrap();
+        assert_eq!(
+            e["data"][1],
+            json!({"object": "embedding", "index": 1, "embedding": [2.0]})
+        );
+        assert_eq!(e["usage"], json!({"prompt_tokens": 4, "total_tokens": 4}));
+        let (e, _) = embeddings("m", n.as_object().unwrap(), true).unwrap();
+        // 0.5f32 = 00 00 00 3f, -1.0f32 = 00 00 80 bf (little-endian)
+        assert_eq!(e["data"][0]["embedding"], "AAAAPwAAgL8=");
+        assert!(
+            embeddings(
+                "m",
+                json!({"embeddings": [["x"]]}).as_object().unwrap(),
+                false
+            )
+            .is_err()
         );
     }
 

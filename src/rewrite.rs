@@ -9,8 +9,8 @@ use serde_json::{Map, Value};
 
 use crate::error::ProxyError;
 use crate::framing::{Decoder, Event};
-use crate::mapping::{Fields, Mapping, Rule};
-use crate::openai::{ChunkWriter, ToolCallPart, Usage, text_of};
+use crate::mapping::{Fields, Mapping, Op, Rule};
+use crate::openai::{ChunkWriter, Kind, ToolCallPart, Usage, text_of};
 use crate::template::{Scope, eval, to_text, truthy};
 
 /// Evaluates a set of fields on `input`, with `$request` bound to the OpenAI request.
@@ -31,6 +31,8 @@ pub fn eval_fields(
         ("usage", &fields.usage),
         ("error", &fields.error),
         ("end", &fields.end),
+        ("embeddings", &fields.embeddings),
+        ("models", &fields.models),
     ];
     for (name, expr) in slots {
         if let Some(v) = expr.as_ref().and_then(|e| eval(e, scope)) {
@@ -59,6 +61,9 @@ pub fn stream_error(v: &Value) -> ProxyError {
 /// Rewrites one upstream stream into an OpenAI chunk stream.
 pub struct StreamRewriter {
     mapping: Arc<Mapping>,
+    op: Op,
+    /// Forward upstream bytes unchanged.
+    passthrough: bool,
     request: Arc<Value>,
     decoder: Decoder,
     pub writer: ChunkWriter,
@@ -67,19 +72,24 @@ pub struct StreamRewriter {
 }
 
 impl StreamRewriter {
-    /// `None` when the mapping's chat route has no `stream` section.
+    /// `None` when the mapping's route for `op` has no `stream` section.
     pub fn new(
         mapping: Arc<Mapping>,
+        op: Op,
         request: Arc<Value>,
+        kind: Kind,
         model: &str,
         include_usage: bool,
     ) -> Option<Self> {
-        let framing = mapping.chat.as_ref()?.stream.as_ref()?.framing;
+        let program = mapping.route(op)?.stream.as_ref()?;
+        let (framing, passthrough) = (program.framing, program.passthrough);
         Some(StreamRewriter {
             mapping,
+            op,
+            passthrough,
             request,
             decoder: Decoder::new(framing),
-            writer: ChunkWriter::new(model, include_usage),
+            writer: ChunkWriter::new(kind, model, include_usage),
             state: Value::Object(Map::new()),
             events: Vec::new(),
         })
@@ -88,6 +98,11 @@ impl StreamRewriter {
     /// Feeds upstream bytes; appends OpenAI bytes to `out`.
     pub fn feed(&mut self, bytes: &[u8], out: &mut Vec<u8>) {
         if self.writer.closed {
+            return;
+        }
+        if self.passthrough {
+            out.extend_from_slice(bytes);
+            self.writer.emitted_content |= !bytes.is_empty();
             return;
         }
         let mut events = std::mem::take(&mut self.events);
@@ -102,6 +117,10 @@ impl StreamRewriter {
     /// The upstream body ended. A stream that never said it was complete ends in an error.
     pub fn end(&mut self, out: &mut Vec<u8>) {
         if self.writer.closed {
+            return;
+        }
+        if self.passthrough {
+            self.writer.closed = true; // the upstream wrote its own ending
             return;
         }
         let mut events = std::mem::take(&mut self.events);
@@ -144,7 +163,7 @@ impl StreamRewriter {
 
     fn apply(&mut self, event: &Event, out: &mut Vec<u8>) {
         let mapping = Arc::clone(&self.mapping);
-        let Some(program) = mapping.chat.as_ref().and_then(|c| c.stream.as_ref()) else {
+        let Some(program) = mapping.route(self.op).and_then(|c| c.stream.as_ref()) else {
             return;
         };
         let mut parsed: Option<Value> = None;
@@ -298,7 +317,15 @@ routes:
 
     fn rewriter(include_usage: bool) -> StreamRewriter {
         let m = compile_file(Path::new("t.yaml"), MAPPING, &|_| None).unwrap();
-        StreamRewriter::new(Arc::new(m), Arc::new(json!({})), "m", include_usage).unwrap()
+        StreamRewriter::new(
+            Arc::new(m),
+            Op::Chat,
+            Arc::new(json!({})),
+            Kind::Chat,
+            "m",
+            include_usage,
+        )
+        .unwrap()
     }
 
     fn run(r: &mut StreamRewriter, input: &str) -> String {

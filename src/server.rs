@@ -21,10 +21,14 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tracing::Instrument;
 
+use crate::body::{ProxyBody, full};
 use crate::error::ProxyError;
 use crate::mapping::Mapping;
-use crate::proxy::{self, Call, ProxyBody, UpstreamClient, full};
+use crate::mapping::Op;
+use crate::proxy::{self, Call};
+use crate::router::{model_list, model_not_found, op_for, parse_request, pick_mapping};
 use crate::telemetry::{Metrics, status_class};
+use crate::upstream::{self, UpstreamClient};
 
 /// Largest request body accepted from a client (images as data URLs make chats big).
 pub const MAX_REQUEST_BODY: usize = 32 * 1024 * 1024;
@@ -51,7 +55,7 @@ impl State {
         let mappings = mappings
             .into_iter()
             .map(|m| {
-                let client = proxy::client_for(&m);
+                let client = upstream::client_for(&m);
                 (m.name.clone(), Loaded { mapping: m, client })
             })
             .collect();
@@ -113,62 +117,34 @@ async fn handle(
     req: Request<Incoming>,
 ) -> Result<Response<ProxyBody>, std::convert::Infallible> {
     let started = Instant::now();
-    let path = req.uri().path().to_string();
-    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
-    let method = req.method().clone();
     // Keep a caller's request id when it is short and printable; otherwise mint one.
     let request_id = req
         .headers()
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
         .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
-        .map_or_else(|| format!("req_{}", fastrand_id()), String::from);
-    let response = match (&method, segments.as_slice()) {
+        .map_or_else(|| format!("req_{}", random_id()), String::from);
+    let path = req.uri().path().to_string();
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let response = match (req.method(), segments.as_slice()) {
         (&Method::GET, ["health"]) => Ok(health(&state)),
         (&Method::GET, ["metrics"]) => Ok(text(
             StatusCode::OK,
             "text/plain; version=0.0.4",
             state.metrics.render(),
         )),
-        (_, [name, "v1", "chat", "completions"]) if state.mappings.contains_key(*name) => {
-            let name = name.to_string();
-            if method != Method::POST {
-                Err(ProxyError::MethodNotAllowed)
-            } else {
-                let span = tracing::info_span!("request", id = %request_id, mapping = %name, route = "chat", stream = tracing::field::Empty);
-                let resp = chat(&state, &name, req, started).instrument(span).await;
-                let status = match &resp {
-                    Ok(r) => r.status(),
-                    Err(e) => e.status(),
-                };
-                let m = &state.metrics;
-                m.requests
-                    .with_label_values(&[&name, "chat", status_class(status.as_u16())])
-                    .inc();
-                if let Err(e) = &resp {
-                    if e.kind().starts_with("upstream_") {
-                        m.upstream_errors
-                            .with_label_values(&[&name, e.kind()])
-                            .inc();
-                    }
-                    m.request_duration
-                        .with_label_values(&[&name, "chat"])
-                        .observe(started.elapsed().as_secs_f64());
-                    tracing::warn!(mapping = %name, status = status.as_u16(), kind = e.kind(), "request failed");
-                }
-                resp
+        (_, ["v1", rest @ ..]) => match op_for(rest) {
+            Some(op) => call(&state, None, op, req, started, &request_id).await,
+            None => Err(not_found(&state, &path)),
+        },
+        (_, [name, "v1", rest @ ..]) if state.mappings.contains_key(*name) => match op_for(rest) {
+            Some(op) => {
+                let name = name.to_string();
+                call(&state, Some(&name), op, req, started, &request_id).await
             }
-        }
-        (_, [name, "v1", "models"]) if state.mappings.contains_key(*name) => {
-            if method != Method::GET {
-                Err(ProxyError::MethodNotAllowed)
-            } else {
-                Ok(models(&state, name))
-            }
-        }
-        _ => Err(ProxyError::NotFound {
-            message: not_found_message(&state, &path),
-        }),
+            None => Err(not_found(&state, &path)),
+        },
+        _ => Err(not_found(&state, &path)),
     };
     let mut response = response.unwrap_or_else(|e| error_response(&e));
     if let Ok(v) = HeaderValue::from_str(&request_id) {
@@ -177,17 +153,79 @@ async fn handle(
     Ok(response)
 }
 
-fn fastrand_id() -> String {
+fn random_id() -> String {
     (0..20).map(|_| fastrand::alphanumeric()).collect()
 }
 
-async fn chat(
+/// One API call, on a named mapping (`/NAME/v1/...`) or on the unified surface (`/v1/...`).
+/// Every outcome is counted; `-` labels a call that no mapping could be chosen for.
+async fn call(
     state: &State,
-    name: &str,
+    name: Option<&str>,
+    op: Op,
     req: Request<Incoming>,
     started: Instant,
+    request_id: &str,
 ) -> Result<Response<ProxyBody>, ProxyError> {
-    let loaded = &state.mappings[name];
+    if op == Op::Models {
+        if req.method() != Method::GET {
+            return Err(ProxyError::MethodNotAllowed);
+        }
+        return models(state, name, req.headers()).await;
+    }
+    let mut routed = name
+        .and_then(|n| state.mappings.get_key_value(n))
+        .map(|(k, _)| k.as_str());
+    let mut stream = false;
+    let result = dispatch(
+        state,
+        &mut routed,
+        &mut stream,
+        op,
+        req,
+        started,
+        request_id,
+    )
+    .await;
+    let label = routed.unwrap_or("-");
+    let status = match &result {
+        Ok(r) => r.status(),
+        Err(e) => e.status(),
+    };
+    let m = &state.metrics;
+    m.requests
+        .with_label_values(&[label, op.name(), status_class(status.as_u16())])
+        .inc();
+    if let Err(e) = &result {
+        if e.kind().starts_with("upstream_") {
+            m.upstream_errors
+                .with_label_values(&[label, e.kind()])
+                .inc();
+        }
+        tracing::warn!(id = %request_id, mapping = %label, status = status.as_u16(), kind = e.kind(), "request failed");
+    }
+    // A stream's duration is observed when it ends (see `body`).
+    if result.is_err() || !stream {
+        m.request_duration
+            .with_label_values(&[label, op.name()])
+            .observe(started.elapsed().as_secs_f64());
+    }
+    result
+}
+
+/// Reads and checks the request, picks the mapping and model, and runs the call.
+async fn dispatch<'s>(
+    state: &'s State,
+    routed: &mut Option<&'s str>,
+    stream: &mut bool,
+    op: Op,
+    req: Request<Incoming>,
+    started: Instant,
+    request_id: &str,
+) -> Result<Response<ProxyBody>, ProxyError> {
+    if req.method() != Method::POST {
+        return Err(ProxyError::MethodNotAllowed);
+    }
     let (parts, body) = req.into_parts();
     let bytes: Bytes = match Limited::new(body, MAX_REQUEST_BODY).collect().await {
         Ok(c) => c.to_bytes(),
@@ -206,76 +244,71 @@ async fn chat(
             });
         }
     };
-    let request = parse_chat_request(&bytes)?;
-    tracing::Span::current().record(
-        "stream",
-        request
-            .get("stream")
-            .and_then(Value::as_bool)
-            .unwrap_or(false),
-    );
-    tracing::trace!(body = %String::from_utf8_lossy(&bytes), "client request");
-    proxy::chat(Call {
+    let mut request = parse_request(op, &bytes)?;
+    let client_model = request["model"].as_str().unwrap_or_default().to_string();
+    let (name, model) = match *routed {
+        Some(n) => (n, client_model.as_str()),
+        None => pick_mapping(state, &client_model)?,
+    };
+    *routed = Some(name);
+    let loaded = &state.mappings[name];
+    let upstream_model = loaded
+        .mapping
+        .resolve_model(model)
+        .map_err(model_not_found)?;
+    request["model"] = Value::String(upstream_model);
+    *stream = request
+        .get("stream")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let span = tracing::info_span!("request", id = %request_id, mapping = %name, route = op.name(), stream = *stream);
+    span.in_scope(|| tracing::trace!(body = %String::from_utf8_lossy(&bytes), "client request"));
+    proxy::run(Call {
         mapping: &loaded.mapping,
         client: &loaded.client,
         metrics: &state.metrics,
+        op,
         request,
+        client_model,
         client_headers: &parts.headers,
         started,
     })
+    .instrument(span)
     .await
 }
 
-/// Parses and checks an OpenAI chat request: a JSON object with `model` and non-empty `messages`.
-pub fn parse_chat_request(bytes: &[u8]) -> Result<Value, ProxyError> {
-    let request: Value = serde_json::from_slice(bytes).map_err(|e| ProxyError::BadRequest {
-        message: format!("the request body is not valid JSON: {e}"),
-        param: None,
-    })?;
-    let bad = |message: &str, param: &str| ProxyError::BadRequest {
-        message: message.into(),
-        param: Some(param.into()),
-    };
-    let Some(obj) = request.as_object() else {
-        return Err(bad("the request body must be a JSON object", ""));
-    };
-    match obj.get("model") {
-        Some(Value::String(m)) if !m.is_empty() => {}
-        _ => {
-            return Err(bad(
-                "`model` is required and must be a non-empty string",
-                "model",
-            ));
-        }
-    }
-    match obj.get("messages") {
-        Some(Value::Array(m)) if !m.is_empty() => {
-            if m.iter()
-                .any(|msg| !msg.get("role").is_some_and(Value::is_string))
-            {
-                return Err(bad("every message needs a string `role`", "messages"));
+/// `GET /NAME/v1/models`, or on the unified surface every mapping's models as `NAME/id`.
+async fn models(
+    state: &State,
+    name: Option<&str>,
+    headers: &http::HeaderMap,
+) -> Result<Response<ProxyBody>, ProxyError> {
+    let data = match name {
+        Some(n) => model_list(state, &state.mappings[n], headers).await?,
+        None => {
+            let lists = futures_util::future::join_all(
+                state
+                    .mappings
+                    .values()
+                    .map(|l| model_list(state, l, headers)),
+            )
+            .await;
+            let mut all = Vec::new();
+            for (n, list) in state.mappings.keys().zip(lists) {
+                for mut model in list.unwrap_or_default() {
+                    let id = format!("{n}/{}", model["id"].as_str().unwrap_or_default());
+                    model["id"] = Value::String(id);
+                    all.push(model);
+                }
             }
+            all
         }
-        _ => {
-            return Err(bad(
-                "`messages` is required and must be a non-empty array",
-                "messages",
-            ));
-        }
-    }
-    if obj.get("n").and_then(Value::as_u64).is_some_and(|n| n > 1) {
-        return Err(bad(
-            "`n` greater than 1 is not supported: ask for one choice per request",
-            "n",
-        ));
-    }
-    if obj
-        .get("stream")
-        .is_some_and(|s| !s.is_boolean() && !s.is_null())
-    {
-        return Err(bad("`stream` must be a boolean", "stream"));
-    }
-    Ok(request)
+    };
+    Ok(text(
+        StatusCode::OK,
+        "application/json",
+        json!({"object": "list", "data": data}).to_string(),
+    ))
 }
 
 fn health(state: &State) -> Response<ProxyBody> {
@@ -284,11 +317,16 @@ fn health(state: &State) -> Response<ProxyBody> {
         .values()
         .map(|l| {
             let m = &l.mapping;
+            let routes: Vec<&str> = [Op::Chat, Op::Completions, Op::Embeddings, Op::Models]
+                .into_iter()
+                .filter(|op| m.route(*op).is_some())
+                .map(Op::name)
+                .collect();
             json!({
                 "name": m.name,
                 "upstream": format!("{}://{}{}", m.upstream.scheme, m.upstream.authority, m.upstream.base_path),
-                "routes": m.chat.iter().map(|_| "chat").collect::<Vec<_>>(),
-                "models": m.models,
+                "routes": routes,
+                "models": m.models.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(),
                 "missing_env": m.upstream.missing_env,
             })
         })
@@ -297,28 +335,14 @@ fn health(state: &State) -> Response<ProxyBody> {
     text(StatusCode::OK, "application/json", body.to_string())
 }
 
-fn models(state: &State, name: &str) -> Response<ProxyBody> {
-    let m = &state.mappings[name].mapping;
-    let data: Vec<Value> = m
-        .models
-        .iter()
-        .map(
-            |id| json!({"id": id, "object": "model", "created": state.started, "owned_by": m.name}),
-        )
-        .collect();
-    text(
-        StatusCode::OK,
-        "application/json",
-        json!({"object": "list", "data": data}).to_string(),
-    )
-}
-
-fn not_found_message(state: &State, path: &str) -> String {
+fn not_found(state: &State, path: &str) -> ProxyError {
     let names: Vec<&str> = state.mappings.keys().map(String::as_str).collect();
-    format!(
-        "no route for {path}. Use /NAME/v1/chat/completions or /NAME/v1/models, where NAME is one of: {}",
-        names.join(", ")
-    )
+    ProxyError::NotFound {
+        message: format!(
+            "no route for {path}. Use /NAME/v1/chat/completions, /NAME/v1/completions, /NAME/v1/embeddings or /NAME/v1/models (or /v1/... routed by model), where NAME is one of: {}",
+            names.join(", ")
+        ),
+    }
 }
 
 fn text(status: StatusCode, content_type: &'static str, body: String) -> Response<ProxyBody> {
@@ -336,45 +360,4 @@ pub fn error_response(e: &ProxyError) -> Response<ProxyBody> {
         r.headers_mut().insert(RETRY_AFTER, ra.clone());
     }
     r
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn chat_request_validation() {
-        assert!(
-            parse_chat_request(
-                b"{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}"
-            )
-            .is_ok()
-        );
-        let param = |b: &[u8]| match parse_chat_request(b) {
-            Err(ProxyError::BadRequest { param, .. }) => param,
-            other => panic!("{other:?}"),
-        };
-        assert_eq!(param(b"{nope"), None);
-        assert_eq!(
-            param(b"{\"model\":\"m\",\"n\":2,\"messages\":[{\"role\":\"user\"}]}").as_deref(),
-            Some("n")
-        );
-        assert_eq!(
-            param(b"{\"messages\":[{\"role\":\"user\"}]}").as_deref(),
-            Some("model")
-        );
-        assert_eq!(
-            param(b"{\"model\":\"m\",\"messages\":[]}").as_deref(),
-            Some("messages")
-        );
-        assert_eq!(
-            param(b"{\"model\":\"m\",\"messages\":[{\"content\":\"x\"}]}").as_deref(),
-            Some("messages")
-        );
-        assert_eq!(
-            param(b"{\"model\":\"m\",\"messages\":[{\"role\":\"user\"}],\"stream\":\"yes\"}")
-                .as_deref(),
-            Some("stream")
-        );
-    }
 }

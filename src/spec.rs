@@ -54,6 +54,29 @@ pub struct OptionsSpec {
     /// Emit the usage chunk on every stream, even without `stream_options.include_usage`.
     #[serde(default)]
     pub always_include_usage: bool,
+    /// Refuse models that `models` does not declare (404 `model_not_found`).
+    #[serde(default)]
+    pub only_declared_models: bool,
+    /// Glob patterns of model names this mapping serves on the unified `/v1/...` surface.
+    #[serde(default)]
+    pub serves: Vec<String>,
+}
+
+/// One entry of `models:`: a plain id, or an id with the upstream model it stands for.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum ModelSpec {
+    Id(String),
+    Full(ModelEntry),
+}
+
+/// `{id, upstream?, owned_by?}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelEntry {
+    pub id: String,
+    pub upstream: Option<String>,
+    pub owned_by: Option<String>,
 }
 
 /// `errors:`: how to read an upstream error body.
@@ -72,8 +95,7 @@ pub struct ErrorsSpec {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RouteSpec {
-    #[serde(default = "default_method")]
-    pub method: String,
+    pub method: Option<String>,
     pub path: Yaml,
     #[serde(default)]
     pub rewrite: Vec<RewriteSpec>,
@@ -84,10 +106,6 @@ pub struct RouteSpec {
     pub request: Option<Yaml>,
     pub response: Option<BTreeMap<String, Yaml>>,
     pub stream: Option<StreamSpec>,
-}
-
-fn default_method() -> String {
-    "POST".to_string()
 }
 
 /// `rewrite:` entry: a regex replacement applied to the rendered upstream path.
@@ -103,6 +121,9 @@ pub struct RewriteSpec {
 #[serde(deny_unknown_fields)]
 pub struct StreamSpec {
     pub framing: String,
+    /// Forward the upstream's events verbatim (for upstreams that already speak OpenAI).
+    #[serde(default)]
+    pub passthrough: bool,
     #[serde(default)]
     pub rules: Vec<RuleSpec>,
 }
@@ -153,7 +174,7 @@ impl OneOrMany {
 pub const TOP_LEVEL_KEYS: &[&str] = &["upstream", "models", "options", "defs", "errors", "routes"];
 
 /// Route names: the OpenAI operations a mapping can serve.
-pub const ROUTE_NAMES: &[&str] = &["chat"];
+pub const ROUTE_NAMES: &[&str] = &["chat", "completions", "embeddings", "models"];
 
 /// Keys of a normalized response (`routes.*.response`).
 pub const RESPONSE_KEYS: &[&str] = &[
@@ -163,6 +184,12 @@ pub const RESPONSE_KEYS: &[&str] = &[
     "finish_reason",
     "usage",
 ];
+
+/// Keys of a normalized embeddings response (`routes.embeddings.response`).
+pub const EMBEDDING_KEYS: &[&str] = &["embeddings", "usage"];
+
+/// Keys of a normalized model listing (`routes.models.response`).
+pub const MODEL_LIST_KEYS: &[&str] = &["models"];
 
 /// Keys of a stream rule's `emit`.
 pub const EMIT_KEYS: &[&str] = &[

@@ -2,6 +2,8 @@
 
 use serde_json::json;
 
+use rosetta_testkit::FakeUpstream;
+
 use super::support::{Proxy, chat, post, request};
 
 #[tokio::test]
@@ -44,9 +46,9 @@ async fn health_metrics_models_and_not_found() {
 
     for path in [
         "/nope",
-        "/anthropic/v1/embeddings",
+        "/anthropic/v2/chat",
         "/unknown/v1/chat/completions",
-        "/v1/chat/completions",
+        "/v1/speech",
     ] {
         let r = request("GET", &proxy.url(path), None).await;
         assert_eq!(r.status, 404, "{path}");
@@ -60,8 +62,23 @@ async fn health_metrics_models_and_not_found() {
     let r = request("GET", &proxy.url("/anthropic/v1/chat/completions"), None).await;
     assert_eq!(r.status, 405);
     r.openai_error();
+    let r = post(
+        &proxy.url("/anthropic/v1/embeddings"),
+        &json!({"model": "m", "input": "x"}),
+    )
+    .await;
+    assert_eq!(
+        r.status, 404,
+        "the anthropic mapping has no embeddings route"
+    );
+    assert!(
+        r.openai_error()["message"]
+            .as_str()
+            .unwrap()
+            .contains("no embeddings route")
+    );
 
-    // A failed call shows in the metrics with fixed labels only.
+    // Failed calls (the 405 above and this 400) show in the metrics, with fixed labels only.
     let r = post(
         &proxy.url("/anthropic/v1/chat/completions"),
         &json!({"model": "x"}),
@@ -76,7 +93,7 @@ async fn health_metrics_models_and_not_found() {
     let text = request("GET", &proxy.url("/metrics"), None).await.text;
     assert!(
         text.contains(
-            "rosetta_requests_total{mapping=\"anthropic\",route=\"chat\",status=\"4xx\"} 1"
+            "rosetta_requests_total{mapping=\"anthropic\",route=\"chat\",status=\"4xx\"} 2"
         ),
         "{text}"
     );
@@ -88,4 +105,111 @@ async fn health_metrics_models_and_not_found() {
         assert!(text.contains(name), "{name} missing");
     }
     assert!(!text.contains("user-supplied-model-name"));
+}
+
+#[tokio::test]
+async fn unified_surface_routes_by_model() {
+    let anthropic = FakeUpstream::anthropic().await;
+    let ollama = FakeUpstream::ollama().await;
+    let proxy = Proxy::start(&[
+        ("ANTHROPIC_BASE_URL", anthropic.base_url()),
+        ("ANTHROPIC_API_KEY", "k".into()),
+        ("OLLAMA_BASE_URL", ollama.base_url()),
+    ])
+    .await;
+    let url = proxy.url("/v1/chat/completions");
+    // A declared model routes to its mapping; the response names the model as the client did.
+    let r = post(&url, &chat("claude-sonnet-4-5", "Hi")).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json()["model"], "claude-sonnet-4-5");
+    assert_eq!(anthropic.requests().len(), 1);
+    // NAME/model always selects the mapping, and the upstream sees the bare model.
+    let r = post(&url, &chat("ollama/mistral:7b", "Hi")).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json()["model"], "ollama/mistral:7b");
+    assert_eq!(ollama.requests()[0].body["model"], "mistral:7b");
+    // A model nobody claims is a clear 404.
+    let r = post(&url, &chat("gpt-9", "Hi")).await;
+    assert_eq!(r.status, 404);
+    let e = r.openai_error();
+    assert_eq!(e["code"], "model_not_found");
+    assert!(e["message"].as_str().unwrap().contains("NAME/gpt-9"));
+    // The unified list names every model routably.
+    let list = request("GET", &proxy.url("/v1/models"), None).await.json();
+    let ids: Vec<&str> = list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert!(ids.contains(&"anthropic/claude-sonnet-4-5"), "{ids:?}");
+}
+
+#[tokio::test]
+async fn aliases_allow_lists_and_ambiguity() {
+    let fake = FakeUpstream::anthropic().await;
+    let dir = std::env::temp_dir().join(format!("rosetta-alias-{}", fastrand::u64(..)));
+    std::fs::create_dir_all(&dir).unwrap();
+    let src = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/mappings/anthropic.yaml"
+    ))
+    .unwrap();
+    let aliased = src.replacen(
+        "models:\n",
+        "options: {only_declared_models: true}\nmodels:\n  - {id: sonnet, upstream: claude-sonnet-4-5-20250929}\n",
+        1,
+    );
+    std::fs::write(dir.join("claude.yaml"), &aliased).unwrap();
+    std::fs::write(dir.join("anthropic.yaml"), &src).unwrap();
+    let proxy = Proxy::start_dir(
+        &dir,
+        &[
+            ("ANTHROPIC_BASE_URL", fake.base_url()),
+            ("ANTHROPIC_API_KEY", "k".into()),
+        ],
+    )
+    .await;
+    let r = post(
+        &proxy.url("/claude/v1/chat/completions"),
+        &chat("sonnet", "Hi"),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json()["model"], "sonnet");
+    assert_eq!(
+        fake.requests()[0].body["model"],
+        "claude-sonnet-4-5-20250929"
+    );
+    let r = post(
+        &proxy.url("/claude/v1/chat/completions"),
+        &chat("claude-2", "Hi"),
+    )
+    .await;
+    assert_eq!(r.status, 404);
+    assert_eq!(r.openai_error()["code"], "model_not_found");
+    assert_eq!(
+        fake.requests().len(),
+        1,
+        "a refused model never reaches the upstream"
+    );
+    // Both mappings declare claude-sonnet-4-5: the unified surface asks which one.
+    let r = post(
+        &proxy.url("/v1/chat/completions"),
+        &chat("claude-sonnet-4-5", "Hi"),
+    )
+    .await;
+    assert_eq!(r.status, 400);
+    assert!(
+        r.openai_error()["message"]
+            .as_str()
+            .unwrap()
+            .contains("several mappings")
+    );
+    let r = post(
+        &proxy.url("/v1/chat/completions"),
+        &chat("claude/sonnet", "Hi"),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
 }

@@ -1,0 +1,278 @@
+//! The upstream side of a call: the pooled client, request rendering, body reading, errors.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{ACCEPT, CONTENT_TYPE, RETRY_AFTER};
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Uri};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use serde_json::Value;
+
+use crate::error::ProxyError;
+use crate::mapping::{Framing, Mapping, Route};
+use crate::template::{Scope, eval, to_text};
+
+/// The pooled HTTP(S) client of one mapping.
+pub type UpstreamClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// Largest upstream body read whole (non-stream answers and error bodies).
+pub const MAX_UPSTREAM_BODY: usize = 64 * 1024 * 1024;
+
+/// Idle keep-alive connections are closed after this long.
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// Builds the one pooled client of a mapping: HTTP/1.1 and HTTP/2 (by ALPN), rustls with
+/// the bundled web PKI roots, and the mapping's connect timeout.
+pub fn client_for(mapping: &Mapping) -> UpstreamClient {
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_connect_timeout(Some(mapping.upstream.connect_timeout));
+    http.set_nodelay(true);
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_webpki_roots()
+        .https_or_http()
+        .enable_http1()
+        .enable_http2()
+        .wrap_connector(http);
+    Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+        .build(https)
+}
+
+/// Sends a request, bounded by the mapping's first-byte timeout.
+pub async fn send(
+    mapping: &Mapping,
+    client: &UpstreamClient,
+    req: Request<Full<Bytes>>,
+) -> Result<Response<Incoming>, ProxyError> {
+    let limit = mapping.upstream.first_byte_timeout;
+    match tokio::time::timeout(limit, client.request(req)).await {
+        Err(_) => Err(ProxyError::Timeout {
+            message: format!("the upstream did not answer within {limit:?}"),
+        }),
+        Ok(Err(e)) => Err(connect_error(&e)),
+        Ok(Ok(r)) => Ok(r),
+    }
+}
+
+/// Renders the upstream request: URL from the path template and rewrites, body from the
+/// request template, headers from the mapping plus the client headers it forwards.
+pub fn build_request(
+    mapping: &Mapping,
+    route: &Route,
+    request: &Value,
+    client_headers: &HeaderMap,
+    stream: bool,
+) -> Result<Request<Full<Bytes>>, ProxyError> {
+    let globals = [("root", request), ("request", request)];
+    let scope = Scope::new(request, &globals);
+    let mut path = eval(&route.path, scope)
+        .map(|v| to_text(&v))
+        .ok_or_else(|| ProxyError::Transform {
+            message: "the upstream path needs a field this request does not have".into(),
+        })?;
+    for (re, with) in &route.rewrites {
+        path = re.replace_all(&path, with.as_str()).into_owned();
+    }
+    let mut pq = format!("{}{}", mapping.upstream.base_path, path);
+    let mut first = true;
+    for (k, e) in &route.query {
+        if let Some(v) = eval(e, scope) {
+            pq.push(if first && !pq.contains('?') { '?' } else { '&' });
+            first = false;
+            pq.push_str(&encode_query(k));
+            pq.push('=');
+            pq.push_str(&encode_query(&to_text(&v)));
+        }
+    }
+    let uri = Uri::builder()
+        .scheme(mapping.upstream.scheme.clone())
+        .authority(mapping.upstream.authority.clone())
+        .path_and_query(pq)
+        .build()
+        .map_err(|e| ProxyError::Transform {
+            message: format!("the mapping produced an invalid upstream URL: {e}"),
+        })?;
+    let body = match &route.request {
+        Some(t) => eval(t, scope).unwrap_or_else(|| Value::Object(Default::default())),
+        None => request.clone(),
+    };
+    let mut req = Request::builder().method(route.method.clone()).uri(uri);
+    let headers = req.headers_mut().expect("builder is valid so far");
+    for name in &mapping.upstream.forward_headers {
+        for v in client_headers.get_all(name) {
+            headers.append(name.clone(), v.clone());
+        }
+    }
+    // The mapping's own headers always win over anything forwarded.
+    for (n, v) in mapping.upstream.headers.iter().chain(&route.headers) {
+        headers.insert(n.clone(), v.clone());
+    }
+    if !headers.contains_key(CONTENT_TYPE) {
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    }
+    if !headers.contains_key(ACCEPT) {
+        let accept = if stream {
+            "text/event-stream, application/x-ndjson, application/json"
+        } else {
+            "application/json"
+        };
+        headers.insert(ACCEPT, HeaderValue::from_static(accept));
+    }
+    // GET and HEAD carry no body (model listings).
+    let bytes = if matches!(route.method, Method::GET | Method::HEAD) {
+        Bytes::new()
+    } else {
+        Bytes::from(body.to_string())
+    };
+    req.body(Full::new(bytes))
+        .map_err(|e| ProxyError::Transform {
+            message: format!("cannot build the upstream request: {e}"),
+        })
+}
+
+/// Whether an SSE stream request was answered with `application/json` instead of a stream.
+pub fn answered_json(response: &Response<Incoming>, route: &Route) -> bool {
+    let sse = route
+        .stream
+        .as_ref()
+        .is_some_and(|s| s.framing == Framing::Sse);
+    let ct = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    sse && ct.starts_with("application/json")
+}
+
+/// Percent-encodes a query component (RFC 3986 unreserved characters pass).
+fn encode_query(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn connect_error(e: &hyper_util::client::legacy::Error) -> ProxyError {
+    let mut msg = e.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        msg = format!("{msg}: {s}");
+        src = s.source();
+    }
+    if msg.contains("timed out") || msg.contains("timeout") {
+        ProxyError::Timeout {
+            message: format!("connecting to the upstream timed out ({msg})"),
+        }
+    } else {
+        ProxyError::Unreachable {
+            message: format!("cannot reach the upstream: {msg}"),
+        }
+    }
+}
+
+/// Reads a whole upstream body, bounded in size and in silence between frames.
+pub async fn read_body(mut body: Incoming, idle: Duration) -> Result<Bytes, ProxyError> {
+    let mut buf = Vec::new();
+    loop {
+        match tokio::time::timeout(idle, body.frame()).await {
+            Err(_) => {
+                return Err(ProxyError::Timeout {
+                    message: format!("the upstream body stalled for {idle:?}"),
+                });
+            }
+            Ok(None) => return Ok(Bytes::from(buf)),
+            Ok(Some(Err(e))) => {
+                return Err(ProxyError::BadUpstreamResponse {
+                    message: format!("reading the upstream body failed: {e}"),
+                });
+            }
+            Ok(Some(Ok(frame))) => {
+                if let Ok(data) = frame.into_data() {
+                    if buf.len() + data.len() > MAX_UPSTREAM_BODY {
+                        return Err(ProxyError::BadUpstreamResponse {
+                            message: format!("the upstream body exceeds {MAX_UPSTREAM_BODY} bytes"),
+                        });
+                    }
+                    buf.extend_from_slice(&data);
+                }
+            }
+        }
+    }
+}
+
+/// Translates an upstream error response with the mapping's `errors` section.
+pub async fn upstream_error(mapping: &Mapping, response: Response<Incoming>) -> ProxyError {
+    let upstream_status = response.status().as_u16();
+    let retry_after = response.headers().get(RETRY_AFTER).cloned();
+    let body = read_body(response.into_body(), Duration::from_secs(10))
+        .await
+        .unwrap_or_default();
+    let parsed: Option<Value> = serde_json::from_slice(&body).ok();
+    let status = mapping
+        .errors
+        .status
+        .get(&upstream_status)
+        .copied()
+        .unwrap_or(upstream_status);
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+    let (mut message, mut kind, mut code) = (None, None, None);
+    if let Some(v) = &parsed {
+        let globals = [("root", v)];
+        let scope = Scope::new(v, &globals);
+        let get = |e: &Option<crate::template::Expr>| {
+            e.as_ref().and_then(|e| eval(e, scope)).map(|v| to_text(&v))
+        };
+        message = get(&mapping.errors.message);
+        kind = get(&mapping.errors.kind);
+        code = get(&mapping.errors.code);
+        if message.is_none() {
+            message = common_error_message(v);
+        }
+    }
+    let message = message.filter(|m| !m.is_empty()).unwrap_or_else(|| {
+        if body.is_empty() {
+            format!("the upstream answered {upstream_status} with no body")
+        } else {
+            format!(
+                "the upstream answered {upstream_status}: {}",
+                snippet(&body)
+            )
+        }
+    });
+    ProxyError::UpstreamStatus {
+        status,
+        message,
+        kind,
+        code,
+        retry_after,
+    }
+}
+
+/// The message of the common error shapes: `{"error":{"message"}}`, `{"error":"..."}`, `{"message"}`.
+fn common_error_message(v: &Value) -> Option<String> {
+    v.pointer("/error/message")
+        .or_else(|| v.get("error").filter(|e| e.is_string()))
+        .or_else(|| v.get("message"))
+        .map(to_text)
+}
+
+/// The start of a body, for error messages.
+pub fn snippet(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let mut s: String = text.chars().take(200).collect();
+    if s.len() < text.len() {
+        s.push('…');
+    }
+    s
+}
