@@ -180,3 +180,139 @@ async fn errors_in_band_and_out_of_band() {
             .all(|c| c["choices"][0]["finish_reason"].is_null())
     );
 }
+
+#[tokio::test]
+async fn legacy_completions_both_modes() {
+    let (fake, proxy) = setup().await;
+    let url = proxy.url("/ollama/v1/completions");
+    let r = post(
+        &url,
+        &json!({"model": "llama3.2", "prompt": "Why is the sky blue?", "max_tokens": 20}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let j = r.json();
+    assert_eq!(j["object"], "text_completion");
+    assert!(j["id"].as_str().unwrap().starts_with("cmpl-"));
+    assert!(
+        j["choices"][0]["text"]
+            .as_str()
+            .is_some_and(|t| !t.is_empty()),
+        "{j}"
+    );
+    assert_eq!(j["choices"][0]["finish_reason"], "stop");
+    assert!(j["usage"]["completion_tokens"].as_u64().unwrap() > 0);
+    let sent = &fake.requests()[0];
+    assert_eq!(sent.path, "/api/generate");
+    assert_eq!(sent.body["prompt"], "Why is the sky blue?");
+    assert_eq!(sent.body["stream"], false);
+    assert_eq!(sent.body["options"]["num_predict"], 20);
+
+    let s = stream(
+        &url,
+        &json!({"model": "llama3.2", "prompt": "Why?", "stream": true}),
+    )
+    .await;
+    assert_eq!(s.status, 200);
+    assert!(s.done(), "{}", s.text());
+    let chunks = s.chunks();
+    assert!(chunks.len() >= 2);
+    assert!(
+        chunks
+            .iter()
+            .all(|c| c["object"] == "text_completion" && c["id"] == chunks[0]["id"])
+    );
+    let finishes: Vec<&Value> = chunks
+        .iter()
+        .map(|c| &c["choices"][0]["finish_reason"])
+        .filter(|f| !f.is_null())
+        .collect();
+    assert_eq!(finishes, vec![&json!("stop")]);
+    assert!(chunks.last().unwrap()["choices"][0]["finish_reason"] == "stop");
+    let text: String = chunks
+        .iter()
+        .map(|c| c["choices"][0]["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        text,
+        j["choices"][0]["text"]
+            .as_str()
+            .unwrap()
+            .replace("Why is the sky blue?", "Why?")
+    );
+}
+
+#[tokio::test]
+async fn embeddings_as_floats_and_base64() {
+    let (fake, proxy) = setup().await;
+    let url = proxy.url("/ollama/v1/embeddings");
+    let r = post(
+        &url,
+        &json!({"model": "all-minilm", "input": ["first", "second"]}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let j = r.json();
+    assert_eq!(j["object"], "list");
+    assert_eq!(j["data"].as_array().unwrap().len(), 2);
+    assert_eq!(j["data"][1]["index"], 1);
+    let floats: Vec<f64> = j["data"][0]["embedding"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect();
+    assert!(!floats.is_empty());
+    assert_eq!(j["usage"]["total_tokens"], j["usage"]["prompt_tokens"]);
+    assert_eq!(fake.requests()[0].body["input"], json!(["first", "second"]));
+    // What the official Python SDK sends by default: base64 of little-endian float32.
+    let r = post(
+        &url,
+        &json!({"model": "all-minilm", "input": ["first", "second"], "encoding_format": "base64"}),
+    )
+    .await;
+    let b64 = r.json()["data"][0]["embedding"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .unwrap();
+    let decoded: Vec<f64> = bytes
+        .chunks(4)
+        .map(|c| f32::from_le_bytes(c.try_into().unwrap()) as f64)
+        .collect();
+    assert_eq!(decoded.len(), floats.len());
+    for (a, b) in decoded.iter().zip(&floats) {
+        assert!((a - b).abs() < 1e-6);
+    }
+}
+
+#[tokio::test]
+async fn models_come_from_the_upstream_listing() {
+    let (_fake, proxy) = setup().await;
+    let r = super::support::request("GET", &proxy.url("/ollama/v1/models"), None).await;
+    assert_eq!(r.status, 200);
+    let ids: Vec<String> = r.json()["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap().to_string())
+        .collect();
+    assert!(ids.contains(&"llama3.2".to_string()), "declared: {ids:?}");
+    assert!(
+        ids.contains(&"qwen2.5:7b".to_string()),
+        "fetched from /api/tags: {ids:?}"
+    );
+    // An unreachable upstream falls back to the declared models, fast.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let down = Proxy::start(&[("OLLAMA_BASE_URL", format!("http://127.0.0.1:{port}"))]).await;
+    let r = super::support::request("GET", &down.url("/ollama/v1/models"), None).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["data"][0]["id"], "llama3.2");
+}
