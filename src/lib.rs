@@ -15,12 +15,14 @@
 //! - [`openai`] owns the OpenAI side: ids, `created`, role-first deltas, tool-call indexes,
 //!   finish reasons, usage chunks, `[DONE]`. [`error`] renders every error as OpenAI JSON.
 //! - [`telemetry`]: Prometheus metrics and logging.
+//! - [`golden`]: `rosetta test`, golden cases run through the same pure phases as the server.
 #![forbid(unsafe_code)]
 
 pub mod body;
 pub mod cli;
 pub mod error;
 pub mod framing;
+pub mod golden;
 pub mod mapping;
 pub mod openai;
 pub mod path;

@@ -1,17 +1,21 @@
 //! One OpenAI call through a mapping: render the upstream request, send it, translate back.
+//!
+//! The phases that do not touch the network ([`prepare`], [`translate_whole`], [`rewriter`])
+//! are pure and public: `rosetta test` runs golden cases through exactly these.
 
 use std::sync::Arc;
 use std::time::Instant;
 
+use bytes::Bytes;
 use http::header::CONTENT_TYPE;
-use http::{HeaderMap, HeaderValue, Response};
-use http_body_util::BodyExt;
+use http::{HeaderMap, HeaderValue, Request, Response};
+use http_body_util::{BodyExt, Full};
 use serde_json::{Map, Value};
 
 use crate::body::{ProxyBody, RewriteBody, full};
 use crate::error::ProxyError;
 use crate::mapping::{Mapping, Op};
-use crate::openai::{self, Kind};
+use crate::openai::{self, Kind, Usage};
 use crate::rewrite::{StreamRewriter, eval_fields};
 use crate::telemetry::Metrics;
 use crate::upstream::{
@@ -32,15 +36,24 @@ pub struct Call<'a> {
     pub started: Instant,
 }
 
-/// Runs a chat, completion or embeddings call. Errors before the first byte come back as `Err`.
-pub async fn run(call: Call<'_>) -> Result<Response<ProxyBody>, ProxyError> {
-    let mapping = call.mapping;
-    let op = call.op;
+/// The upstream request of a call, and how its answer must be read.
+pub struct Prepared {
+    pub request: Request<Full<Bytes>>,
+    pub stream: bool,
+    pub include_usage: bool,
+}
+
+/// Renders the upstream request for an OpenAI request (pure).
+pub fn prepare(
+    mapping: &Mapping,
+    op: Op,
+    request: &Value,
+    client_headers: &HeaderMap,
+) -> Result<Prepared, ProxyError> {
     let route = mapping.route(op).ok_or_else(|| ProxyError::NotFound {
         message: format!("mapping {:?} has no {} route", mapping.name, op.name()),
     })?;
-    let stream = call
-        .request
+    let stream = request
         .get("stream")
         .and_then(Value::as_bool)
         .unwrap_or(false);
@@ -55,15 +68,96 @@ pub async fn run(call: Call<'_>) -> Result<Response<ProxyBody>, ProxyError> {
         });
     }
     let include_usage = mapping.always_include_usage
-        || call
-            .request
+        || request
             .pointer("/stream_options/include_usage")
             .and_then(Value::as_bool)
             .unwrap_or(false);
-    let upstream_req = build_request(mapping, route, &call.request, call.client_headers, stream)?;
-    tracing::debug!(uri = %upstream_req.uri(), "upstream request");
+    let request = build_request(mapping, route, request, client_headers, stream)?;
+    Ok(Prepared {
+        request,
+        stream,
+        include_usage,
+    })
+}
+
+/// Translates a whole (non-stream) upstream answer into the OpenAI body (pure).
+pub fn translate_whole(
+    mapping: &Mapping,
+    op: Op,
+    body: &[u8],
+    request: &Value,
+    client_model: &str,
+) -> Result<(Value, Usage), ProxyError> {
+    let route = mapping.route(op).ok_or_else(|| ProxyError::NotFound {
+        message: format!("mapping {:?} has no {} route", mapping.name, op.name()),
+    })?;
+    let parsed: Value =
+        serde_json::from_slice(body).map_err(|_| ProxyError::BadUpstreamResponse {
+            message: format!(
+                "the upstream answered with a body that is not JSON: {}",
+                snippet(body)
+            ),
+        })?;
+    let normalized: Map<String, Value> =
+        eval_fields(&route.response, &parsed, request, &Value::Null);
+    match op {
+        Op::Chat => Ok(openai::completion(client_model, &normalized)),
+        Op::Completions => Ok(openai::text_completion(client_model, &normalized)),
+        Op::Embeddings => {
+            let base64 = request.get("encoding_format").and_then(Value::as_str) == Some("base64");
+            openai::embeddings(client_model, &normalized, base64)
+        }
+        Op::Models => match normalized.get("models") {
+            Some(Value::Array(items)) => {
+                let models = items
+                    .iter()
+                    .filter(|m| m.get("id").is_some_and(Value::is_string))
+                    .cloned()
+                    .collect();
+                Ok((Value::Array(models), Usage::default()))
+            }
+            _ => Err(ProxyError::BadUpstreamResponse {
+                message: "the upstream model listing did not give a list of models".into(),
+            }),
+        },
+    }
+}
+
+/// The stream rewriter for a call (pure).
+pub fn rewriter(
+    mapping: &Arc<Mapping>,
+    op: Op,
+    request: Arc<Value>,
+    client_model: &str,
+    include_usage: bool,
+) -> Result<StreamRewriter, ProxyError> {
+    let kind = if op == Op::Completions {
+        Kind::Text
+    } else {
+        Kind::Chat
+    };
+    StreamRewriter::new(
+        Arc::clone(mapping),
+        op,
+        request,
+        kind,
+        client_model,
+        include_usage,
+    )
+    .ok_or_else(|| ProxyError::BadRequest {
+        message: "this mapping does not support streaming".into(),
+        param: Some("stream".into()),
+    })
+}
+
+/// Runs a chat, completion or embeddings call. Errors before the first byte come back as `Err`.
+pub async fn run(call: Call<'_>) -> Result<Response<ProxyBody>, ProxyError> {
+    let mapping = call.mapping;
+    let op = call.op;
+    let prepared = prepare(mapping, op, &call.request, call.client_headers)?;
+    tracing::debug!(uri = %prepared.request.uri(), "upstream request");
     let sent = Instant::now();
-    let response = send(mapping, call.client, upstream_req).await?;
+    let response = send(mapping, call.client, prepared.request).await?;
     call.metrics
         .upstream_duration
         .with_label_values(&[&mapping.name, op.name()])
@@ -71,7 +165,8 @@ pub async fn run(call: Call<'_>) -> Result<Response<ProxyBody>, ProxyError> {
     if !response.status().is_success() {
         return Err(upstream_error(mapping, response).await);
     }
-    if stream && answered_json(&response, route) {
+    let route = mapping.route(op).expect("prepare checked the route");
+    if prepared.stream && answered_json(&response, route) {
         // The upstream ignored the stream request or failed with a JSON body: nothing has
         // reached the client yet, so this can still be a plain HTTP error.
         let body = read_body(response.into_body(), mapping.upstream.idle_timeout).await?;
@@ -82,25 +177,14 @@ pub async fn run(call: Call<'_>) -> Result<Response<ProxyBody>, ProxyError> {
             ),
         });
     }
-    let request = Arc::new(call.request);
-    if stream {
-        let kind = if op == Op::Completions {
-            Kind::Text
-        } else {
-            Kind::Chat
-        };
-        let rewriter = StreamRewriter::new(
-            Arc::clone(mapping),
+    if prepared.stream {
+        let rewriter = rewriter(
+            mapping,
             op,
-            request,
-            kind,
+            Arc::new(call.request),
             &call.client_model,
-            include_usage,
-        )
-        .ok_or_else(|| ProxyError::BadRequest {
-            message: "this mapping does not support streaming".into(),
-            param: Some("stream".into()),
-        })?;
+            prepared.include_usage,
+        )?;
         let body = RewriteBody::new(
             response.into_body(),
             rewriter,
@@ -116,40 +200,13 @@ pub async fn run(call: Call<'_>) -> Result<Response<ProxyBody>, ProxyError> {
         h.insert("x-accel-buffering", HeaderValue::from_static("no"));
         return Ok(resp);
     }
-    let normalized = read_normalized(mapping, op, response, &request).await?;
-    let (body, usage) = match op {
-        Op::Chat => openai::completion(&call.client_model, &normalized),
-        Op::Completions => openai::text_completion(&call.client_model, &normalized),
-        Op::Embeddings => {
-            let base64 = request.get("encoding_format").and_then(Value::as_str) == Some("base64");
-            openai::embeddings(&call.client_model, &normalized, base64)?
-        }
-        Op::Models => unreachable!("model listings go through list_models"),
-    };
+    let body = read_body(response.into_body(), mapping.upstream.idle_timeout).await?;
+    let (body, usage) = translate_whole(mapping, op, &body, &call.request, &call.client_model)?;
     call.metrics.count_tokens(&mapping.name, &usage);
     let mut resp = Response::new(full(body.to_string()));
     resp.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     Ok(resp)
-}
-
-/// Reads a whole upstream JSON answer and applies the route's `response` fields to it.
-async fn read_normalized(
-    mapping: &Mapping,
-    op: Op,
-    response: Response<hyper::body::Incoming>,
-    request: &Value,
-) -> Result<Map<String, Value>, ProxyError> {
-    let route = mapping.route(op).expect("checked by the caller");
-    let body = read_body(response.into_body(), mapping.upstream.idle_timeout).await?;
-    let parsed: Value =
-        serde_json::from_slice(&body).map_err(|_| ProxyError::BadUpstreamResponse {
-            message: format!(
-                "the upstream answered with a body that is not JSON: {}",
-                snippet(&body)
-            ),
-        })?;
-    Ok(eval_fields(&route.response, &parsed, request, &Value::Null))
 }
 
 /// The upstream's own model listing through the mapping's `models` route, normalized to
@@ -159,26 +216,15 @@ pub async fn list_models(
     client: &UpstreamClient,
     headers: &HeaderMap,
 ) -> Result<Vec<Value>, ProxyError> {
-    let route = mapping
-        .route(Op::Models)
-        .ok_or_else(|| ProxyError::NotFound {
-            message: format!("mapping {:?} has no models route", mapping.name),
-        })?;
     let request = Value::Object(Map::new());
-    let req = build_request(mapping, route, &request, headers, false)?;
-    let response = send(mapping, client, req).await?;
+    let prepared = prepare(mapping, Op::Models, &request, headers)?;
+    let response = send(mapping, client, prepared.request).await?;
     if !response.status().is_success() {
         return Err(upstream_error(mapping, response).await);
     }
-    let normalized = read_normalized(mapping, Op::Models, response, &request).await?;
-    match normalized.get("models") {
-        Some(Value::Array(items)) => Ok(items
-            .iter()
-            .filter(|m| m.get("id").is_some_and(Value::is_string))
-            .cloned()
-            .collect()),
-        _ => Err(ProxyError::BadUpstreamResponse {
-            message: "the upstream model listing did not give a list of models".into(),
-        }),
+    let body = read_body(response.into_body(), mapping.upstream.idle_timeout).await?;
+    match translate_whole(mapping, Op::Models, &body, &request, "")?.0 {
+        Value::Array(items) => Ok(items),
+        _ => unreachable!("translate_whole gives an array for Op::Models"),
     }
 }

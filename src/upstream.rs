@@ -218,7 +218,17 @@ pub async fn upstream_error(mapping: &Mapping, response: Response<Incoming>) -> 
     let body = read_body(response.into_body(), Duration::from_secs(10))
         .await
         .unwrap_or_default();
-    let parsed: Option<Value> = serde_json::from_slice(&body).ok();
+    error_from(mapping, upstream_status, retry_after, &body)
+}
+
+/// The client-facing error for an upstream error status and body (pure).
+pub fn error_from(
+    mapping: &Mapping,
+    upstream_status: u16,
+    retry_after: Option<HeaderValue>,
+    body: &[u8],
+) -> ProxyError {
+    let parsed: Option<Value> = serde_json::from_slice(body).ok();
     let status = mapping
         .errors
         .status
@@ -244,10 +254,7 @@ pub async fn upstream_error(mapping: &Mapping, response: Response<Incoming>) -> 
         if body.is_empty() {
             format!("the upstream answered {upstream_status} with no body")
         } else {
-            format!(
-                "the upstream answered {upstream_status}: {}",
-                snippet(&body)
-            )
+            format!("the upstream answered {upstream_status}: {}", snippet(body))
         }
     });
     ProxyError::UpstreamStatus {
