@@ -66,26 +66,24 @@ pub fn parse_request(op: Op, bytes: &[u8]) -> Result<Value, ProxyError> {
                 ));
             }
         },
-        Op::Completions => match obj.get("prompt") {
-            Some(Value::String(_)) => {}
-            Some(Value::Array(p)) if !p.is_empty() => {}
-            _ => {
+        Op::Completions | Op::Embeddings => {
+            let field = if op == Op::Completions {
+                "prompt"
+            } else {
+                "input"
+            };
+            let present = match obj.get(field) {
+                Some(Value::String(_)) => true,
+                Some(Value::Array(items)) => !items.is_empty(),
+                _ => false,
+            };
+            if !present {
                 return Err(bad(
-                    "`prompt` is required: a string or a non-empty array",
-                    "prompt",
+                    &format!("`{field}` is required: a string or a non-empty array"),
+                    field,
                 ));
             }
-        },
-        Op::Embeddings => match obj.get("input") {
-            Some(Value::String(_)) => {}
-            Some(Value::Array(i)) if !i.is_empty() => {}
-            _ => {
-                return Err(bad(
-                    "`input` is required: a string or a non-empty array",
-                    "input",
-                ));
-            }
-        },
+        }
         Op::Models => {}
     }
     if obj.get("n").and_then(Value::as_u64).is_some_and(|n| n > 1) {

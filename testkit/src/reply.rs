@@ -108,6 +108,14 @@ pub enum Reply {
         chunks: Vec<(String, Duration)>,
         headers: Vec<(String, String)>,
     },
+    /// Any body sent as these chunks (each after its delay), then a clean end; for hand-framed
+    /// streams such as TGI's `data:{...}` SSE without a space after the colon.
+    Chunks {
+        status: u16,
+        content_type: String,
+        chunks: Vec<(String, Duration)>,
+        headers: Vec<(String, String)>,
+    },
     /// Send `body` slowly: `chunk_size` characters at a time, pausing `delay` before each chunk.
     Drip {
         status: u16,
@@ -191,6 +199,23 @@ impl Reply {
         }
     }
 
+    /// Status + headers + `chunks` (sent without pauses unless [`Reply::pace`] is used), clean end.
+    pub fn chunks<S: Into<String>>(
+        status: u16,
+        content_type: impl Into<String>,
+        chunks: impl IntoIterator<Item = S>,
+    ) -> Self {
+        Reply::Chunks {
+            status,
+            content_type: content_type.into(),
+            chunks: chunks
+                .into_iter()
+                .map(|c| (c.into(), Duration::ZERO))
+                .collect(),
+            headers: Vec::new(),
+        }
+    }
+
     pub fn drip(
         status: u16,
         content_type: impl Into<String>,
@@ -224,6 +249,7 @@ impl Reply {
             | Reply::Ndjson { status, .. }
             | Reply::Raw { status, .. }
             | Reply::ResetAfter { status, .. }
+            | Reply::Chunks { status, .. }
             | Reply::Drip { status, .. } => *status = new,
             Reply::Hang => {}
         }
@@ -241,7 +267,7 @@ impl Reply {
             Reply::Ndjson { lines, .. } => {
                 lines.iter_mut().enumerate().for_each(|(i, l)| l.1 = gap(i))
             }
-            Reply::ResetAfter { chunks, .. } => chunks
+            Reply::ResetAfter { chunks, .. } | Reply::Chunks { chunks, .. } => chunks
                 .iter_mut()
                 .enumerate()
                 .for_each(|(i, c)| c.1 = gap(i)),
@@ -258,6 +284,7 @@ impl Reply {
             | Reply::Ndjson { headers, .. }
             | Reply::Raw { headers, .. }
             | Reply::ResetAfter { headers, .. }
+            | Reply::Chunks { headers, .. }
             | Reply::Drip { headers, .. } => Some(headers),
             Reply::Hang => None,
         }
@@ -319,6 +346,12 @@ impl Reply {
                 chunks,
                 headers,
             } => (status, content_type, paced(chunks, Some(reset)), headers),
+            Reply::Chunks {
+                status,
+                content_type,
+                chunks,
+                headers,
+            } => (status, content_type, paced(chunks, None), headers),
             Reply::Drip {
                 status,
                 content_type,

@@ -101,6 +101,64 @@ impl FakeUpstream {
         Self::local(ollama::handler()).await
     }
 
+    /// A faithful fake Google Gemini API (`v1beta`); any non-empty `x-goog-api-key` or `?key=` is accepted.
+    pub async fn gemini() -> FakeUpstream {
+        Self::local(crate::gemini::handler(None)).await
+    }
+
+    /// A faithful fake Google Gemini API that requires exactly this key (header or `?key=`).
+    pub async fn gemini_with_key(key: &str) -> FakeUpstream {
+        Self::local(crate::gemini::handler(Some(key.to_string()))).await
+    }
+
+    /// A faithful fake Cohere API v2 (`/v2/chat`, `/v2/embed`); any non-empty bearer token is accepted.
+    pub async fn cohere() -> FakeUpstream {
+        Self::local(crate::cohere::handler(None)).await
+    }
+
+    /// A faithful fake Cohere API v2 that requires `Authorization: Bearer <key>`.
+    pub async fn cohere_with_key(key: &str) -> FakeUpstream {
+        Self::local(crate::cohere::handler(Some(key.to_string()))).await
+    }
+
+    /// A faithful fake Hugging Face TGI native API (`/generate`, `/generate_stream`); no auth.
+    pub async fn tgi() -> FakeUpstream {
+        Self::local(crate::tgi::handler(None)).await
+    }
+
+    /// A faithful fake TGI launched with `--api-key`: every route needs `Authorization: Bearer <key>`.
+    pub async fn tgi_with_key(key: &str) -> FakeUpstream {
+        Self::local(crate::tgi::handler(Some(key.to_string()))).await
+    }
+
+    /// A faithful fake Azure OpenAI (deployment routes); any non-empty `api-key` is accepted.
+    pub async fn azure() -> FakeUpstream {
+        Self::local(crate::azure::handler(None)).await
+    }
+
+    /// A faithful fake Azure OpenAI that requires exactly this `api-key`.
+    pub async fn azure_with_key(key: &str) -> FakeUpstream {
+        Self::local(crate::azure::handler(Some(key.to_string()))).await
+    }
+
+    /// A faithful fake OpenAI-compatible server (vLLM / llama.cpp style); no auth; rejects the
+    /// parameters `store`, `metadata` and `service_tier`.
+    pub async fn openai() -> FakeUpstream {
+        Self::openai_with(None, crate::openai_compat::DEFAULT_UNSUPPORTED).await
+    }
+
+    /// The OpenAI-compatible fake requiring `Authorization: Bearer <key>`.
+    pub async fn openai_with_key(key: &str) -> FakeUpstream {
+        Self::openai_with(Some(key), crate::openai_compat::DEFAULT_UNSUPPORTED).await
+    }
+
+    /// The OpenAI-compatible fake with an optional key and its own list of rejected parameters.
+    pub async fn openai_with(key: Option<&str>, unsupported: &[&str]) -> FakeUpstream {
+        let unsupported = unsupported.iter().map(|s| s.to_string()).collect();
+        let handler = crate::openai_compat::handler(key.map(str::to_string), unsupported);
+        Self::local(handler).await
+    }
+
     /// Each request is answered by the next reply in the list; the last one repeats.
     pub async fn scripted(replies: Vec<Reply>) -> FakeUpstream {
         let next = AtomicUsize::new(0);

@@ -174,7 +174,7 @@ fn binary_prints_its_address_and_serves() {
     child.wait().unwrap();
     assert_eq!(status, 200);
     let bad = Command::new(env!("CARGO_BIN_EXE_fake-upstream"))
-        .args(["--provider", "gemini"])
+        .args(["--provider", "bedrock"])
         .output()
         .unwrap();
     assert_eq!(bad.status.code(), Some(2));

@@ -1,0 +1,209 @@
+//! The fake Gemini's deterministic answers (wire-formats.md 3.3-3.5): function calls and trigger words.
+
+mod common;
+
+use std::time::Duration;
+
+use common::send;
+use rosetta_testkit::FakeUpstream;
+use serde_json::{Value, json};
+
+const KEY: (&str, &str) = ("x-goog-api-key", "AIza-test");
+
+fn ask(text: &str) -> Value {
+    json!({"contents": [{"role": "user", "parts": [{"text": text}]}]})
+}
+
+async fn generate(fake: &FakeUpstream, body: &Value) -> common::Exchange {
+    let path = "/v1beta/models/gemini-2.5-flash:generateContent";
+    send(fake.addr(), "POST", path, &[KEY], &body.to_string()).await
+}
+
+fn weather_tools() -> Value {
+    json!([{"functionDeclarations": [
+        {"name": "get_weather", "description": "Current weather for a city",
+         "parameters": {"type": "OBJECT", "properties": {"city": {"type": "STRING"}, "days": {"type": "INTEGER"}},
+                        "required": ["city"]}},
+        {"name": "get_time", "parameters": {"type": "object", "properties": {
+            "utc": {"type": "boolean"}, "offset": {"type": "number"}}}},
+    ]}])
+}
+
+fn with(mut body: Value, pointer: &str, value: Value) -> Value {
+    let (parent, key) = pointer.rsplit_once('/').unwrap();
+    let target = if parent.is_empty() {
+        &mut body
+    } else {
+        body.pointer_mut(parent).unwrap()
+    };
+    match target {
+        Value::Array(items) => match key.parse::<usize>().unwrap() {
+            i if i == items.len() => items.push(value),
+            i => items[i] = value,
+        },
+        other => other[key] = value,
+    }
+    body
+}
+
+fn tool_turns(call_args: Value, response: Value, name: &str) -> Value {
+    json!({"tools": weather_tools(), "contents": [
+        {"role": "user", "parts": [{"text": "weather?"}]},
+        {"role": "model", "parts": [{"functionCall": {"name": "get_weather", "args": call_args}}]},
+        {"role": "user", "parts": [{"functionResponse": {"name": name, "response": response}}]},
+    ]})
+}
+
+#[tokio::test]
+async fn tools_produce_function_calls_without_ids() {
+    let fake = FakeUpstream::gemini().await;
+    let body = with(ask("weather in Paris?"), "/tools", weather_tools());
+    let m = generate(&fake, &body).await.json();
+    let c = &m["candidates"][0];
+    assert_eq!(
+        c["finishReason"], "STOP",
+        "Gemini has no tool-call finish reason"
+    );
+    let parts = c["content"]["parts"].as_array().unwrap();
+    assert_eq!(parts.len(), 1);
+    assert_eq!(
+        parts[0]["functionCall"],
+        json!({"name": "get_weather", "args": {"city": "Paris", "days": 3}})
+    );
+    assert!(parts[0]["functionCall"].get("id").is_none());
+    assert!(parts[0]["thoughtSignature"].as_str().unwrap().len() > 10);
+
+    let two = generate(
+        &fake,
+        &with(
+            body.clone(),
+            "/contents/0/parts/0/text",
+            json!("TWO TOOLS please"),
+        ),
+    )
+    .await
+    .json();
+    let parts = two["candidates"][0]["content"]["parts"].as_array().unwrap();
+    assert_eq!(parts.len(), 2);
+    assert_eq!(
+        parts[1]["functionCall"],
+        json!({"name": "get_time", "args": {"utc": true, "offset": 1.5}})
+    );
+    assert!(parts[1].get("thoughtSignature").is_none());
+
+    let none = with(
+        body.clone(),
+        "/toolConfig",
+        json!({"functionCallingConfig": {"mode": "NONE"}}),
+    );
+    let m = generate(&fake, &none).await.json();
+    assert_eq!(
+        m["candidates"][0]["content"]["parts"][0]["text"],
+        "Hello! You said: weather in Paris?"
+    );
+    let forced = with(
+        body.clone(),
+        "/toolConfig",
+        json!({"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": ["get_time"]}}),
+    );
+    let m = generate(&fake, &forced).await.json();
+    assert_eq!(
+        m["candidates"][0]["content"]["parts"][0]["functionCall"]["name"],
+        "get_time"
+    );
+    let json_schema = with(
+        ask("x"),
+        "/tools",
+        json!([{"functionDeclarations": [{"name": "lookup",
+        "parametersJsonSchema": {"type": "object", "properties": {"q": {"type": "string"}}, "additionalProperties": false}}]}]),
+    );
+    let m = generate(&fake, &json_schema).await;
+    assert_eq!(
+        m.status,
+        200,
+        "parametersJsonSchema takes plain JSON Schema: {}",
+        m.text()
+    );
+    assert_eq!(
+        m.json()["candidates"][0]["content"]["parts"][0]["functionCall"]["args"],
+        json!({"q": "Paris"})
+    );
+
+    let round_trip = tool_turns(
+        json!({"city": "Paris"}),
+        json!({"result": {"temp_c": 18}}),
+        "get_weather",
+    );
+    let m = generate(&fake, &round_trip).await.json();
+    assert_eq!(
+        m["candidates"][0]["content"]["parts"],
+        json!([{"text": "Tool said: {\"result\":{\"temp_c\":18}}"}])
+    );
+}
+
+#[tokio::test]
+async fn trigger_words_select_the_answer() {
+    let fake = FakeUpstream::gemini().await;
+    let m = generate(&fake, &ask("THINK first")).await.json();
+    let parts = &m["candidates"][0]["content"]["parts"];
+    assert_eq!(parts[0]["thought"], true);
+    assert!(parts[0]["text"].as_str().unwrap().len() > 10);
+    assert_eq!(parts[1], json!({"text": "Hello! You said: THINK first"}));
+    let u = &m["usageMetadata"];
+    let thoughts = u["thoughtsTokenCount"].as_u64().unwrap();
+    assert!(thoughts > 0);
+    assert_eq!(
+        u["totalTokenCount"].as_u64().unwrap(),
+        u["promptTokenCount"].as_u64().unwrap()
+            + u["candidatesTokenCount"].as_u64().unwrap()
+            + thoughts
+    );
+    assert_eq!(
+        generate(&fake, &ask("MAX TOKENS")).await.json()["candidates"][0]["finishReason"],
+        "MAX_TOKENS"
+    );
+    let blocked = generate(&fake, &ask("SAFETY")).await.json();
+    let c = &blocked["candidates"][0];
+    assert_eq!(c["finishReason"], "SAFETY");
+    assert!(c.get("content").is_none());
+    assert!(
+        c["safetyRatings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["blocked"] == true)
+    );
+    let mut two = ask("two please");
+    two["generationConfig"] = json!({"candidateCount": 2});
+    let m = generate(&fake, &two).await.json();
+    assert_eq!(m["candidates"][1]["index"], 1);
+
+    let r = generate(&fake, &ask("FAIL 429")).await;
+    assert_eq!(r.status, 429);
+    let e = &r.json()["error"];
+    assert_eq!(e["status"], "RESOURCE_EXHAUSTED");
+    assert!(
+        e["details"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["retryDelay"] == "7s")
+    );
+    for (word, status, name) in [
+        ("FAIL 500", 500, "INTERNAL"),
+        ("FAIL 503", 503, "UNAVAILABLE"),
+        ("FAIL 400", 400, "INVALID_ARGUMENT"),
+    ] {
+        let r = generate(&fake, &ask(word)).await;
+        assert_eq!(
+            (r.status, r.json()["error"]["status"].as_str()),
+            (status, Some(name))
+        );
+        assert_eq!(r.json()["error"]["code"], status);
+    }
+    let r = generate(&fake, &ask("GARBAGE")).await;
+    assert_eq!((r.status, r.text().as_str()), (200, "this is not json{"));
+    let hang =
+        tokio::time::timeout(Duration::from_millis(300), generate(&fake, &ask("HANG"))).await;
+    assert!(hang.is_err(), "HANG must not answer");
+}
