@@ -363,7 +363,8 @@ fn parse_sse(text: &str) -> (Vec<Value>, bool) {
     let mut chunks = Vec::new();
     let mut done = false;
     for event in text.split("\n\n") {
-        if let Some(data) = event.strip_prefix("data: ") {
+        // A transcript's last event may lack its blank line.
+        if let Some(data) = event.trim_end_matches('\n').strip_prefix("data: ") {
             if data == "[DONE]" {
                 done = true;
             } else {

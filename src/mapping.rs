@@ -688,17 +688,23 @@ impl Ctx<'_> {
                 }
             })
             .collect();
+        let mut missing = Vec::new();
         let query = s
             .query
             .iter()
             .map(|(k, y)| {
-                (
-                    k.clone(),
-                    self.template(y, &format!("{at}.query.{k}"), defs),
-                )
+                let loc = format!("{at}.query.{k}");
+                // A plain string value may take `${VAR}` from the environment, as headers do.
+                let y = match y {
+                    Yaml::String(raw) if raw.contains("${") => Yaml::String(
+                        self.interpolate(raw, &loc, env, &mut missing)
+                            .unwrap_or_default(),
+                    ),
+                    other => other.clone(),
+                };
+                (k.clone(), self.template(&y, &loc, defs))
             })
             .collect();
-        let mut missing = Vec::new();
         let headers = self.headers(&s.headers, &format!("{at}.headers"), env, &mut missing);
         self.missing.append(&mut missing);
         let request = s
@@ -1005,6 +1011,25 @@ mod tests {
         let m = compile_file(FsPath::new("m.yaml"), ok, &env).unwrap();
         assert_eq!(m.upstream.idle_timeout, Duration::from_secs(30));
         assert_eq!(m.upstream.missing_env, vec!["ROUTE_KEY".to_string()]);
+    }
+
+    #[test]
+    fn query_values_take_the_environment() {
+        let src = "upstream:\n  base_url: http://x\nroutes:\n  chat:\n    path: /\n    query: {v: \"${NOPE:-2024-10-21}\", k: \"${KEY}\", m: $.model}\n    response: {}\n";
+        let m = compile_file(FsPath::new("m.yaml"), src, &env).unwrap();
+        let q = &m.chat.as_ref().unwrap().query;
+        let text: Vec<String> = q.iter().map(|(k, e)| format!("{k}={e:?}")).collect();
+        assert!(
+            text.iter()
+                .any(|t| t.starts_with("v=Const(String(\"2024-10-21\"))")),
+            "{text:?}"
+        );
+        assert!(
+            text.iter()
+                .any(|t| t.starts_with("k=Const(String(\"sk-secret\"))")),
+            "{text:?}"
+        );
+        assert!(text.iter().any(|t| t.starts_with("m=Path")), "{text:?}");
     }
 
     #[test]
