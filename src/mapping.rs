@@ -694,15 +694,18 @@ impl Ctx<'_> {
             .iter()
             .map(|(k, y)| {
                 let loc = format!("{at}.query.{k}");
-                // A plain string value may take `${VAR}` from the environment, as headers do.
-                let y = match y {
-                    Yaml::String(raw) if raw.contains("${") => Yaml::String(
-                        self.interpolate(raw, &loc, env, &mut missing)
-                            .unwrap_or_default(),
-                    ),
-                    other => other.clone(),
+                // A plain string may take `${VAR}` from the environment, as headers do. The result
+                // is a constant, never a path; unset, the parameter is left out.
+                let e = match y {
+                    Yaml::String(raw) if raw.contains("${") => {
+                        match self.interpolate(raw, &loc, env, &mut missing) {
+                            Some(v) if !v.is_empty() => Expr::Const(serde_json::Value::String(v)),
+                            _ => Expr::Coalesce(Vec::new()),
+                        }
+                    }
+                    other => self.template(other, &loc, defs),
                 };
-                (k.clone(), self.template(&y, &loc, defs))
+                (k.clone(), e)
             })
             .collect();
         let headers = self.headers(&s.headers, &format!("{at}.headers"), env, &mut missing);
@@ -826,6 +829,12 @@ impl Ctx<'_> {
                 }
             })
             .collect();
+        if s.passthrough && framing != Framing::Sse {
+            self.error(
+                &format!("{at}.passthrough"),
+                "passthrough forwards SSE streams only",
+            );
+        }
         if s.passthrough && !rules.is_empty() {
             self.error(&format!("{at}.rules"), "a passthrough stream has no rules");
         }
@@ -1015,7 +1024,7 @@ mod tests {
 
     #[test]
     fn query_values_take_the_environment() {
-        let src = "upstream:\n  base_url: http://x\nroutes:\n  chat:\n    path: /\n    query: {v: \"${NOPE:-2024-10-21}\", k: \"${KEY}\", m: $.model}\n    response: {}\n";
+        let src = "upstream:\n  base_url: http://x\nroutes:\n  chat:\n    path: /\n    query: {v: \"${NOPE:-2024-10-21}\", k: \"${KEY}\", m: $.model, u: \"${UNSET}\"}\n    response: {}\n";
         let m = compile_file(FsPath::new("m.yaml"), src, &env).unwrap();
         let q = &m.chat.as_ref().unwrap().query;
         let text: Vec<String> = q.iter().map(|(k, e)| format!("{k}={e:?}")).collect();
@@ -1030,6 +1039,11 @@ mod tests {
             "{text:?}"
         );
         assert!(text.iter().any(|t| t.starts_with("m=Path")), "{text:?}");
+        assert!(
+            text.iter().any(|t| t == "u=Coalesce([])"),
+            "an unset variable leaves the parameter out: {text:?}"
+        );
+        assert_eq!(m.upstream.missing_env, vec!["UNSET".to_string()]);
     }
 
     #[test]

@@ -155,7 +155,8 @@ pub async fn run(call: Call<'_>) -> Result<Response<ProxyBody>, ProxyError> {
     let mapping = call.mapping;
     let op = call.op;
     let prepared = prepare(mapping, op, &call.request, call.client_headers)?;
-    tracing::debug!(uri = %prepared.request.uri(), "upstream request");
+    // The path only: query values may hold secrets from the environment.
+    tracing::debug!(path = %prepared.request.uri().path(), "upstream request");
     let sent = Instant::now();
     let response = send(mapping, call.client, prepared.request).await?;
     call.metrics

@@ -69,6 +69,19 @@ pub struct StreamRewriter {
     pub writer: ChunkWriter,
     state: Value,
     events: Vec<Event>,
+    /// The last bytes forwarded by a passthrough stream.
+    tail: Vec<u8>,
+}
+
+/// How many trailing bytes a passthrough stream keeps to recognise its end.
+const TAIL: usize = 32;
+
+fn trimmed(b: &[u8]) -> &[u8] {
+    let end = b
+        .iter()
+        .rposition(|c| !c.is_ascii_whitespace())
+        .map_or(0, |i| i + 1);
+    &b[..end]
 }
 
 impl StreamRewriter {
@@ -92,6 +105,7 @@ impl StreamRewriter {
             writer: ChunkWriter::new(kind, model, include_usage),
             state: Value::Object(Map::new()),
             events: Vec::new(),
+            tail: Vec::new(),
         })
     }
 
@@ -103,6 +117,9 @@ impl StreamRewriter {
         if self.passthrough {
             out.extend_from_slice(bytes);
             self.writer.emitted_content |= !bytes.is_empty();
+            self.tail.extend_from_slice(bytes);
+            let cut = self.tail.len().saturating_sub(TAIL);
+            self.tail.drain(..cut);
             return;
         }
         let mut events = std::mem::take(&mut self.events);
@@ -120,7 +137,17 @@ impl StreamRewriter {
             return;
         }
         if self.passthrough {
-            self.writer.closed = true; // the upstream wrote its own ending
+            // The upstream writes its own ending; one that never says [DONE] was cut short.
+            if trimmed(&self.tail).ends_with(b"data: [DONE]") {
+                self.writer.closed = true;
+            } else {
+                self.fail(
+                    out,
+                    &ProxyError::BadUpstreamResponse {
+                        message: "the upstream closed the stream before data: [DONE]".into(),
+                    },
+                );
+            }
             return;
         }
         let mut events = std::mem::take(&mut self.events);
@@ -144,6 +171,14 @@ impl StreamRewriter {
 
     /// The upstream failed (reset, timeout): end the client's stream with that error.
     pub fn fail(&mut self, out: &mut Vec<u8>, err: &ProxyError) {
+        // Forwarded bytes may have stopped mid-event: end that event before the error event.
+        if self.passthrough
+            && !self.writer.closed
+            && !self.tail.is_empty()
+            && !self.tail.ends_with(b"\n\n")
+        {
+            out.extend_from_slice(b"\n\n");
+        }
         self.writer.fail(out, err);
     }
 
@@ -354,6 +389,33 @@ routes:
             "{out}"
         );
         assert!(out.ends_with("data: [DONE]\n\n"));
+    }
+
+    #[test]
+    fn passthrough_forwards_bytes_and_catches_truncation() {
+        let src = "upstream: {base_url: \"http://x\"}\nroutes:\n  chat:\n    path: /c\n    response: {}\n    stream: {framing: sse, passthrough: true}\n";
+        let m = Arc::new(compile_file(Path::new("p.yaml"), src, &|_| None).unwrap());
+        let new = || {
+            StreamRewriter::new(
+                Arc::clone(&m),
+                Op::Chat,
+                Arc::new(json!({})),
+                Kind::Chat,
+                "m",
+                false,
+            )
+            .unwrap()
+        };
+        let whole = "data: {\"a\":1}\n\ndata: [DONE]\n\n";
+        let mut r = new();
+        assert_eq!(run(&mut r, whole), whole, "forwarded byte for byte");
+        let mut r = new();
+        let out = run(&mut r, "data: {\"a\":1}\n\ndata: {\"cho");
+        assert!(
+            out.starts_with("data: {\"a\":1}\n\ndata: {\"cho\n\ndata: {\"error\""),
+            "{out}"
+        );
+        assert!(out.contains("before data: [DONE]"), "{out}");
     }
 
     #[test]

@@ -39,7 +39,10 @@ pub fn parse_request(op: Op, bytes: &[u8]) -> Result<Value, ProxyError> {
         param: Some(param.into()),
     };
     let Some(obj) = request.as_object() else {
-        return Err(bad("the request body must be a JSON object", ""));
+        return Err(ProxyError::BadRequest {
+            message: "the request body must be a JSON object".into(),
+            param: None,
+        });
     };
     match obj.get("model") {
         Some(Value::String(m)) if !m.is_empty() => {}
@@ -119,12 +122,23 @@ pub fn pick_mapping<'s, 'm>(
     {
         return Ok((key.as_str(), rest));
     }
-    let claimed: Vec<&str> = state
+    // A declared id wins over a pattern; patterns decide only when no mapping declares it.
+    let declared: Vec<&str> = state
         .mappings
         .iter()
-        .filter(|(_, l)| l.mapping.serves(model))
+        .filter(|(_, l)| l.mapping.models.iter().any(|m| m.id == model))
         .map(|(n, _)| n.as_str())
         .collect();
+    let claimed: Vec<&str> = if declared.is_empty() {
+        state
+            .mappings
+            .iter()
+            .filter(|(_, l)| l.mapping.serves(model))
+            .map(|(n, _)| n.as_str())
+            .collect()
+    } else {
+        declared
+    };
     match claimed.as_slice() {
         [one] => Ok((one, model)),
         [] => Err(model_not_found(format!(
@@ -168,7 +182,8 @@ pub async fn model_list(
         .iter()
         .map(|d| entry(&d.id, None, d.owned_by.as_deref()))
         .collect();
-    if m.model_list.is_none() {
+    // An allow-list lists exactly what it allows.
+    if m.model_list.is_none() || m.only_declared_models {
         return Ok(out);
     }
     let fetched = match tokio::time::timeout(

@@ -171,7 +171,18 @@ async fn call(
         if req.method() != Method::GET {
             return Err(ProxyError::MethodNotAllowed);
         }
-        return models(state, name, req.headers()).await;
+        let result = models(state, name, req.headers()).await;
+        let status = result.as_ref().map_or_else(|e| e.status(), |r| r.status());
+        state
+            .metrics
+            .requests
+            .with_label_values(&[
+                name.unwrap_or("-"),
+                op.name(),
+                status_class(status.as_u16()),
+            ])
+            .inc();
+        return result;
     }
     let mut routed = name
         .and_then(|n| state.mappings.get_key_value(n))

@@ -213,3 +213,74 @@ async fn aliases_allow_lists_and_ambiguity() {
     .await;
     assert_eq!(r.status, 200, "{}", r.text);
 }
+
+#[tokio::test]
+async fn declared_ids_win_over_patterns_and_allow_lists_list_only_what_they_allow() {
+    let anthropic = FakeUpstream::anthropic().await;
+    let ollama = FakeUpstream::ollama().await;
+    let dir = std::env::temp_dir().join(format!("rosetta-serves-{}", fastrand::u64(..)));
+    std::fs::create_dir_all(&dir).unwrap();
+    let root = env!("CARGO_MANIFEST_DIR");
+    let anth = std::fs::read_to_string(format!("{root}/mappings/anthropic.yaml")).unwrap();
+    let olla = std::fs::read_to_string(format!("{root}/mappings/ollama.yaml")).unwrap();
+    // `wide` claims every claude-* model by pattern; `anthropic` declares one exactly.
+    std::fs::write(
+        dir.join("wide.yaml"),
+        anth.replacen(
+            "models:\n",
+            "options: {serves: [\"claude-*\"]}\nmodels:\n",
+            1,
+        )
+        .replace("  - claude-sonnet-4-5\n", ""),
+    )
+    .unwrap();
+    std::fs::write(dir.join("anthropic.yaml"), &anth).unwrap();
+    std::fs::write(
+        dir.join("strict.yaml"),
+        olla.replacen(
+            "models:\n",
+            "options: {only_declared_models: true}\nmodels:\n",
+            1,
+        ),
+    )
+    .unwrap();
+    let env = [
+        ("ANTHROPIC_BASE_URL", anthropic.base_url()),
+        ("ANTHROPIC_API_KEY", "k".to_string()),
+        ("OLLAMA_BASE_URL", ollama.base_url()),
+    ];
+    let proxy = Proxy::start_dir(&dir, &env).await;
+    let url = proxy.url("/v1/chat/completions");
+    assert_eq!(
+        post(&url, &chat("claude-sonnet-4-5", "Hi")).await.status,
+        200,
+        "declared by anthropic only"
+    );
+    assert_eq!(
+        post(&url, &chat("claude-opus-9", "Hi")).await.status,
+        200,
+        "the wide pattern"
+    );
+    let ids: Vec<String> = request("GET", &proxy.url("/strict/v1/models"), None)
+        .await
+        .json()["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        ids,
+        vec!["llama3.2".to_string(), "qwen2.5".to_string()],
+        "fetched models the allow-list refuses are not listed"
+    );
+    assert!(
+        ollama.requests().is_empty(),
+        "an allow-list needs no upstream listing"
+    );
+    assert!(
+        proxy.metrics().contains(
+            "rosetta_requests_total{mapping=\"strict\",route=\"models\",status=\"2xx\"} 1"
+        )
+    );
+}
