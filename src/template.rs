@@ -646,6 +646,22 @@ impl<'a> Scope<'a> {
         }
     }
 
+    /// Runs `f` with `item` as the focus and, when `bind` names it, as a variable too.
+    fn with_item<R>(&self, item: &Value, bind: Option<&str>, f: impl FnOnce(Scope<'_>) -> R) -> R {
+        let mut inner: Scope<'_> = *self;
+        inner.focus = item;
+        let local;
+        if let Some(name) = bind {
+            local = Local {
+                name,
+                value: item,
+                parent: self.local,
+            };
+            inner.local = Some(&local);
+        }
+        f(inner)
+    }
+
     fn var(&self, name: &str) -> Option<&'a Value> {
         let mut l = self.local;
         while let Some(frame) = l {
@@ -701,18 +717,10 @@ pub fn eval(e: &Expr, s: Scope<'_>) -> Option<Value> {
             let items = as_array(eval(over, s)?);
             let mut out = Vec::with_capacity(items.len());
             for item in &items {
-                let local;
-                let mut inner = s;
-                inner.focus = item;
-                if let Some(name) = bind {
-                    local = Local {
-                        name,
-                        value: item,
-                        parent: s.local,
-                    };
-                    inner.local = Some(&local);
-                }
-                match (eval(to, inner), flat) {
+                match (
+                    s.with_item(item, bind.as_deref(), |inner| eval(to, inner)),
+                    flat,
+                ) {
                     (Some(Value::Array(vs)), true) => out.extend(vs),
                     (Some(v), _) => out.push(v),
                     (None, _) => {}
@@ -725,18 +733,9 @@ pub fn eval(e: &Expr, s: Scope<'_>) -> Option<Value> {
             let kept = items
                 .into_iter()
                 .filter(|item| {
-                    let local;
-                    let mut inner = s;
-                    inner.focus = item;
-                    if let Some(name) = bind {
-                        local = Local {
-                            name,
-                            value: item,
-                            parent: s.local,
-                        };
-                        inner.local = Some(&local);
-                    }
-                    truthy(eval(cond, inner).as_ref())
+                    s.with_item(item, bind.as_deref(), |inner| {
+                        truthy(eval(cond, inner).as_ref())
+                    })
                 })
                 .collect();
             Some(Value::Array(kept))
@@ -890,9 +889,7 @@ pub fn eval(e: &Expr, s: Scope<'_>) -> Option<Value> {
             let mut out: Vec<Value> = Vec::new();
             let mut last_key: Option<Value> = None;
             for item in as_array(eval(of, s)?) {
-                let mut inner = s;
-                inner.focus = &item;
-                let key = eval(by, inner);
+                let key = s.with_item(&item, None, |inner| eval(by, inner));
                 let same = key.is_some() && key == last_key;
                 if same
                     && let (Some(Value::Object(prev)), Value::Object(cur)) = (out.last_mut(), &item)

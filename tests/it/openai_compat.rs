@@ -139,26 +139,10 @@ async fn tools_stream_pieces_and_indexes() {
     let s = stream(&url(&proxy), &body).await;
     s.assert_valid();
     assert_eq!(s.finish_reason(), "tool_calls");
-    let deltas = s.tool_deltas();
-    let starts: Vec<&Value> = deltas.iter().filter(|d| d.get("id").is_some()).collect();
-    assert_eq!(starts.len(), 2);
-    for (i, (d, name)) in starts.iter().zip(["get_weather", "get_time"]).enumerate() {
-        assert_eq!(d["index"], i);
-        assert_eq!(d["type"], "function");
-        assert_eq!(d["function"], json!({"name": name, "arguments": ""}));
-    }
-    for (index, want) in [(0, json!({"city": "Paris"})), (1, json!({"tz": "Paris"}))] {
-        let pieces: Vec<&str> = deltas
-            .iter()
-            .filter(|d| d["index"] == index && d.get("id").is_none())
-            .map(|d| d["function"]["arguments"].as_str().unwrap())
-            .collect();
-        assert!(pieces.len() > 1, "arguments arrive in pieces: {pieces:?}");
-        assert_eq!(
-            serde_json::from_str::<Value>(&pieces.concat()).unwrap(),
-            want
-        );
-    }
+    s.assert_tool_calls(&[
+        ("get_weather", json!({"city": "Paris"})),
+        ("get_time", json!({"tz": "Paris"})),
+    ]);
 }
 
 #[tokio::test]

@@ -250,6 +250,35 @@ impl Streamed {
     }
 
     /// Tool-call deltas: (index, id, name, arguments piece).
+    /// Checks streamed tool calls: starts at indexes 0, 1... with id, type, name and empty
+    /// arguments, then at least two argument pieces per call that join into `args`.
+    pub fn assert_tool_calls(&self, calls: &[(&str, Value)]) {
+        let deltas = self.tool_deltas();
+        let starts: Vec<&Value> = deltas.iter().filter(|d| d.get("id").is_some()).collect();
+        assert_eq!(starts.len(), calls.len(), "{deltas:?}");
+        for (i, (d, (name, _))) in starts.iter().zip(calls).enumerate() {
+            assert_eq!(d["index"], i);
+            assert_eq!(d["type"], "function");
+            assert_eq!(
+                d["function"],
+                serde_json::json!({"name": name, "arguments": ""})
+            );
+            assert!(d["id"].as_str().is_some_and(|id| !id.is_empty()));
+        }
+        for (index, (_, args)) in calls.iter().enumerate() {
+            let pieces: Vec<&str> = deltas
+                .iter()
+                .filter(|d| d["index"] == index && d.get("id").is_none())
+                .map(|d| d["function"]["arguments"].as_str().unwrap())
+                .collect();
+            assert!(pieces.len() > 1, "arguments arrive in pieces: {pieces:?}");
+            assert_eq!(
+                &serde_json::from_str::<Value>(&pieces.concat()).unwrap(),
+                args
+            );
+        }
+    }
+
     pub fn tool_deltas(&self) -> Vec<Value> {
         self.chunks()
             .iter()

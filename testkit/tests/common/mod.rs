@@ -1,6 +1,10 @@
 //! Test client for the fakes: one HTTP/1.1 exchange per connection, body frames timestamped.
 #![allow(dead_code)]
 
+pub mod tgi;
+
+pub mod gemini;
+
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
