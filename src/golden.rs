@@ -276,8 +276,22 @@ fn execute(mapping: &Arc<Mapping>, op: Op, case: &Case, problems: &mut Vec<Strin
             body.as_bytes(),
         ));
     }
+    let upstream_headers = Value::Object(
+        canned
+            .headers
+            .iter()
+            .map(|(k, v)| (k.to_ascii_lowercase(), Value::String(v.clone())))
+            .collect(),
+    );
     if !prepared.stream {
-        return match proxy::translate_whole(mapping, op, body.as_bytes(), &request, &client_model) {
+        return match proxy::translate_whole(
+            mapping,
+            op,
+            body.as_bytes(),
+            &upstream_headers,
+            &request,
+            &client_model,
+        ) {
             Ok((v, _)) => Outcome::Whole(v),
             Err(e) => Outcome::Error(e),
         };
@@ -286,6 +300,7 @@ fn execute(mapping: &Arc<Mapping>, op: Op, case: &Case, problems: &mut Vec<Strin
         mapping,
         op,
         Arc::new(request),
+        upstream_headers,
         &client_model,
         prepared.include_usage,
     ) {

@@ -19,7 +19,8 @@ use crate::openai::{self, Kind, Usage};
 use crate::rewrite::{StreamRewriter, eval_fields};
 use crate::telemetry::Metrics;
 use crate::upstream::{
-    UpstreamClient, answered_json, build_request, read_body, send, snippet, upstream_error,
+    UpstreamClient, answered_json, build_request, header_object, read_body, send, snippet,
+    upstream_error,
 };
 
 /// Everything one call needs.
@@ -85,6 +86,7 @@ pub fn translate_whole(
     mapping: &Mapping,
     op: Op,
     body: &[u8],
+    headers: &Value,
     request: &Value,
     client_model: &str,
 ) -> Result<(Value, Usage), ProxyError> {
@@ -99,7 +101,7 @@ pub fn translate_whole(
             ),
         })?;
     let normalized: Map<String, Value> =
-        eval_fields(&route.response, &parsed, request, &Value::Null);
+        eval_fields(&route.response, &parsed, request, &Value::Null, headers);
     match op {
         Op::Chat => Ok(openai::completion(client_model, &normalized)),
         Op::Completions => Ok(openai::text_completion(client_model, &normalized)),
@@ -128,6 +130,7 @@ pub fn rewriter(
     mapping: &Arc<Mapping>,
     op: Op,
     request: Arc<Value>,
+    headers: Value,
     client_model: &str,
     include_usage: bool,
 ) -> Result<StreamRewriter, ProxyError> {
@@ -140,6 +143,7 @@ pub fn rewriter(
         Arc::clone(mapping),
         op,
         request,
+        headers,
         kind,
         client_model,
         include_usage,
@@ -167,6 +171,7 @@ pub async fn run(call: Call<'_>) -> Result<Response<ProxyBody>, ProxyError> {
         return Err(upstream_error(mapping, response).await);
     }
     let route = mapping.route(op).expect("prepare checked the route");
+    let headers = header_object(response.headers());
     if prepared.stream && answered_json(&response, route) {
         // The upstream ignored the stream request or failed with a JSON body: nothing has
         // reached the client yet, so this can still be a plain HTTP error.
@@ -183,6 +188,7 @@ pub async fn run(call: Call<'_>) -> Result<Response<ProxyBody>, ProxyError> {
             mapping,
             op,
             Arc::new(call.request),
+            headers,
             &call.client_model,
             prepared.include_usage,
         )?;
@@ -202,7 +208,14 @@ pub async fn run(call: Call<'_>) -> Result<Response<ProxyBody>, ProxyError> {
         return Ok(resp);
     }
     let body = read_body(response.into_body(), mapping.upstream.idle_timeout).await?;
-    let (body, usage) = translate_whole(mapping, op, &body, &call.request, &call.client_model)?;
+    let (body, usage) = translate_whole(
+        mapping,
+        op,
+        &body,
+        &headers,
+        &call.request,
+        &call.client_model,
+    )?;
     call.metrics.count_tokens(&mapping.name, &usage);
     let mut resp = Response::new(full(body.to_string()));
     resp.headers_mut()
@@ -223,8 +236,9 @@ pub async fn list_models(
     if !response.status().is_success() {
         return Err(upstream_error(mapping, response).await);
     }
+    let headers = header_object(response.headers());
     let body = read_body(response.into_body(), mapping.upstream.idle_timeout).await?;
-    match translate_whole(mapping, Op::Models, &body, &request, "")?.0 {
+    match translate_whole(mapping, Op::Models, &body, &headers, &request, "")?.0 {
         Value::Array(items) => Ok(items),
         _ => unreachable!("translate_whole gives an array for Op::Models"),
     }

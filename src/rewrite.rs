@@ -13,14 +13,21 @@ use crate::mapping::{Fields, Mapping, Op, Rule};
 use crate::openai::{ChunkWriter, Kind, ToolCallPart, Usage, text_of};
 use crate::template::{Scope, eval, to_text, truthy};
 
-/// Evaluates a set of fields on `input`, with `$request` bound to the OpenAI request.
+/// Evaluates a set of fields on `input`, with `$request` bound to the OpenAI request and
+/// `$headers` to the upstream's response headers.
 pub fn eval_fields(
     fields: &Fields,
     input: &Value,
     request: &Value,
     state: &Value,
+    headers: &Value,
 ) -> Map<String, Value> {
-    let globals = [("root", input), ("request", request), ("state", state)];
+    let globals = [
+        ("root", input),
+        ("request", request),
+        ("state", state),
+        ("headers", headers),
+    ];
     let scope = Scope::new(input, &globals);
     let mut out = Map::new();
     let slots = [
@@ -65,6 +72,8 @@ pub struct StreamRewriter {
     /// Forward upstream bytes unchanged.
     passthrough: bool,
     request: Arc<Value>,
+    /// The upstream's response headers, as `$headers`.
+    headers: Value,
     decoder: Decoder,
     pub writer: ChunkWriter,
     state: Value,
@@ -90,6 +99,7 @@ impl StreamRewriter {
         mapping: Arc<Mapping>,
         op: Op,
         request: Arc<Value>,
+        headers: Value,
         kind: Kind,
         model: &str,
         include_usage: bool,
@@ -101,6 +111,7 @@ impl StreamRewriter {
             op,
             passthrough,
             request,
+            headers,
             decoder: Decoder::new(framing),
             writer: ChunkWriter::new(kind, model, include_usage),
             state: Value::Object(Map::new()),
@@ -234,6 +245,7 @@ impl StreamRewriter {
                     ("root", data),
                     ("request", &*self.request),
                     ("state", &self.state),
+                    ("headers", &self.headers),
                 ];
                 if !truthy(eval(cond, Scope::new(data, &globals)).as_ref()) {
                     continue;
@@ -245,12 +257,13 @@ impl StreamRewriter {
     }
 
     fn fire(&mut self, rule: &Rule, data: &Value, out: &mut Vec<u8>) {
-        let emitted = eval_fields(&rule.emit, data, &self.request, &self.state);
+        let emitted = eval_fields(&rule.emit, data, &self.request, &self.state, &self.headers);
         if !rule.set.is_empty() || !rule.incr.is_empty() {
             let globals = [
                 ("root", data),
                 ("request", &*self.request),
                 ("state", &self.state),
+                ("headers", &self.headers),
             ];
             let scope = Scope::new(data, &globals);
             let updates: Vec<(String, Option<Value>)> = rule
@@ -356,6 +369,7 @@ routes:
             Arc::new(m),
             Op::Chat,
             Arc::new(json!({})),
+            json!({}),
             Kind::Chat,
             "m",
             include_usage,
@@ -392,6 +406,46 @@ routes:
     }
 
     #[test]
+    fn response_headers_are_bound_as_headers() {
+        let src = "upstream: {base_url: \"http://x\"}\nroutes:\n  chat:\n    path: /c\n    response:\n      content: $.text\n      usage: {prompt_tokens: {$int: \"$headers['x-prompt-tokens']\"}}\n    stream:\n      framing: sse\n      rules:\n        - emit: {content: \"$headers['x-tag']\", end: true}\n";
+        let m = compile_file(Path::new("h.yaml"), src, &|_| None).unwrap();
+        let headers = json!({"x-prompt-tokens": "12", "x-tag": "tagged"});
+        let fields = &m.chat.as_ref().unwrap().response;
+        let out = eval_fields(
+            fields,
+            &json!({"text": "t"}),
+            &json!({}),
+            &Value::Null,
+            &headers,
+        );
+        assert_eq!(out["usage"], json!({"prompt_tokens": 12}));
+        let out = eval_fields(
+            fields,
+            &json!({"text": "t"}),
+            &json!({}),
+            &Value::Null,
+            &json!({}),
+        );
+        assert!(
+            out.get("usage")
+                .and_then(|u| u.get("prompt_tokens"))
+                .is_none(),
+            "an absent header is absent: {out:?}"
+        );
+        let mut r = StreamRewriter::new(
+            Arc::new(m),
+            Op::Chat,
+            Arc::new(json!({})),
+            headers,
+            Kind::Chat,
+            "m",
+            false,
+        )
+        .unwrap();
+        assert!(run(&mut r, "data: {}\n\n").contains("\"content\":\"tagged\""));
+    }
+
+    #[test]
     fn passthrough_forwards_bytes_and_catches_truncation() {
         let src = "upstream: {base_url: \"http://x\"}\nroutes:\n  chat:\n    path: /c\n    response: {}\n    stream: {framing: sse, passthrough: true}\n";
         let m = Arc::new(compile_file(Path::new("p.yaml"), src, &|_| None).unwrap());
@@ -400,6 +454,7 @@ routes:
                 Arc::clone(&m),
                 Op::Chat,
                 Arc::new(json!({})),
+                json!({}),
                 Kind::Chat,
                 "m",
                 false,

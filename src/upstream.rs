@@ -275,6 +275,25 @@ fn common_error_message(v: &Value) -> Option<String> {
 }
 
 /// The start of a body, for error messages.
+/// Response headers as a JSON object for `$headers`: lower-case names, text values (repeated
+/// headers joined with `, `, bytes that are not UTF-8 replaced).
+pub fn header_object(headers: &HeaderMap) -> Value {
+    let mut out = serde_json::Map::new();
+    for (name, value) in headers {
+        let text = String::from_utf8_lossy(value.as_bytes()).into_owned();
+        match out.get_mut(name.as_str()) {
+            Some(Value::String(prev)) => {
+                prev.push_str(", ");
+                prev.push_str(&text);
+            }
+            _ => {
+                out.insert(name.as_str().to_string(), Value::String(text));
+            }
+        }
+    }
+    Value::Object(out)
+}
+
 pub fn snippet(body: &[u8]) -> String {
     let text = String::from_utf8_lossy(body);
     let mut s: String = text.chars().take(200).collect();
