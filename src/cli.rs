@@ -1,4 +1,4 @@
-//! The command line: `rosetta serve`, `rosetta check` and `rosetta test`.
+//! The command line: `rosetta serve`, `check`, `test` and `health`.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -46,6 +46,43 @@ pub enum Command {
         #[arg(long, env = "ROSETTA_MAPPINGS", default_value = "./mappings")]
         mappings: PathBuf,
     },
+    /// Exit 0 only if a running Rosetta's /health answers 200 (for container health checks).
+    Health {
+        /// The health URL to ask (plain http).
+        #[arg(
+            long,
+            env = "ROSETTA_HEALTH_URL",
+            default_value = "http://127.0.0.1:8080/health"
+        )]
+        url: String,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 5)]
+        timeout: u64,
+    },
+}
+
+/// One GET of `url`; `Ok(())` only for a 200.
+async fn health(url: &str, timeout: std::time::Duration) -> Result<(), String> {
+    use http_body_util::Empty;
+    use hyper_util::client::legacy::Client;
+    use hyper_util::rt::TokioExecutor;
+    let uri: http::Uri = url
+        .parse()
+        .map_err(|e| format!("invalid URL {url:?}: {e}"))?;
+    if uri.scheme() != Some(&http::uri::Scheme::HTTP) {
+        return Err(format!("{url:?}: only http:// URLs are supported"));
+    }
+    let client = Client::builder(TokioExecutor::new()).build_http::<Empty<bytes::Bytes>>();
+    let status = tokio::time::timeout(timeout, client.get(uri))
+        .await
+        .map_err(|_| format!("no answer from {url} within {}s", timeout.as_secs()))?
+        .map_err(|e| format!("cannot reach {url}: {e}"))?
+        .status();
+    if status == http::StatusCode::OK {
+        Ok(())
+    } else {
+        Err(format!("{url} answered {status}"))
+    }
 }
 
 /// Loads mappings, printing every error to stderr.
@@ -70,6 +107,28 @@ fn load(dir: &Path) -> Option<Vec<Arc<Mapping>>> {
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
+        Command::Health { url, timeout } => {
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("error: cannot start the runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match runtime.block_on(health(&url, std::time::Duration::from_secs(timeout))) {
+                Ok(()) => {
+                    println!("healthy: {url}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("unhealthy: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Test { mappings, fixtures } => {
             // An empty environment: every `${VAR:-default}` takes its default and no secret is
             // read, so cases give the same result on every machine.

@@ -284,3 +284,43 @@ async fn declared_ids_win_over_patterns_and_allow_lists_list_only_what_they_allo
         )
     );
 }
+
+/// `rosetta health` exits 0 only for a 200 from /health: the container health check.
+#[tokio::test]
+async fn health_subcommand_exit_codes() {
+    let proxy = Proxy::start(&[]).await;
+    let sick = FakeUpstream::scripted(vec![rosetta_testkit::Reply::raw(
+        503,
+        "text/plain",
+        "draining",
+    )])
+    .await;
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let cases = [
+        (proxy.url("/health"), true),
+        (format!("{}/health", sick.base_url()), false),
+        (format!("http://{closed}/health"), false),
+        ("https://127.0.0.1:1/health".to_string(), false),
+    ];
+    for (url, healthy) in cases {
+        let arg = url.clone();
+        let out = tokio::task::spawn_blocking(move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_rosetta"))
+                .args(["health", "--url", &arg, "--timeout", "3"])
+                .output()
+                .unwrap()
+        })
+        .await
+        .unwrap();
+        assert_eq!(
+            out.status.success(),
+            healthy,
+            "{url}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
