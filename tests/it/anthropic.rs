@@ -295,3 +295,33 @@ async fn thinking_becomes_reasoning_content() {
             .any(|c| c["choices"][0]["delta"]["reasoning_content"].is_string())
     );
 }
+
+/// reasoning_effort turns on extended thinking with a budget the API accepts (below max_tokens,
+/// at least 1024), in both modes, and the thinking comes back as reasoning_content.
+#[tokio::test]
+async fn reasoning_effort_becomes_a_valid_thinking_budget() {
+    let (fake, proxy) = setup().await;
+    for (effort, cap) in [("high", None), ("medium", Some(3000)), ("low", Some(1500))] {
+        let mut body = chat("claude-sonnet-4-5", "THINK about it");
+        body["reasoning_effort"] = json!(effort);
+        body["temperature"] = json!(0.3);
+        if let Some(cap) = cap {
+            body["max_tokens"] = json!(cap);
+        }
+        let r = post(&url(&proxy), &body).await;
+        assert_eq!(r.status, 200, "{effort}: {}", r.text);
+        let msg = &r.json()["choices"][0]["message"];
+        assert!(
+            !msg["reasoning_content"].as_str().unwrap_or("").is_empty(),
+            "{effort}: {msg}"
+        );
+        let sent = fake.requests().last().unwrap().body.clone();
+        let budget = sent["thinking"]["budget_tokens"].as_i64().unwrap();
+        assert!(budget >= 1024 && budget < sent["max_tokens"].as_i64().unwrap());
+        assert!(sent.get("temperature").is_none(), "{sent}");
+        body["stream"] = json!(true);
+        let s = stream(&url(&proxy), &body).await;
+        s.assert_valid();
+        assert!(!s.reasoning().is_empty(), "{effort}: streamed reasoning");
+    }
+}
