@@ -39,6 +39,8 @@ pub struct RewriteBody {
     out: Vec<u8>,
     done: bool,
     stats: StreamStats,
+    /// The request id, when each upstream frame is logged next to the OpenAI bytes it became.
+    trace: Option<String>,
 }
 
 /// Metric bookkeeping of one stream; settles exactly once, at the end or on drop.
@@ -86,6 +88,7 @@ impl RewriteBody {
         route: &'static str,
         metrics: Metrics,
         started: Instant,
+        trace: Option<String>,
     ) -> Self {
         metrics
             .active_streams
@@ -99,6 +102,7 @@ impl RewriteBody {
             idle_timer: Box::pin(tokio::time::sleep(idle)),
             out: Vec::with_capacity(4096),
             done: false,
+            trace,
             stats: StreamStats {
                 metrics,
                 mapping: mapping.name.clone(),
@@ -125,10 +129,22 @@ impl Body for RewriteBody {
                 return Poll::Ready(None);
             }
             let mut failure = None;
+            let mut ended = None;
+            let before = this.out.len();
             match Pin::new(&mut this.upstream).poll_frame(cx) {
                 Poll::Ready(Some(Ok(frame))) => {
                     if let Ok(data) = frame.into_data() {
+                        let before = this.out.len();
                         this.rewriter.feed(&data, &mut this.out);
+                        if let Some(id) = &this.trace {
+                            tracing::info!(
+                                target: "rosetta::trace",
+                                id = %id,
+                                upstream = %crate::trace::text(&data),
+                                sent = %crate::trace::text(&this.out[before..]),
+                                "stream frame"
+                            );
+                        }
                         let deadline = tokio::time::Instant::now() + this.idle;
                         this.idle_timer.as_mut().reset(deadline);
                     }
@@ -141,8 +157,12 @@ impl Body for RewriteBody {
                     };
                     this.rewriter.fail(&mut this.out, &err);
                     failure = Some(err.kind());
+                    ended = Some("upstream connection failed");
                 }
-                Poll::Ready(None) => this.rewriter.end(&mut this.out),
+                Poll::Ready(None) => {
+                    this.rewriter.end(&mut this.out);
+                    ended = Some("upstream body ended");
+                }
                 Poll::Pending => {
                     if this.idle_timer.as_mut().poll(cx).is_pending() {
                         return Poll::Pending;
@@ -152,7 +172,16 @@ impl Body for RewriteBody {
                     };
                     this.rewriter.fail(&mut this.out, &err);
                     failure = Some(err.kind());
+                    ended = Some("upstream idle timeout");
                 }
+            }
+            if let (Some(id), Some(why)) = (&this.trace, ended) {
+                tracing::info!(
+                    target: "rosetta::trace",
+                    id = %id,
+                    sent = %crate::trace::text(&this.out[before..]),
+                    "stream end: {why}"
+                );
             }
             if this.rewriter.writer.emitted_content && !this.stats.first_token {
                 this.stats.first_token = true;
@@ -164,6 +193,7 @@ impl Body for RewriteBody {
             }
             if this.rewriter.writer.closed {
                 this.done = true;
+
                 let failure = failure.or(this
                     .rewriter
                     .writer

@@ -30,6 +30,11 @@ pub enum Command {
         /// Log format.
         #[arg(long, env = "ROSETTA_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
         log_format: String,
+        /// Log requests end to end (client request, upstream request, raw upstream answer, what
+        /// was sent back; secrets redacted): `off`, `header` (only requests sending
+        /// `x-rosetta-trace: 1`) or `all`.
+        #[arg(long, env = "ROSETTA_TRACE", default_value = "off", value_parser = ["off", "header", "all"])]
+        trace: String,
     },
     /// Run the golden cases in FIXTURES/NAME/*.yaml against each mapping NAME.
     Test {
@@ -158,6 +163,7 @@ pub fn run(cli: Cli) -> ExitCode {
             mappings,
             listen,
             log_format,
+            trace,
         } => {
             crate::telemetry::init_logging(log_format == "json");
             let Some(ms) = load(&mappings) else {
@@ -192,7 +198,8 @@ pub fn run(cli: Cli) -> ExitCode {
                     .map(|a| a.to_string())
                     .unwrap_or(listen.clone());
                 tracing::info!(mappings = ?names, "listening on http://{addr}");
-                let state = Arc::new(State::new(ms));
+                let mode = crate::trace::TraceMode::parse(&trace).unwrap_or_default();
+                let state = Arc::new(State::new(ms).with_trace(mode));
                 match server::serve(listener, state, shutdown_signal()).await {
                     Ok(()) => ExitCode::SUCCESS,
                     Err(e) => {

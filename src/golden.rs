@@ -352,11 +352,7 @@ fn check_upstream(
         }
     }
     if let Some(body) = &expected.body {
-        let raw = actual.body().clone();
-        let bytes = futures_util::FutureExt::now_or_never(http_body_util::BodyExt::collect(raw))
-            .and_then(Result::ok)
-            .map(|c| c.to_bytes())
-            .unwrap_or_default();
+        let bytes = crate::trace::full_bytes(actual.body());
         match serde_json::from_slice::<Value>(&bytes) {
             Ok(actual) => diff(body, &actual, "upstream body", problems),
             Err(_) => problems.push(format!(

@@ -14,7 +14,7 @@
 //!   events, rules turn them into normalized emissions.
 //! - [`openai`] owns the OpenAI side: ids, `created`, role-first deltas, tool-call indexes,
 //!   finish reasons, usage chunks, `[DONE]`. [`error`] renders every error as OpenAI JSON.
-//! - [`telemetry`]: Prometheus metrics and logging.
+//! - [`telemetry`]: Prometheus metrics and logging; [`trace`]: one request logged end to end.
 //! - [`golden`]: `rosetta test`, golden cases run through the same pure phases as the server.
 #![forbid(unsafe_code)]
 
@@ -33,4 +33,5 @@ pub mod server;
 pub mod spec;
 pub mod telemetry;
 pub mod template;
+pub mod trace;
 pub mod upstream;

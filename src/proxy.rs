@@ -18,6 +18,7 @@ use crate::mapping::{Mapping, Op};
 use crate::openai::{self, Kind, Usage};
 use crate::rewrite::{StreamRewriter, eval_fields};
 use crate::telemetry::Metrics;
+use crate::trace;
 use crate::upstream::{
     UpstreamClient, answered_json, build_request, header_object, read_body, send, snippet,
     upstream_error,
@@ -35,6 +36,8 @@ pub struct Call<'a> {
     pub client_model: String,
     pub client_headers: &'a HeaderMap,
     pub started: Instant,
+    /// The request id, when this call is logged end to end ([`crate::trace`]).
+    pub trace: Option<String>,
 }
 
 /// The upstream request of a call, and how its answer must be read.
@@ -161,6 +164,18 @@ pub async fn run(call: Call<'_>) -> Result<Response<ProxyBody>, ProxyError> {
     let prepared = prepare(mapping, op, &call.request, call.client_headers)?;
     // The path only: query values may hold secrets from the environment.
     tracing::debug!(path = %prepared.request.uri().path(), "upstream request");
+    if let Some(id) = &call.trace {
+        let r = &prepared.request;
+        tracing::info!(
+            target: "rosetta::trace",
+            id = %id,
+            method = %r.method(),
+            url = %trace::uri(r.uri()),
+            headers = %trace::headers(r.headers()),
+            body = %trace::text(&trace::full_bytes(r.body())),
+            "upstream request"
+        );
+    }
     let sent = Instant::now();
     let response = send(mapping, call.client, prepared.request).await?;
     call.metrics
@@ -172,6 +187,15 @@ pub async fn run(call: Call<'_>) -> Result<Response<ProxyBody>, ProxyError> {
     }
     let route = mapping.route(op).expect("prepare checked the route");
     let headers = header_object(response.headers());
+    if let Some(id) = &call.trace {
+        tracing::info!(
+            target: "rosetta::trace",
+            id = %id,
+            status = response.status().as_u16(),
+            headers = %trace::headers(response.headers()),
+            "upstream response"
+        );
+    }
     if prepared.stream && answered_json(&response, route) {
         // The upstream ignored the stream request or failed with a JSON body: nothing has
         // reached the client yet, so this can still be a plain HTTP error.
@@ -199,6 +223,7 @@ pub async fn run(call: Call<'_>) -> Result<Response<ProxyBody>, ProxyError> {
             op.name(),
             call.metrics.clone(),
             call.started,
+            call.trace.clone(),
         );
         let mut resp = Response::new(body.boxed_unsync());
         let h = resp.headers_mut();
@@ -208,6 +233,9 @@ pub async fn run(call: Call<'_>) -> Result<Response<ProxyBody>, ProxyError> {
         return Ok(resp);
     }
     let body = read_body(response.into_body(), mapping.upstream.idle_timeout).await?;
+    if let Some(id) = &call.trace {
+        tracing::info!(target: "rosetta::trace", id = %id, body = %trace::text(&body), "upstream body");
+    }
     let (body, usage) = translate_whole(
         mapping,
         op,
@@ -217,6 +245,9 @@ pub async fn run(call: Call<'_>) -> Result<Response<ProxyBody>, ProxyError> {
         &call.client_model,
     )?;
     call.metrics.count_tokens(&mapping.name, &usage);
+    if let Some(id) = &call.trace {
+        tracing::info!(target: "rosetta::trace", id = %id, status = 200, body = %body, "client response");
+    }
     let mut resp = Response::new(full(body.to_string()));
     resp.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));

@@ -28,6 +28,7 @@ use crate::mapping::Op;
 use crate::proxy::{self, Call};
 use crate::router::{model_list, model_not_found, op_for, parse_request, pick_mapping};
 use crate::telemetry::{Metrics, status_class};
+use crate::trace::{self, TraceMode};
 use crate::upstream::{self, UpstreamClient};
 
 /// Largest request body accepted from a client (images as data URLs make chats big).
@@ -47,6 +48,8 @@ pub struct State {
     pub mappings: BTreeMap<String, Loaded>,
     pub metrics: Metrics,
     pub started: u64,
+    /// Which requests are logged end to end (`--trace`).
+    pub trace: TraceMode,
 }
 
 impl State {
@@ -63,7 +66,14 @@ impl State {
             mappings,
             metrics: Metrics::new(),
             started: crate::openai::now_secs(),
+            trace: TraceMode::Off,
         }
+    }
+
+    /// The same state, tracing the requests `mode` selects.
+    pub fn with_trace(mut self, mode: TraceMode) -> Self {
+        self.trace = mode;
+        self
     }
 }
 
@@ -184,21 +194,15 @@ async fn call(
             .inc();
         return result;
     }
-    let mut routed = name
-        .and_then(|n| state.mappings.get_key_value(n))
-        .map(|(k, _)| k.as_str());
-    let mut stream = false;
-    let result = dispatch(
-        state,
-        &mut routed,
-        &mut stream,
-        op,
-        req,
-        started,
-        request_id,
-    )
-    .await;
-    let label = routed.unwrap_or("-");
+    let mut seen = Seen {
+        mapping: name
+            .and_then(|n| state.mappings.get_key_value(n))
+            .map(|(k, _)| k.as_str()),
+        stream: false,
+        traced: false,
+    };
+    let result = dispatch(state, &mut seen, op, req, started, request_id).await;
+    let label = seen.mapping.unwrap_or("-");
     let status = match &result {
         Ok(r) => r.status(),
         Err(e) => e.status(),
@@ -214,9 +218,12 @@ async fn call(
                 .inc();
         }
         tracing::warn!(id = %request_id, mapping = %label, status = status.as_u16(), kind = e.kind(), "request failed");
+        if seen.traced {
+            tracing::info!(target: "rosetta::trace", id = %request_id, status = status.as_u16(), body = %e.to_json(), "client response (error)");
+        }
     }
     // A stream's duration is observed when it ends (see `body`).
-    if result.is_err() || !stream {
+    if result.is_err() || !seen.stream {
         m.request_duration
             .with_label_values(&[label, op.name()])
             .observe(started.elapsed().as_secs_f64());
@@ -224,11 +231,18 @@ async fn call(
     result
 }
 
+/// What [`dispatch`] learned about a call, for its metrics and logs, even when it failed.
+struct Seen<'s> {
+    /// The mapping chosen, once it is known.
+    mapping: Option<&'s str>,
+    stream: bool,
+    traced: bool,
+}
+
 /// Reads and checks the request, picks the mapping and model, and runs the call.
 async fn dispatch<'s>(
     state: &'s State,
-    routed: &mut Option<&'s str>,
-    stream: &mut bool,
+    seen: &mut Seen<'s>,
     op: Op,
     req: Request<Incoming>,
     started: Instant,
@@ -238,6 +252,8 @@ async fn dispatch<'s>(
         return Err(ProxyError::MethodNotAllowed);
     }
     let (parts, body) = req.into_parts();
+    let trace = state.trace.wanted(&parts.headers);
+    seen.traced = trace;
     let bytes: Bytes = match Limited::new(body, MAX_REQUEST_BODY).collect().await {
         Ok(c) => c.to_bytes(),
         Err(e)
@@ -255,24 +271,34 @@ async fn dispatch<'s>(
             });
         }
     };
+    if trace {
+        tracing::info!(
+            target: "rosetta::trace",
+            id = %request_id,
+            path = %parts.uri.path(),
+            headers = %trace::headers(&parts.headers),
+            body = %trace::text(&bytes),
+            "client request"
+        );
+    }
     let mut request = parse_request(op, &bytes)?;
     let client_model = request["model"].as_str().unwrap_or_default().to_string();
-    let (name, model) = match *routed {
+    let (name, model) = match seen.mapping {
         Some(n) => (n, client_model.as_str()),
         None => pick_mapping(state, &client_model)?,
     };
-    *routed = Some(name);
+    seen.mapping = Some(name);
     let loaded = &state.mappings[name];
     let upstream_model = loaded
         .mapping
         .resolve_model(model)
         .map_err(model_not_found)?;
     request["model"] = Value::String(upstream_model);
-    *stream = request
+    seen.stream = request
         .get("stream")
         .and_then(Value::as_bool)
         .unwrap_or(false);
-    let span = tracing::info_span!("request", id = %request_id, mapping = %name, route = op.name(), stream = *stream);
+    let span = tracing::info_span!("request", id = %request_id, mapping = %name, route = op.name(), stream = seen.stream);
     span.in_scope(|| tracing::trace!(body = %String::from_utf8_lossy(&bytes), "client request"));
     proxy::run(Call {
         mapping: &loaded.mapping,
@@ -283,6 +309,7 @@ async fn dispatch<'s>(
         client_model,
         client_headers: &parts.headers,
         started,
+        trace: trace.then(|| request_id.to_string()),
     })
     .instrument(span)
     .await

@@ -81,7 +81,7 @@ impl Proxy {
     }
 }
 
-fn temp_dir() -> PathBuf {
+pub fn temp_dir() -> PathBuf {
     let d = std::env::temp_dir().join(format!(
         "rosetta-test-{}-{}",
         std::process::id(),
@@ -186,13 +186,18 @@ impl Streamed {
 
     /// Concatenated `delta.content`.
     pub fn content(&self) -> String {
+        self.delta_text("content")
+    }
+
+    /// Concatenated `delta.reasoning_content`.
+    pub fn reasoning(&self) -> String {
+        self.delta_text("reasoning_content")
+    }
+
+    fn delta_text(&self, field: &str) -> String {
         self.chunks()
             .iter()
-            .filter_map(|c| {
-                c["choices"][0]["delta"]["content"]
-                    .as_str()
-                    .map(String::from)
-            })
+            .filter_map(|c| c["choices"][0]["delta"][field].as_str().map(String::from))
             .collect()
     }
 

@@ -324,3 +324,123 @@ async fn health_subcommand_exit_codes() {
         );
     }
 }
+
+/// Sends one HTTP/1.1 request over a plain socket and returns the whole answer.
+fn raw_http(addr: &str, path: &str, extra_header: &str, body: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        s,
+        "POST {path} HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\n{extra_header}content-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+/// `rosetta serve --trace header`: a request sending `x-rosetta-trace: 1` is logged end to end
+/// (client request, upstream request, each stream frame next to what was sent), with the API
+/// key redacted; a request without the header is not logged.
+#[tokio::test]
+async fn trace_switch_logs_one_request_end_to_end_with_keys_redacted() {
+    use std::io::BufRead;
+    let key = "sk-ant-trace-secret-42";
+    let fake = FakeUpstream::anthropic_with_key(key).await;
+    let dir = super::support::temp_dir();
+    std::fs::copy(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/mappings/anthropic.yaml"),
+        dir.join("anthropic.yaml"),
+    )
+    .unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rosetta"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--trace", "header"])
+        .arg("--mappings")
+        .arg(&dir)
+        .env("ANTHROPIC_BASE_URL", fake.base_url())
+        .env("ANTHROPIC_API_KEY", key)
+        .env("NO_COLOR", "1")
+        .env_remove("RUST_LOG")
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let addr = loop {
+        let line = rx
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .expect("rosetta serve printed its address");
+        if let Some(i) = line.find("listening on http://") {
+            let rest = &line[i + "listening on http://".len()..];
+            break rest
+                .split(|c: char| c.is_whitespace() || c == '\x1b')
+                .next()
+                .unwrap()
+                .to_string();
+        }
+    };
+    let body = json!({"model": "claude-sonnet-4-5", "stream": true, "messages": [{"role": "user", "content": "Hi"}]}).to_string();
+    let (a, b) = (addr.clone(), body.clone());
+    let traced = tokio::task::spawn_blocking(move || {
+        raw_http(
+            &a,
+            "/anthropic/v1/chat/completions",
+            "x-rosetta-trace: 1\r\n",
+            &b,
+        )
+    })
+    .await
+    .unwrap();
+    assert!(traced.contains("data: [DONE]"), "{traced}");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let lines: Vec<String> = rx.try_iter().collect();
+    let log = lines.join("\n");
+    for stage in [
+        "client request",
+        "upstream request",
+        "upstream response",
+        "stream frame",
+        "data: [DONE]",
+    ] {
+        assert!(log.contains(stage), "no {stage:?} in the trace:\n{log}");
+    }
+    assert!(
+        log.contains("event: message_start"),
+        "raw upstream events are logged:\n{log}"
+    );
+    assert!(
+        log.contains("chat.completion.chunk"),
+        "what was sent is logged:\n{log}"
+    );
+    assert!(log.contains(r#""x-api-key":"[redacted]""#), "{log}");
+    assert!(
+        !log.contains(key),
+        "the API key leaked into the trace:\n{log}"
+    );
+    let plain = tokio::task::spawn_blocking(move || {
+        raw_http(&addr, "/anthropic/v1/chat/completions", "", &body)
+    })
+    .await
+    .unwrap();
+    assert!(plain.contains("data: [DONE]"), "{plain}");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let later: Vec<String> = rx.try_iter().collect();
+    assert!(
+        !later.iter().any(|l| l.contains("rosetta::trace")),
+        "a request without the header is not traced: {later:?}"
+    );
+    child.kill().unwrap();
+    let _ = child.wait();
+}
