@@ -607,11 +607,14 @@ impl Ctx<'_> {
                 self.error(&loc, format!("invalid header name {name:?}"));
                 continue;
             };
+            let before = missing.len();
             let Some(value) = self.interpolate(raw, &loc, env, missing) else {
                 continue;
             };
-            if value.is_empty() {
-                continue; // an unset optional secret: send nothing rather than an empty header
+            // An unset `${VAR}` (or an empty result) drops the whole header: an optional secret
+            // sends nothing rather than `Bearer ` with no token.
+            if value.is_empty() || missing.len() > before {
+                continue;
             }
             match HeaderValue::from_str(&value) {
                 Ok(mut hv) => {
@@ -1020,6 +1023,25 @@ mod tests {
         let m = compile_file(FsPath::new("m.yaml"), ok, &env).unwrap();
         assert_eq!(m.upstream.idle_timeout, Duration::from_secs(30));
         assert_eq!(m.upstream.missing_env, vec!["ROUTE_KEY".to_string()]);
+    }
+
+    #[test]
+    fn headers_with_an_unset_variable_are_not_sent() {
+        let src = "upstream:\n  base_url: http://x\n  headers:\n    authorization: Bearer ${UNSET}\n    x-key: ${KEY}\n    x-opt: Bearer ${UNSET:-}\nroutes:\n  chat: {path: /, response: {}}\n";
+        let m = compile_file(FsPath::new("m.yaml"), src, &env).unwrap();
+        let sent: Vec<(String, String)> = m
+            .upstream
+            .headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_str().unwrap().to_string()))
+            .collect();
+        assert_eq!(
+            sent,
+            vec![
+                ("x-key".to_string(), "sk-secret".to_string()),
+                ("x-opt".to_string(), "Bearer ".to_string()),
+            ]
+        );
     }
 
     #[test]
