@@ -35,6 +35,11 @@ pub enum Command {
         /// `x-rosetta-trace: 1`) or `all`.
         #[arg(long, env = "ROSETTA_TRACE", default_value = "off", value_parser = ["off", "header", "all"])]
         trace: String,
+        /// End every stream with a usage chunk, as if each request asked for
+        /// `stream_options.include_usage` (LibreChat does not ask, but counts tokens from it).
+        /// Per mapping: `options.always_include_usage`.
+        #[arg(long, env = "ROSETTA_ALWAYS_INCLUDE_USAGE")]
+        always_include_usage: bool,
     },
     /// Run the golden cases in FIXTURES/NAME/*.yaml against each mapping NAME.
     Test {
@@ -164,11 +169,19 @@ pub fn run(cli: Cli) -> ExitCode {
             listen,
             log_format,
             trace,
+            always_include_usage,
         } => {
             crate::telemetry::init_logging(log_format == "json");
-            let Some(ms) = load(&mappings) else {
+            let Some(mut ms) = load(&mappings) else {
                 return ExitCode::FAILURE;
             };
+            if always_include_usage {
+                for m in &mut ms {
+                    if let Some(m) = Arc::get_mut(m) {
+                        m.always_include_usage = true;
+                    }
+                }
+            }
             let runtime = match tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()

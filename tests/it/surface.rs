@@ -342,14 +342,18 @@ fn raw_http(addr: &str, path: &str, extra_header: &str, body: &str) -> String {
     out
 }
 
-/// `rosetta serve --trace header`: a request sending `x-rosetta-trace: 1` is logged end to end
-/// (client request, upstream request, each stream frame next to what was sent), with the API
-/// key redacted; a request without the header is not logged.
-#[tokio::test]
-async fn trace_switch_logs_one_request_end_to_end_with_keys_redacted() {
+/// `rosetta serve` (the binary) with only the Anthropic mapping, in front of `fake`: the child,
+/// its stderr lines, and its address.
+fn serve_anthropic(
+    fake: &FakeUpstream,
+    key: &str,
+    flags: &[&str],
+) -> (
+    std::process::Child,
+    std::sync::mpsc::Receiver<String>,
+    String,
+) {
     use std::io::BufRead;
-    let key = "sk-ant-trace-secret-42";
-    let fake = FakeUpstream::anthropic_with_key(key).await;
     let dir = super::support::temp_dir();
     std::fs::copy(
         concat!(env!("CARGO_MANIFEST_DIR"), "/mappings/anthropic.yaml"),
@@ -357,13 +361,16 @@ async fn trace_switch_logs_one_request_end_to_end_with_keys_redacted() {
     )
     .unwrap();
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rosetta"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--trace", "header"])
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(flags)
         .arg("--mappings")
         .arg(&dir)
         .env("ANTHROPIC_BASE_URL", fake.base_url())
         .env("ANTHROPIC_API_KEY", key)
         .env("NO_COLOR", "1")
         .env_remove("RUST_LOG")
+        .env_remove("ROSETTA_TRACE")
+        .env_remove("ROSETTA_ALWAYS_INCLUDE_USAGE")
         .stderr(std::process::Stdio::piped())
         .stdout(std::process::Stdio::null())
         .spawn()
@@ -391,6 +398,41 @@ async fn trace_switch_logs_one_request_end_to_end_with_keys_redacted() {
                 .to_string();
         }
     };
+    (child, rx, addr)
+}
+
+/// `rosetta serve --always-include-usage`: every stream ends with a usage chunk, though the
+/// client (like LibreChat) did not ask with `stream_options`.
+#[tokio::test]
+async fn always_include_usage_flag_adds_the_usage_chunk() {
+    let fake = FakeUpstream::anthropic_with_key("k").await;
+    for (flags, wanted) in [(&["--always-include-usage"][..], true), (&[][..], false)] {
+        let (mut child, _rx, addr) = serve_anthropic(&fake, "k", flags);
+        let body = json!({"model": "claude-sonnet-4-5", "stream": true, "messages": [{"role": "user", "content": "Hi"}]}).to_string();
+        let out = tokio::task::spawn_blocking(move || {
+            raw_http(&addr, "/anthropic/v1/chat/completions", "", &body)
+        })
+        .await
+        .unwrap();
+        child.kill().unwrap();
+        let _ = child.wait();
+        assert!(out.contains("data: [DONE]"), "{out}");
+        assert_eq!(
+            out.contains(r#""choices":[],"usage":{"#),
+            wanted,
+            "flags {flags:?}: {out}"
+        );
+    }
+}
+
+/// `rosetta serve --trace header`: a request sending `x-rosetta-trace: 1` is logged end to end
+/// (client request, upstream request, each stream frame next to what was sent), with the API
+/// key redacted; a request without the header is not logged.
+#[tokio::test]
+async fn trace_switch_logs_one_request_end_to_end_with_keys_redacted() {
+    let key = "sk-ant-trace-secret-42";
+    let fake = FakeUpstream::anthropic_with_key(key).await;
+    let (mut child, rx, addr) = serve_anthropic(&fake, key, &["--trace", "header"]);
     let body = json!({"model": "claude-sonnet-4-5", "stream": true, "messages": [{"role": "user", "content": "Hi"}]}).to_string();
     let (a, b) = (addr.clone(), body.clone());
     let traced = tokio::task::spawn_blocking(move || {
