@@ -69,7 +69,12 @@ pub fn build_request(
     client_headers: &HeaderMap,
     stream: bool,
 ) -> Result<Request<Full<Bytes>>, ProxyError> {
-    let globals = [("root", request), ("request", request)];
+    let client = header_object(client_headers);
+    let globals = [
+        ("root", request),
+        ("request", request),
+        ("client_headers", &client),
+    ];
     let scope = Scope::new(request, &globals);
     let mut path = eval(&route.path, scope)
         .map(|v| to_text(&v))
