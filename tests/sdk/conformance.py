@@ -1,13 +1,20 @@
 #!/usr/bin/env python3
 """OpenAI-SDK conformance test for Rosetta.
 
-Starts two fake upstreams (Anthropic, Ollama) and `rosetta serve` in front of them, then drives
-every mapping with the official `openai` Python SDK and with raw HTTP, checking the OpenAI Chat
+Starts one fake upstream per shipped mapping (anthropic, ollama, azure, openai-compatible,
+gemini, cohere, tgi; see ROWS) and one `rosetta serve` in front of them all, then drives every
+mapping with the official `openai` Python SDK and with raw HTTP, checking the OpenAI Chat
 Completions wire format (shared/reference/wire-formats.md sections 1 and 10).
 
-Prints `PASS name` / `FAIL name: why` per check and a final `N passed, M failed`; exits non-zero
-on any failure. Binaries: $ROSETTA_BIN and $FAKE_UPSTREAM_BIN (default target/release/...).
-Mappings: $ROSETTA_MAPPINGS (default <repo>/mappings).
+The suite is table-driven: each row of ROWS names a mapping, its fake, model and environment,
+what its fake supports (tools, THINK, STOPSEQ, a content filter), its error triggers with the
+statuses Rosetta must answer, and what the fake's requests must look like upstream. A row
+whose mapping file does not exist is skipped with a notice.
+
+Prints `PASS name` / `FAIL name: why` per check, figures per mapping and a final
+`N passed, M failed`; exits non-zero on any failure. Binaries: $ROSETTA_BIN and
+$FAKE_UPSTREAM_BIN (default target/release/...). Mappings: $ROSETTA_MAPPINGS (default
+<repo>/mappings).
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ import sys
 import threading
 import time
 import traceback
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -335,11 +343,370 @@ def analyze_stream(rs: RawStream, *, include_usage: bool) -> dict:
 
 
 # --------------------------------------------------------------------------------------------
+# the mappings under test: one row each
+
+
+@dataclass(frozen=True)
+class ErrorCase:
+    """A `FAIL ...` trigger of a fake and what Rosetta must answer for it."""
+
+    check: str  # check name, e.g. error_429
+    trigger: str  # text of the user message
+    status: int  # HTTP status Rosetta must answer with
+    sdk: type  # the openai exception class the SDK must raise
+    retry_after: str | None = None  # the retry-after header Rosetta must keep (None: must be absent)
+    type: str | None = None  # expected error.type, when the mapping defines it
+    code: str | None = None  # expected error.code, when the mapping defines it
+
+
+def tool_said(result: str) -> str:
+    return f"Tool said: {result}"
+
+
+def gemini_tool_said(result: str) -> str:
+    # The Gemini fake answers with the JSON of the first functionResponse.response, which the
+    # mapping sends as {"result": <tool message text>}.
+    return "Tool said: " + json.dumps({"result": result}, separators=(",", ":"))
+
+
+# -- upstream body expectations (read from the fake's GET /__requests) --
+
+SYSTEM_MESSAGES = [
+    {"role": "system", "content": "You are a weather bot."},
+    {"role": "developer", "content": "Be terse."},
+    {"role": "user", "content": "ping"},
+]
+
+
+def system_anthropic(up: dict) -> None:
+    system = up.get("system")
+    if isinstance(system, list):
+        system = "\n".join(b.get("text", "") for b in system)
+    expect(isinstance(system, str), f"upstream has no top-level system: {short(up)}")
+    expect("You are a weather bot." in system and "Be terse." in system, f"upstream system misses a text: {system!r}")
+    eq([m.get("role") for m in up.get("messages", [])], ["user"], "upstream message roles")
+
+
+def system_ollama(up: dict) -> None:
+    msgs = up.get("messages", [])
+    sys_texts = [m.get("content") for m in msgs if m.get("role") == "system"]
+    expect("You are a weather bot." in sys_texts, f"system message not sent as role system: {short(msgs)}")
+    expect("Be terse." in sys_texts, f"developer message not sent as role system: {short(msgs)}")
+    eq(msgs[-1].get("role"), "user", "last upstream message role")
+
+
+def system_openai(up: dict) -> None:
+    # Azure and OpenAI-compatible servers take the OpenAI body as it is.
+    eq(up.get("messages"), SYSTEM_MESSAGES, "upstream messages")
+
+
+def system_gemini(up: dict) -> None:
+    texts = [p.get("text", "") for p in (up.get("systemInstruction") or {}).get("parts", [])]
+    joined = "\n".join(texts)
+    expect("You are a weather bot." in joined and "Be terse." in joined,
+           f"upstream systemInstruction misses a text: {short(up.get('systemInstruction'))}")
+    eq([c.get("role") for c in up.get("contents", [])], ["user"], "upstream contents roles")
+    eq(up["contents"][0].get("parts"), [{"text": "ping"}], "upstream user parts")
+
+
+def system_cohere(up: dict) -> None:
+    eq([(m.get("role"), m.get("content")) for m in up.get("messages", [])],
+       [("system", "You are a weather bot."), ("system", "Be terse."), ("user", "ping")], "upstream messages")
+
+
+def system_tgi_chatml(up: dict) -> None:
+    eq(up.get("inputs"),
+       "<|im_start|>system\nYou are a weather bot.<|im_end|>\n<|im_start|>system\nBe terse.<|im_end|>\n"
+       "<|im_start|>user\nping<|im_end|>\n<|im_start|>assistant\n", "upstream inputs (ChatML)")
+
+
+# params_scalar sends max_tokens=77, stop="END", temperature=1.7, top_p=0.9, user="user-123".
+def params_scalar_anthropic(up: dict) -> None:
+    eq(up.get("max_tokens"), 77, "upstream max_tokens")
+    eq(up.get("stop_sequences"), ["END"], "upstream stop_sequences")
+    eq(up.get("temperature"), 1, "upstream temperature (1.7 clamped to 1)")
+    # Newer Claude models refuse temperature and top_p together: the mapping sends top_p only
+    # when the client sends no temperature (mappings/anthropic.yaml, commit 1e15468).
+    expect("top_p" not in up, f"upstream has top_p next to temperature: {short(up)}")
+    eq((up.get("metadata") or {}).get("user_id"), "user-123", "upstream metadata.user_id")
+
+
+def params_scalar_ollama(up: dict) -> None:
+    opts = up.get("options") or {}
+    eq(opts.get("num_predict"), 77, "upstream options.num_predict")
+    eq(opts.get("stop"), ["END"], "upstream options.stop")
+    eq(opts.get("temperature"), 1.7, "upstream options.temperature")
+    eq(opts.get("top_p"), 0.9, "upstream options.top_p")
+
+
+def params_scalar_openai(up: dict) -> None:
+    for k, v in (("max_tokens", 77), ("stop", "END"), ("temperature", 1.7), ("top_p", 0.9), ("user", "user-123")):
+        eq(up.get(k), v, f"upstream {k}")
+
+
+def params_scalar_gemini(up: dict) -> None:
+    g = up.get("generationConfig") or {}
+    eq(g.get("maxOutputTokens"), 77, "upstream generationConfig.maxOutputTokens")
+    eq(g.get("stopSequences"), ["END"], "upstream generationConfig.stopSequences")
+    eq(g.get("temperature"), 1.7, "upstream generationConfig.temperature")
+    eq(g.get("topP"), 0.9, "upstream generationConfig.topP")
+
+
+def params_scalar_cohere(up: dict) -> None:
+    eq(up.get("max_tokens"), 77, "upstream max_tokens")
+    eq(up.get("stop_sequences"), ["END"], "upstream stop_sequences")
+    eq(up.get("temperature"), 1.7, "upstream temperature")
+    eq(up.get("p"), 0.9, "upstream p")
+    expect("user" not in up, f"upstream has user (Cohere has no such field): {short(up)}")
+
+
+def params_scalar_tgi(up: dict) -> None:
+    p = up.get("parameters") or {}
+    eq(p.get("max_new_tokens"), 77, "upstream parameters.max_new_tokens")
+    eq(p.get("stop"), ["END", "<|im_end|>"], "upstream parameters.stop (client's + the template's end token)")
+    eq(p.get("temperature"), 1.7, "upstream parameters.temperature")
+    eq(p.get("top_p"), 0.9, "upstream parameters.top_p")
+    eq(p.get("do_sample"), True, "upstream parameters.do_sample")
+    eq(p.get("details"), True, "upstream parameters.details")
+
+
+# params_list sends max_completion_tokens=55, stop=["END", "STOP"], temperature=0.3.
+def params_list_anthropic(up: dict) -> None:
+    eq(up.get("max_tokens"), 55, "upstream max_tokens (from max_completion_tokens)")
+    eq(up.get("stop_sequences"), ["END", "STOP"], "upstream stop_sequences")
+    eq(up.get("temperature"), 0.3, "upstream temperature")
+
+
+def params_list_ollama(up: dict) -> None:
+    opts = up.get("options") or {}
+    eq(opts.get("num_predict"), 55, "upstream options.num_predict (from max_completion_tokens)")
+    eq(opts.get("stop"), ["END", "STOP"], "upstream options.stop")
+    eq(opts.get("temperature"), 0.3, "upstream options.temperature")
+
+
+def params_list_openai(up: dict) -> None:
+    for k, v in (("max_completion_tokens", 55), ("stop", ["END", "STOP"]), ("temperature", 0.3)):
+        eq(up.get(k), v, f"upstream {k}")
+
+
+def params_list_gemini(up: dict) -> None:
+    g = up.get("generationConfig") or {}
+    eq(g.get("maxOutputTokens"), 55, "upstream generationConfig.maxOutputTokens (from max_completion_tokens)")
+    eq(g.get("stopSequences"), ["END", "STOP"], "upstream generationConfig.stopSequences")
+    eq(g.get("temperature"), 0.3, "upstream generationConfig.temperature")
+
+
+def params_list_cohere(up: dict) -> None:
+    eq(up.get("max_tokens"), 55, "upstream max_tokens (from max_completion_tokens)")
+    eq(up.get("stop_sequences"), ["END", "STOP"], "upstream stop_sequences")
+    eq(up.get("temperature"), 0.3, "upstream temperature")
+
+
+def params_list_tgi(up: dict) -> None:
+    p = up.get("parameters") or {}
+    eq(p.get("max_new_tokens"), 55, "upstream parameters.max_new_tokens (from max_completion_tokens)")
+    eq(p.get("stop"), ["END", "STOP", "<|im_end|>"], "upstream parameters.stop")
+    eq(p.get("temperature"), 0.3, "upstream parameters.temperature")
+
+
+# tool round trip: the upstream request that carries the call and its result ("18C and sunny").
+def round_trip_anthropic(up: dict, call: dict) -> None:
+    blocks = [b for m in up["messages"] if isinstance(m.get("content"), list) for b in m["content"]]
+    uses = [b for b in blocks if b.get("type") == "tool_use"]
+    results = [b for b in blocks if b.get("type") == "tool_result"]
+    eq([(u.get("id"), u.get("name"), u.get("input")) for u in uses],
+       [(call["id"], "get_weather", {"city": "Paris"})], "upstream tool_use")
+    eq([r.get("tool_use_id") for r in results], [call["id"]], "upstream tool_result ids")
+
+
+def round_trip_ollama(up: dict, call: dict) -> None:
+    tool_msgs = [m for m in up["messages"] if m.get("role") == "tool"]
+    eq(len(tool_msgs), 1, "upstream tool messages")
+    eq(tool_msgs[0].get("tool_name"), "get_weather", "upstream tool_name")
+    asst = [m for m in up["messages"] if m.get("role") == "assistant"]
+    eq(asst[0]["tool_calls"][0]["function"].get("arguments"), {"city": "Paris"}, "upstream arguments")
+
+
+def round_trip_openai(up: dict, call: dict) -> None:
+    msgs = up["messages"]
+    eq([m.get("role") for m in msgs], ["user", "assistant", "tool"], "upstream roles")
+    calls = msgs[1].get("tool_calls") or []
+    eq([(c.get("id"), c.get("type"), c["function"].get("name")) for c in calls],
+       [(call["id"], "function", "get_weather")], "upstream assistant tool_calls")
+    eq(json.loads(calls[0]["function"]["arguments"]), {"city": "Paris"}, "upstream arguments")
+    eq((msgs[2].get("tool_call_id"), msgs[2].get("content")), (call["id"], "18C and sunny"), "upstream tool message")
+
+
+def round_trip_gemini(up: dict, call: dict) -> None:
+    contents = up["contents"]
+    eq([c.get("role") for c in contents], ["user", "model", "user"], "upstream contents roles")
+    fcalls = [p for p in contents[1].get("parts", []) if "functionCall" in p]
+    eq([(p["functionCall"].get("name"), p["functionCall"].get("args")) for p in fcalls],
+       [("get_weather", {"city": "Paris"})], "upstream functionCall")
+    if call["id"].startswith("call_sig_"):  # the thought signature travels in the id and must come back
+        eq(fcalls[0].get("thoughtSignature"), call["id"].removeprefix("call_sig_"), "upstream thoughtSignature")
+    fresp = [p.get("functionResponse") for p in contents[2].get("parts", []) if "functionResponse" in p]
+    eq(fresp, [{"name": "get_weather", "response": {"result": "18C and sunny"}}], "upstream functionResponse")
+
+
+def round_trip_cohere(up: dict, call: dict) -> None:
+    msgs = up["messages"]
+    eq([m.get("role") for m in msgs], ["user", "assistant", "tool"], "upstream roles")
+    calls = msgs[1].get("tool_calls") or []
+    eq([(c.get("id"), c.get("type"), c["function"].get("name")) for c in calls],
+       [(call["id"], "function", "get_weather")], "upstream assistant tool_calls")
+    args = calls[0]["function"].get("arguments")
+    expect(isinstance(args, str), f"upstream arguments is not a JSON string: {args!r}")
+    eq(json.loads(args), {"city": "Paris"}, "upstream arguments")
+    eq((msgs[2].get("tool_call_id"), msgs[2].get("content")), (call["id"], "18C and sunny"), "upstream tool message")
+
+
+# vision: a text part and a data-URL image part (a 1x1 PNG) in one user message.
+PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+DATA_URL = f"data:image/png;base64,{PNG}"
+VISION_TEXT = "What is in this image?"
+VISION_PARTS = [{"type": "text", "text": VISION_TEXT}, {"type": "image_url", "image_url": {"url": DATA_URL}}]
+
+
+def vision_anthropic(up: dict) -> None:
+    eq(up["messages"][-1].get("content"),
+       [{"type": "text", "text": VISION_TEXT},
+        {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PNG}}],
+       "upstream content blocks")
+
+
+def vision_ollama(up: dict) -> None:
+    last = up["messages"][-1]
+    eq((last.get("content"), last.get("images")), (VISION_TEXT, [PNG]), "upstream content and images")
+
+
+def vision_openai(up: dict) -> None:
+    eq(up["messages"], [{"role": "user", "content": VISION_PARTS}], "upstream messages")
+
+
+def vision_gemini(up: dict) -> None:
+    eq(up["contents"], [{"role": "user", "parts": [{"text": VISION_TEXT},
+                                                   {"inlineData": {"mimeType": "image/png", "data": PNG}}]}],
+       "upstream contents")
+
+
+def vision_cohere(up: dict) -> None:
+    eq(up["messages"], [{"role": "user", "content": VISION_PARTS}], "upstream messages")
+
+
+def vision_tgi_chatml(up: dict) -> None:
+    # TGI's inline image syntax inside the prompt text (read by vision models).
+    eq(up.get("inputs"), f"<|im_start|>user\n{VISION_TEXT}\n![]({DATA_URL})<|im_end|>\n<|im_start|>assistant\n",
+       "upstream inputs (ChatML)")
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str  # the mapping (mappings/<name>.yaml, served at /<name>/v1)
+    provider: str  # fake-upstream --provider
+    model: str
+    env: Callable[[str], dict[str, str]]  # fake URL -> Rosetta's environment for this mapping
+    fake_key: bool  # the fake is started with --api-key (the mapping sends the key)
+    errors: tuple[ErrorCase, ...]
+    system_upstream: Callable[[dict], None]
+    params_scalar_upstream: Callable[[dict], None]
+    params_list_upstream: Callable[[dict], None]
+    round_trip_upstream: Callable[[dict, dict], None] | None = None  # None: the mapping has no tools
+    think: bool = False  # the fake answers THINK with reasoning
+    stopseq: bool = False  # the fake answers STOPSEQ with a stop-sequence finish
+    filter_trigger: str | None = None  # a trigger the fake answers with a content filter finish
+    listed: tuple[str, ...] = ()  # ids the fake's model listing adds after the declared ones
+    no_models: bool = False  # the mapping declares no models and has no `models` route: empty list
+    tool_said: Callable[[str], str] = tool_said
+    vision_upstream: Callable[[dict], None] | None = None  # None: no image content parts
+    vision_answer: str = f"Hello! You said: {VISION_TEXT}"  # the fake's answer to VISION_PARTS
+    # Texts whose upstream stream has something extra that must not show (e.g. Cohere's
+    # optional trailing `data: [DONE]`): the stream is still clean, with the usual answer.
+    clean_stream_triggers: tuple[str, ...] = ()
+
+    @property
+    def tools(self) -> bool:
+        return self.round_trip_upstream is not None
+
+
+R = openai.RateLimitError
+S = openai.InternalServerError
+B = openai.BadRequestError
+U = openai.UnprocessableEntityError
+
+ROWS: tuple[Row, ...] = (
+    Row("anthropic", "anthropic", "claude-sonnet-4-5",
+        lambda u: {"ANTHROPIC_BASE_URL": u, "ANTHROPIC_API_KEY": API_KEY}, True,
+        (ErrorCase("error_429", "FAIL 429", 429, R, "7"),
+         ErrorCase("error_500", "FAIL 500", 500, S),
+         ErrorCase("error_529_overloaded", "FAIL 529", 503, S)),
+        system_anthropic, params_scalar_anthropic, params_list_anthropic, round_trip_anthropic,
+        think=True, stopseq=True, vision_upstream=vision_anthropic),
+    Row("ollama", "ollama", "llama3.2", lambda u: {"OLLAMA_BASE_URL": u}, False,
+        (ErrorCase("error_429", "FAIL 429", 429, R),
+         ErrorCase("error_500", "FAIL 500", 500, S),
+         ErrorCase("error_400", "FAIL 400", 400, B)),
+        system_ollama, params_scalar_ollama, params_list_ollama, round_trip_ollama,
+        think=True, listed=("llama3.2:latest", "qwen2.5:7b"), vision_upstream=vision_ollama),
+    Row("azure", "azure", "gpt-4o",
+        lambda u: {"AZURE_OPENAI_BASE_URL": u, "AZURE_OPENAI_API_KEY": API_KEY}, True,
+        (ErrorCase("error_429", "FAIL 429", 429, R, "7", code="rate_limit_exceeded"),
+         ErrorCase("error_500", "FAIL 500", 500, S, type="server_error"),
+         ErrorCase("error_503", "FAIL 503", 503, S, type="server_error"),
+         ErrorCase("error_400", "FAIL 400", 400, B, type="invalid_request_error"),
+         ErrorCase("error_400_content_filter", "FILTER PROMPT", 400, B, code="content_filter")),
+        system_openai, params_scalar_openai, params_list_openai, round_trip_openai,
+        filter_trigger="FILTERED", no_models=True, vision_upstream=vision_openai),
+    Row("openai-compatible", "openai", "gpt-4o-mini",
+        lambda u: {"OPENAI_COMPATIBLE_BASE_URL": f"{u}/v1", "OPENAI_COMPATIBLE_API_KEY": API_KEY}, True,
+        (ErrorCase("error_429", "FAIL 429", 429, R, "7", code="rate_limit_exceeded"),
+         ErrorCase("error_500", "FAIL 500", 500, S, type="server_error"),
+         ErrorCase("error_503", "FAIL 503", 503, S, type="server_error"),
+         ErrorCase("error_400", "FAIL 400", 400, B, type="invalid_request_error")),
+        system_openai, params_scalar_openai, params_list_openai, round_trip_openai,
+        filter_trigger="FILTERED", listed=("gpt-4o-mini", "text-embedding-3-small"),
+        vision_upstream=vision_openai),
+    Row("gemini", "gemini", "gemini-2.5-flash",
+        lambda u: {"GEMINI_BASE_URL": u, "GEMINI_API_KEY": API_KEY}, True,
+        # The Gemini fake's 429 carries RetryInfo (7s) in the body only: no retry-after header.
+        (ErrorCase("error_429", "FAIL 429", 429, R, type="resource_exhausted", code="RESOURCE_EXHAUSTED"),
+         ErrorCase("error_500", "FAIL 500", 500, S, type="internal", code="INTERNAL"),
+         ErrorCase("error_503", "FAIL 503", 503, S, type="unavailable", code="UNAVAILABLE"),
+         ErrorCase("error_400", "FAIL 400", 400, B, type="invalid_argument", code="INVALID_ARGUMENT")),
+        system_gemini, params_scalar_gemini, params_list_gemini, round_trip_gemini,
+        think=True, filter_trigger="SAFETY", listed=("gemini-2.0-flash",), tool_said=gemini_tool_said,
+        vision_upstream=vision_gemini),
+    Row("cohere", "cohere", "command-a-03-2025",
+        lambda u: {"COHERE_BASE_URL": u, "COHERE_API_KEY": API_KEY}, True,
+        (ErrorCase("error_429", "FAIL 429", 429, R),
+         ErrorCase("error_500", "FAIL 500", 500, S),
+         ErrorCase("error_400", "FAIL 400", 400, B)),
+        system_cohere, params_scalar_cohere, params_list_cohere, round_trip_cohere,
+        think=True, stopseq=True, vision_upstream=vision_cohere, clean_stream_triggers=("DONE MARKER",)),
+    Row("tgi", "tgi", "tgi",
+        lambda u: {"TGI_BASE_URL": u, "TGI_API_KEY": API_KEY}, True,
+        (ErrorCase("error_422", "FAIL 422", 422, U, type="invalid_request_error", code="validation"),
+         ErrorCase("error_424_generation", "FAIL 424", 502, S, code="generation"),
+         ErrorCase("error_429", "FAIL 429", 429, R, type="rate_limit_error", code="overloaded"),
+         ErrorCase("error_500", "FAIL 500", 500, S, code="incomplete_generation")),
+        system_tgi_chatml, params_scalar_tgi, params_list_tgi, None,
+        stopseq=True, listed=("meta-llama/Meta-Llama-3.1-8B-Instruct",), vision_upstream=vision_tgi_chatml,
+        vision_answer=f"Hello! You said: {VISION_TEXT}\n![]({DATA_URL})"),
+)
+
+ENV_PREFIXES = ("ANTHROPIC_", "OLLAMA_", "AZURE_OPENAI_", "OPENAI_COMPATIBLE_", "GEMINI_", "COHERE_", "TGI_",
+                "ROSETTA_")
+
+
+# --------------------------------------------------------------------------------------------
 # one mapping
 
 
-def declared_models(name: str) -> list[str]:
-    """The `models:` list of a mapping file (a flat YAML list of strings)."""
+def declared_models(name: str) -> list[tuple[str, str | None]]:
+    """The `models:` list of a mapping file: (id, owned_by) of each entry.
+
+    Entries are plain strings (`- claude-sonnet-4-5`, a trailing comment allowed) or flow
+    mappings (`- {id: gemini-2.5-flash, owned_by: google}`)."""
     text = (Path(MAPPINGS) / f"{name}.yaml").read_text()
     out, inside = [], False
     for line in text.splitlines():
@@ -347,21 +714,29 @@ def declared_models(name: str) -> list[str]:
             inside = True
             continue
         if inside:
+            m = re.match(r"^\s+-\s+\{(.*)\}\s*(#.*)?$", line)
+            if m:
+                fields = {}
+                for kv in m.group(1).split(","):
+                    k, _, v = kv.partition(":")
+                    fields[k.strip()] = v.strip().strip("'\"")
+                out.append((fields.get("id", ""), fields.get("owned_by")))
+                continue
             m = re.match(r"^\s+-\s+['\"]?([^'\"\s#]+)", line)
             if m:
-                out.append(m.group(1))
+                out.append((m.group(1), None))
             elif line.strip() and not line.lstrip().startswith("#"):
                 break
     return out
 
 
 class Suite:
-    def __init__(self, name: str, model: str, proxy: str, fake: str, http: httpx.Client):
-        self.name, self.model, self.proxy, self.fake, self.http = name, model, proxy, fake, http
-        self.base = f"{proxy}/{name}/v1"
+    def __init__(self, row: Row, proxy: str, fake: str, http: httpx.Client):
+        self.row, self.proxy, self.fake, self.http = row, proxy, fake, http
+        self.name, self.model = row.name, row.model
+        self.base = f"{proxy}/{row.name}/v1"
         self.url = f"{self.base}/chat/completions"
         self.client = OpenAI(base_url=self.base, api_key="unused", max_retries=0, timeout=HTTP_TIMEOUT)
-        self.anthropic = name == "anthropic"
 
     # -- helpers --
 
@@ -416,31 +791,47 @@ class Suite:
     # -- checks --
 
     def checks(self) -> list[tuple[str, Callable[[], None]]]:
+        row = self.row
         out = [
             ("nonstream_text", self.nonstream_text),
             ("nonstream_text_sdk", self.nonstream_text_sdk),
             ("content_parts", self.content_parts),
             ("system_and_developer", self.system_and_developer),
+        ]
+        if row.vision_upstream:
+            out.append(("vision_image_part", self.vision))
+        out += [
             ("stream_text", self.stream_text),
             ("stream_text_sdk", self.stream_text_sdk),
             ("stream_include_usage", self.stream_include_usage),
-            ("think", self.think),
-            ("max_tokens_finish_length", self.max_tokens_finish_length),
-            ("tools_nonstream", self.tools_nonstream),
-            ("tools_stream", self.tools_stream),
-            ("two_tools_nonstream", self.two_tools_nonstream),
-            ("two_tools_stream", self.two_tools_stream),
-            ("tool_round_trip", self.tool_round_trip),
-            ("tool_round_trip_stream_sdk_message", self.tool_round_trip_stream),
-            ("sdk_stream_helper_text", self.sdk_stream_helper_text),
-            ("sdk_stream_helper_tools", self.sdk_stream_helper_tools),
+        ]
+        if row.think:
+            out.append(("think", self.think))
+        out.append(("max_tokens_finish_length", self.max_tokens_finish_length))
+        if row.stopseq:
+            out.append(("stop_sequence_finish_stop", self.stop_sequence))
+        if row.filter_trigger:
+            out.append(("content_filter_finish", self.content_filter))
+        for trigger in row.clean_stream_triggers:
+            name = "stream_clean_" + re.sub(r"\W+", "_", trigger.lower())
+            out.append((name, (lambda t=trigger: self.clean_stream(t))))
+        if row.tools:
+            out += [
+                ("tools_nonstream", self.tools_nonstream),
+                ("tools_stream", self.tools_stream),
+                ("two_tools_nonstream", self.two_tools_nonstream),
+                ("two_tools_stream", self.two_tools_stream),
+                ("tool_round_trip", self.tool_round_trip),
+                ("tool_round_trip_stream_sdk_message", self.tool_round_trip_stream),
+            ]
+        out.append(("sdk_stream_helper_text", self.sdk_stream_helper_text))
+        if row.tools:
+            out.append(("sdk_stream_helper_tools", self.sdk_stream_helper_tools))
+        out += [
             ("params_scalar_stop", self.params_scalar),
             ("params_list_stop", self.params_list),
-            ("error_429", self.error_429),
-            ("error_500", self.error_500),
         ]
-        if self.anthropic:
-            out.append(("error_529_overloaded", self.error_529))
+        out += [(case.check, (lambda c=case: self.error_case(c))) for case in row.errors]
         out += [
             ("error_garbage", self.error_garbage),
             ("error_garbage_stream", self.error_garbage_stream),
@@ -470,34 +861,22 @@ class Suite:
         raw = self.completion(self.body(parts))
         eq(raw["choices"][0]["message"].get("content"), "Hello! You said: first part\nsecond part", "content")
 
+    def vision(self) -> None:
+        self.clear_upstream()
+        raw = self.completion(self.body(VISION_PARTS))
+        eq(raw["choices"][0]["message"].get("content"), self.row.vision_answer, "content")
+        assert self.row.vision_upstream is not None
+        self.row.vision_upstream(self.upstream_body())
+        # The SDK sends the same parts.
+        resp = self.client.chat.completions.create(model=self.model,
+                                                   messages=[{"role": "user", "content": VISION_PARTS}])
+        eq(resp.choices[0].message.content, self.row.vision_answer, "SDK content")
+
     def system_and_developer(self) -> None:
         self.clear_upstream()
-        body = {
-            "model": self.model,
-            "messages": [
-                {"role": "system", "content": "You are a weather bot."},
-                {"role": "developer", "content": "Be terse."},
-                {"role": "user", "content": "ping"},
-            ],
-        }
-        raw = self.completion(body)
+        raw = self.completion({"model": self.model, "messages": SYSTEM_MESSAGES})
         eq(raw["choices"][0]["message"].get("content"), "Hello! You said: ping", "content")
-        up = self.upstream_body()
-        if self.anthropic:
-            system = up.get("system")
-            if isinstance(system, list):
-                system = "\n".join(b.get("text", "") for b in system)
-            expect(isinstance(system, str), f"upstream has no top-level system: {short(up)}")
-            expect("You are a weather bot." in system and "Be terse." in system,
-                   f"upstream system misses a text: {system!r}")
-            roles = [m.get("role") for m in up.get("messages", [])]
-            eq(roles, ["user"], "upstream message roles")
-        else:
-            msgs = up.get("messages", [])
-            sys_texts = [m.get("content") for m in msgs if m.get("role") == "system"]
-            expect("You are a weather bot." in sys_texts, f"system message not sent as role system: {short(msgs)}")
-            expect("Be terse." in sys_texts, f"developer message not sent as role system: {short(msgs)}")
-            eq(msgs[-1].get("role"), "user", "last upstream message role")
+        self.row.system_upstream(self.upstream_body())
 
     def stream_text(self) -> None:
         text = "stream me please"
@@ -529,16 +908,45 @@ class Suite:
 
     def think(self) -> None:
         raw = self.completion(self.body("THINK about it"))
-        eq(raw["choices"][0]["message"].get("content"), "Hello! You said: THINK about it", "content")
+        msg = raw["choices"][0]["message"]
+        eq(msg.get("content"), "Hello! You said: THINK about it", "content")
         eq(raw["choices"][0].get("finish_reason"), "stop", "finish_reason")
+        expect(isinstance(msg.get("reasoning_content"), str) and msg["reasoning_content"],
+               f"no reasoning_content: {short(msg)}")
         s = analyze_stream(self.stream(self.body("THINK about it")), include_usage=False)
         eq(s["content"], "Hello! You said: THINK about it", "stream content")
+        reasoning = "".join(ch["delta"].get("reasoning_content") or "" for c in s["chunks"] for ch in c["choices"])
+        eq(reasoning, msg["reasoning_content"], "stream reasoning_content vs non-stream")
+
+    def clean_stream(self, trigger: str) -> None:
+        text = f"{trigger} please"
+        s = analyze_stream(self.stream(self.body(text, stream_options={"include_usage": True})), include_usage=True)
+        eq(s["content"], f"Hello! You said: {text}", "content")
+        eq(s["finish_reason"], "stop", "finish_reason")
 
     def max_tokens_finish_length(self) -> None:
         raw = self.completion(self.body("MAX TOKENS now"))
         eq(raw["choices"][0].get("finish_reason"), "length", "finish_reason")
         s = analyze_stream(self.stream(self.body("MAX TOKENS now")), include_usage=False)
         eq(s["finish_reason"], "length", "stream finish_reason")
+
+    def stop_sequence(self) -> None:
+        """A stop-sequence finish is `stop`, and the stop sequence is not part of the text."""
+        body = self.body("STOPSEQ now", stop=["END"])
+        raw = self.completion(body)
+        ch = raw["choices"][0]
+        eq(ch["message"].get("content"), "Hello! You said: STOPSEQ now", "content")
+        eq(ch.get("finish_reason"), "stop", "finish_reason")
+        s = analyze_stream(self.stream(body), include_usage=False)
+        eq(s["content"], "Hello! You said: STOPSEQ now", "stream content")
+        eq(s["finish_reason"], "stop", "stream finish_reason")
+
+    def content_filter(self) -> None:
+        text = f"{self.row.filter_trigger} please"
+        raw = self.completion(self.body(text))
+        eq(raw["choices"][0].get("finish_reason"), "content_filter", "finish_reason")
+        s = analyze_stream(self.stream(self.body(text)), include_usage=False)
+        eq(s["finish_reason"], "content_filter", "stream finish_reason")
 
     def _check_calls(self, calls: list[dict], names: list[str], args: list[dict]) -> None:
         eq([c["function"]["name"] for c in calls], names, "tool names")
@@ -589,22 +997,10 @@ class Suite:
             {"role": "tool", "tool_call_id": call["id"], "content": "18C and sunny"},
         ]
         raw = self.completion({"model": self.model, "messages": messages, "tools": [WEATHER]})
-        eq(raw["choices"][0]["message"].get("content"), "Tool said: 18C and sunny", "content")
+        eq(raw["choices"][0]["message"].get("content"), self.row.tool_said("18C and sunny"), "content")
         eq(raw["choices"][0].get("finish_reason"), "stop", "finish_reason")
-        up = self.upstream_body()
-        if self.anthropic:
-            blocks = [b for m in up["messages"] if isinstance(m.get("content"), list) for b in m["content"]]
-            uses = [b for b in blocks if b.get("type") == "tool_use"]
-            results = [b for b in blocks if b.get("type") == "tool_result"]
-            eq([(u.get("id"), u.get("name"), u.get("input")) for u in uses],
-               [(call["id"], "get_weather", {"city": "Paris"})], "upstream tool_use")
-            eq([r.get("tool_use_id") for r in results], [call["id"]], "upstream tool_result ids")
-        else:
-            tool_msgs = [m for m in up["messages"] if m.get("role") == "tool"]
-            eq(len(tool_msgs), 1, "upstream tool messages")
-            eq(tool_msgs[0].get("tool_name"), "get_weather", "upstream tool_name")
-            asst = [m for m in up["messages"] if m.get("role") == "assistant"]
-            eq(asst[0]["tool_calls"][0]["function"].get("arguments"), {"city": "Paris"}, "upstream arguments")
+        assert self.row.round_trip_upstream is not None
+        self.row.round_trip_upstream(self.upstream_body(), call)
 
     def tool_round_trip_stream(self) -> None:
         """Round trip the way SDK users write it: append the SDK's own message object, stream the answer."""
@@ -618,7 +1014,7 @@ class Suite:
         stream = self.client.chat.completions.create(model=self.model, messages=messages, tools=[WEATHER],
                                                      stream=True)
         content = "".join(ch.delta.content or "" for chunk in stream for ch in chunk.choices)
-        eq(content, "Tool said: rainy, 12C", "content")
+        eq(content, self.row.tool_said("rainy, 12C"), "content")
 
     def sdk_stream_helper_text(self) -> None:
         deltas = []
@@ -653,35 +1049,14 @@ class Suite:
         self.client.chat.completions.create(
             model=self.model, messages=[{"role": "user", "content": "params"}],
             max_tokens=77, stop="END", temperature=1.7, top_p=0.9, user="user-123")
-        up = self.upstream_body()
-        if self.anthropic:
-            eq(up.get("max_tokens"), 77, "upstream max_tokens")
-            eq(up.get("stop_sequences"), ["END"], "upstream stop_sequences")
-            eq(up.get("temperature"), 1, "upstream temperature (1.7 clamped to 1)")
-            eq(up.get("top_p"), 0.9, "upstream top_p")
-            eq((up.get("metadata") or {}).get("user_id"), "user-123", "upstream metadata.user_id")
-        else:
-            opts = up.get("options") or {}
-            eq(opts.get("num_predict"), 77, "upstream options.num_predict")
-            eq(opts.get("stop"), ["END"], "upstream options.stop")
-            eq(opts.get("temperature"), 1.7, "upstream options.temperature")
-            eq(opts.get("top_p"), 0.9, "upstream options.top_p")
+        self.row.params_scalar_upstream(self.upstream_body())
 
     def params_list(self) -> None:
         self.clear_upstream()
         self.client.chat.completions.create(
             model=self.model, messages=[{"role": "user", "content": "params"}],
             max_completion_tokens=55, stop=["END", "STOP"], temperature=0.3)
-        up = self.upstream_body()
-        if self.anthropic:
-            eq(up.get("max_tokens"), 55, "upstream max_tokens (from max_completion_tokens)")
-            eq(up.get("stop_sequences"), ["END", "STOP"], "upstream stop_sequences")
-            eq(up.get("temperature"), 0.3, "upstream temperature")
-        else:
-            opts = up.get("options") or {}
-            eq(opts.get("num_predict"), 55, "upstream options.num_predict (from max_completion_tokens)")
-            eq(opts.get("stop"), ["END", "STOP"], "upstream options.stop")
-            eq(opts.get("temperature"), 0.3, "upstream options.temperature")
+        self.row.params_list_upstream(self.upstream_body())
 
     def _sdk_error(self, text: str, cls: type[openai.APIStatusError]) -> openai.APIStatusError:
         try:
@@ -691,22 +1066,15 @@ class Suite:
             return e
         raise Failure(f"SDK raised nothing for {text!r}")
 
-    def error_429(self) -> None:
-        e = self._sdk_error("FAIL 429", openai.RateLimitError)
-        eq(e.status_code, 429, "status")
-        if self.anthropic:  # only the Anthropic fake sends retry-after
-            eq(e.response.headers.get("retry-after"), "7", "retry-after header")
-        check_error_body(self.post(self.body("FAIL 429")), 429, "raw body")
-
-    def error_500(self) -> None:
-        e = self._sdk_error("FAIL 500", openai.InternalServerError)
-        expect(e.status_code >= 500, f"status {e.status_code}")
-        check_error_body(self.post(self.body("FAIL 500")), e.status_code, "raw body")
-
-    def error_529(self) -> None:
-        e = self._sdk_error("FAIL 529", openai.InternalServerError)
-        eq(e.status_code, 503, "status (Anthropic 529 overloaded maps to 503)")
-        check_error_body(self.post(self.body("FAIL 529")), 503, "raw body")
+    def error_case(self, case: ErrorCase) -> None:
+        e = self._sdk_error(case.trigger, case.sdk)
+        eq(e.status_code, case.status, "SDK status")
+        eq(e.response.headers.get("retry-after"), case.retry_after, "retry-after header")
+        err = check_error_body(self.post(self.body(case.trigger)), case.status, "raw body")
+        if case.type is not None:
+            eq(err["type"], case.type, "error.type")
+        if case.code is not None:
+            eq(err["code"], case.code, "error.code")
 
     def error_garbage(self) -> None:
         check_error_body(self.post(self.body("GARBAGE")), 502, "GARBAGE")
@@ -771,13 +1139,19 @@ class Suite:
                 expect(ch.get("finish_reason") is None, f"finish_reason after a reset: {d}")
 
     def models_list(self) -> None:
-        want = declared_models(self.name)
-        expect(want, f"no models declared in {self.name}.yaml")
-        page = self.client.models.list()
+        declared = declared_models(self.name)
         # Declared models come first; a mapping with a `models` route then adds what the
-        # upstream lists (the Ollama fake's /api/tags has llama3.2:latest and qwen2.5:7b).
-        fetched = {"ollama": ["llama3.2:latest", "qwen2.5:7b"]}.get(self.name, [])
-        eq([m.id for m in page.data], want + fetched, "model ids")
+        # upstream lists and was not declared (the row's `listed`).
+        want = [i for i, _ in declared] + list(self.row.listed)
+        if self.row.no_models:
+            eq(want, [], f"{self.name}: declared and listed models (the row says there are none)")
+        else:
+            expect(want, f"{self.name}: neither declared nor listed models")
+        page = self.client.models.list()
+        eq([m.id for m in page.data], want, "model ids")
+        owners = {m.id: m.owned_by for m in page.data}
+        for mid, owner in declared:
+            eq(owners.get(mid), owner or self.name, f"owned_by of declared {mid}")
         raw = self.http.get(f"{self.base}/models").json()
         eq(raw.get("object"), "list", "object")
         for m in raw["data"]:
@@ -821,31 +1195,36 @@ def main() -> int:
     atexit.register(stop_all)
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    rows = []
+    for row in ROWS:
+        if (Path(MAPPINGS) / f"{row.name}.yaml").is_file():
+            rows.append(row)
+        else:
+            print(f"# SKIP {row.name}: {MAPPINGS}/{row.name}.yaml does not exist", flush=True)
     rosetta = None
     try:
-        fake_a = Proc("fake-upstream anthropic", [FAKE_BIN, "--provider", "anthropic", "--listen", "127.0.0.1:0",
-                                                  "--api-key", API_KEY])
-        fake_o = Proc("fake-upstream ollama", [FAKE_BIN, "--provider", "ollama", "--listen", "127.0.0.1:0"])
-        a_url, o_url = fake_a.wait_listening(), fake_o.wait_listening()
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "OLLAMA_", "ROSETTA_"))}
-        env.update({
-            "NO_COLOR": "1",
-            "ANTHROPIC_BASE_URL": a_url,
-            "ANTHROPIC_API_KEY": API_KEY,
-            "OLLAMA_BASE_URL": o_url,
-            "RUST_LOG": os.environ.get("RUST_LOG", "info"),
-        })
+        fakes = []
+        for row in rows:
+            argv = [FAKE_BIN, "--provider", row.provider, "--listen", "127.0.0.1:0"]
+            if row.fake_key:
+                argv += ["--api-key", API_KEY]
+            fakes.append(Proc(f"fake-upstream {row.provider}", argv))
+        urls = {row.name: fake.wait_listening() for row, fake in zip(rows, fakes)}
+        env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIXES)}
+        env.update({"NO_COLOR": "1", "RUST_LOG": os.environ.get("RUST_LOG", "info")})
+        for row in rows:
+            env.update(row.env(urls[row.name]))
         rosetta = Proc("rosetta", [ROSETTA_BIN, "serve", "--mappings", MAPPINGS, "--listen", "127.0.0.1:0"], env)
         proxy = rosetta.wait_listening()
-        print(f"# openai {openai.__version__}; rosetta at {proxy}; anthropic fake {a_url}; ollama fake {o_url}",
-              flush=True)
+        print(f"# openai {openai.__version__}; rosetta at {proxy}; fakes: "
+              + ", ".join(f"{n} {u}" for n, u in urls.items()), flush=True)
         with httpx.Client(timeout=HTTP_TIMEOUT) as http:
             for name, fn in global_checks(proxy, http):
                 run(name, fn)
-            for name, model, fake in (("anthropic", "claude-sonnet-4-5", a_url), ("ollama", "llama3.2", o_url)):
-                suite = Suite(name, model, proxy, fake, http)
+            for row in rows:
+                suite = Suite(row, proxy, urls[row.name], http)
                 for check, fn in suite.checks():
-                    run(f"{name}/{check}", fn)
+                    run(f"{row.name}/{check}", fn)
     except Exception as e:  # noqa: BLE001
         RESULTS.append(("setup", False))
         print(f"FAIL setup: {type(e).__name__}: {e}", flush=True)
@@ -857,6 +1236,11 @@ def main() -> int:
         print("# last rosetta log lines:")
         for line in rosetta.lines[-15:]:
             print(f"#   {line}")
+    groups: dict[str, list[bool]] = {}
+    for name, ok in RESULTS:
+        groups.setdefault(name.split("/", 1)[0] if "/" in name else "(global)", []).append(ok)
+    for group, oks in groups.items():
+        print(f"# {group}: {sum(oks)} passed, {len(oks) - sum(oks)} failed", flush=True)
     print(f"{passed} passed, {failed} failed", flush=True)
     return 1 if failed else 0
 
