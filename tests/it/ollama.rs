@@ -251,11 +251,8 @@ async fn embeddings_as_floats_and_base64() {
         &json!({"model": "all-minilm", "input": ["first", "second"]}),
     )
     .await;
-    assert_eq!(r.status, 200, "{}", r.text);
+    r.embeddings("all-minilm", 2);
     let j = r.json();
-    assert_eq!(j["object"], "list");
-    assert_eq!(j["data"].as_array().unwrap().len(), 2);
-    assert_eq!(j["data"][1]["index"], 1);
     let floats: Vec<f64> = j["data"][0]["embedding"]
         .as_array()
         .unwrap()

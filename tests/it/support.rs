@@ -108,6 +108,21 @@ pub struct Resp {
 }
 
 impl Resp {
+    /// Checks an OpenAI embeddings list of `n` items for `model` and returns its `data`.
+    pub fn embeddings(&self, model: &str, n: usize) -> Vec<Value> {
+        assert_eq!(self.status, 200, "{}", self.text);
+        let j = self.json();
+        assert_eq!(j["object"], "list", "{j}");
+        assert_eq!(j["model"], model, "{j}");
+        let data = j["data"].as_array().expect("data is a list").clone();
+        assert_eq!(data.len(), n, "{j}");
+        for (i, d) in data.iter().enumerate() {
+            assert_eq!(d["index"], i, "{j}");
+            assert_eq!(d["object"], "embedding", "{j}");
+        }
+        data
+    }
+
     pub fn json(&self) -> Value {
         serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text))
     }
