@@ -193,7 +193,6 @@ impl Body for RewriteBody {
             }
             if this.rewriter.writer.closed {
                 this.done = true;
-
                 let failure = failure.or(this
                     .rewriter
                     .writer
