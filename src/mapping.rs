@@ -63,6 +63,10 @@ pub struct Mapping {
     pub completions: Option<Route>,
     pub embeddings: Option<Route>,
     pub model_list: Option<Route>,
+    /// Whether some template reads `$headers` / `$client_headers`: the header objects are
+    /// built per call only then.
+    pub reads_headers: bool,
+    pub reads_client_headers: bool,
 }
 
 /// A declared model: the id clients use, and the upstream model it stands for.
@@ -322,6 +326,7 @@ pub fn compile_file(file: &FsPath, src: &str, env: Env<'_>) -> Result<Mapping, V
         src,
         errors: Vec::new(),
         missing: Vec::new(),
+        vars: Default::default(),
     };
     let valid_name = !name.is_empty()
         && name
@@ -473,6 +478,8 @@ pub fn compile_file(file: &FsPath, src: &str, env: Env<'_>) -> Result<Mapping, V
                 completions,
                 embeddings,
                 model_list,
+                reads_headers: c.vars.contains("headers"),
+                reads_client_headers: c.vars.contains("client_headers"),
             })
         }
         _ => Err(c.errors),
@@ -485,6 +492,8 @@ struct Ctx<'a> {
     errors: Vec<LoadError>,
     /// Unset environment variables referenced outside `upstream` (route headers).
     missing: Vec<String>,
+    /// Every variable a template reads.
+    vars: std::collections::BTreeSet<String>,
 }
 
 impl Ctx<'_> {
@@ -522,7 +531,7 @@ impl Ctx<'_> {
 
     fn template(&mut self, y: &Yaml, at: &str, defs: &Defs) -> Expr {
         let mut errs: Vec<CompileError> = Vec::new();
-        let e = template::compile(y, at, defs, &mut errs);
+        let e = template::compile(y, at, defs, &mut errs, &mut self.vars);
         for err in errs {
             self.error(&err.at, err.message);
         }
@@ -1023,6 +1032,23 @@ mod tests {
         let m = compile_file(FsPath::new("m.yaml"), ok, &env).unwrap();
         assert_eq!(m.upstream.idle_timeout, Duration::from_secs(30));
         assert_eq!(m.upstream.missing_env, vec!["ROUTE_KEY".to_string()]);
+    }
+
+    #[test]
+    fn header_objects_are_built_only_for_mappings_that_read_them() {
+        let read = |request: &str, content: &str| {
+            let src = format!(
+                "upstream:\n  base_url: http://x\ndefs:\n  who: {request}\nroutes:\n  chat:\n    path: /\n    request: {{u: {{$use: who}}}}\n    response: {{content: {content}}}\n"
+            );
+            let m = compile_file(FsPath::new("m.yaml"), &src, &env).unwrap();
+            (m.reads_headers, m.reads_client_headers)
+        };
+        assert_eq!(read("$.user", "$.text"), (false, false));
+        assert_eq!(
+            read("\"$client_headers['x-user-id']\"", "\"$headers['x-t']\""),
+            (true, true)
+        );
+        assert_eq!(read("{$var: client_headers}", "$.text"), (false, true));
     }
 
     #[test]

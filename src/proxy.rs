@@ -157,6 +157,15 @@ pub fn rewriter(
     })
 }
 
+/// `$headers` for the response templates: built only for mappings that read it.
+fn upstream_headers(mapping: &Mapping, response: &Response<hyper::body::Incoming>) -> Value {
+    if mapping.reads_headers {
+        header_object(response.headers())
+    } else {
+        Value::Null
+    }
+}
+
 /// Runs a chat, completion or embeddings call. Errors before the first byte come back as `Err`.
 pub async fn run(call: Call<'_>) -> Result<Response<ProxyBody>, ProxyError> {
     let mapping = call.mapping;
@@ -186,7 +195,7 @@ pub async fn run(call: Call<'_>) -> Result<Response<ProxyBody>, ProxyError> {
         return Err(upstream_error(mapping, response).await);
     }
     let route = mapping.route(op).expect("prepare checked the route");
-    let headers = header_object(response.headers());
+    let headers = upstream_headers(mapping, &response);
     if let Some(id) = &call.trace {
         tracing::info!(
             target: "rosetta::trace",
@@ -267,7 +276,7 @@ pub async fn list_models(
     if !response.status().is_success() {
         return Err(upstream_error(mapping, response).await);
     }
-    let headers = header_object(response.headers());
+    let headers = upstream_headers(mapping, &response);
     let body = read_body(response.into_body(), mapping.upstream.idle_timeout).await?;
     match translate_whole(mapping, Op::Models, &body, &headers, &request, "")?.0 {
         Value::Array(items) => Ok(items),

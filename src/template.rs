@@ -8,7 +8,7 @@
 //! OpenAI requests where `null` means "not set". `docs/mapping-reference.md` specifies every
 //! directive; each has a one-line test at the bottom of this file.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use regex::Regex;
 use serde_json::{Map, Value};
@@ -118,11 +118,19 @@ pub enum Piece {
 /// Named templates (`defs:` in a mapping) that `$use` inlines at compile time.
 pub type Defs = HashMap<String, Yaml>;
 
-/// Compiles a template, collecting every error.
-pub fn compile(y: &Yaml, at: &str, defs: &Defs, errors: &mut Vec<CompileError>) -> Expr {
+/// Compiles a template, collecting every error, and adding to `vars` the name of every
+/// variable it reads (`$name...` paths and `$var`), so callers bind only what is used.
+pub fn compile(
+    y: &Yaml,
+    at: &str,
+    defs: &Defs,
+    errors: &mut Vec<CompileError>,
+    vars: &mut BTreeSet<String>,
+) -> Expr {
     Compiler {
         defs,
         errors,
+        vars,
         depth: 0,
     }
     .expr(y, at)
@@ -131,6 +139,7 @@ pub fn compile(y: &Yaml, at: &str, defs: &Defs, errors: &mut Vec<CompileError>) 
 struct Compiler<'d, 'e> {
     defs: &'d Defs,
     errors: &'e mut Vec<CompileError>,
+    vars: &'e mut BTreeSet<String>,
     depth: usize,
 }
 
@@ -252,7 +261,7 @@ impl Compiler<'_, '_> {
         }
         if s.starts_with('$') {
             return match Path::compile(s) {
-                Ok(p) => Expr::Path(p),
+                Ok(p) => self.path(p),
                 Err(e) => self.err(at, e),
             };
         }
@@ -260,6 +269,13 @@ impl Compiler<'_, '_> {
             return self.interpolation(s, at);
         }
         Expr::Const(Value::String(s.to_string()))
+    }
+
+    fn path(&mut self, p: Path) -> Expr {
+        if let Some(v) = &p.var {
+            self.vars.insert(v.clone());
+        }
+        Expr::Path(p)
     }
 
     /// `"text {$.path} more"`: each `{$...}` is a path, up to its matching `}`.
@@ -275,7 +291,7 @@ impl Compiler<'_, '_> {
                 return self.err(at, format!("unclosed `{{$` in {s:?}"));
             };
             match Path::compile(&body[..end]) {
-                Ok(p) => pieces.push(Piece::Expr(Expr::Path(p))),
+                Ok(p) => pieces.push(Piece::Expr(self.path(p))),
                 Err(e) => return self.err(at, e),
             }
             rest = &body[end + 1..];
@@ -487,7 +503,10 @@ impl Compiler<'_, '_> {
                 }
             }
             "$var" => match arg.as_str() {
-                Some(v) => Expr::Var(v.to_string()),
+                Some(v) => {
+                    self.vars.insert(v.to_string());
+                    Expr::Var(v.to_string())
+                }
                 None => self.err(at, "$var takes a variable name"),
             },
             _ => unreachable!("directive table and match agree"),
@@ -1003,7 +1022,7 @@ mod tests {
             serde_yaml::from_str("{$lookup: {$type: $}, table: {string: $, array: {$join: \"$[?@.type=='text'].text\"}}}").unwrap(),
         )]
         .into();
-        let e = compile(&y, "t", &defs, &mut errors);
+        let e = compile(&y, "t", &defs, &mut errors, &mut BTreeSet::new());
         assert!(errors.is_empty(), "{errors:?}");
         let state = json!({"n": 2});
         let globals = [("root", &input), ("state", &state)];
@@ -1013,7 +1032,7 @@ mod tests {
     fn compile_err(template: &str) -> String {
         let y: Yaml = serde_yaml::from_str(template).unwrap();
         let mut errors = Vec::new();
-        compile(&y, "t", &Defs::new(), &mut errors);
+        compile(&y, "t", &Defs::new(), &mut errors, &mut BTreeSet::new());
         errors
             .iter()
             .map(|e| format!("{}: {}", e.at, e.message))

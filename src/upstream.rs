@@ -69,7 +69,11 @@ pub fn build_request(
     client_headers: &HeaderMap,
     stream: bool,
 ) -> Result<Request<Full<Bytes>>, ProxyError> {
-    let client = header_object(client_headers);
+    let client = if mapping.reads_client_headers {
+        header_object(client_headers)
+    } else {
+        Value::Null
+    };
     let globals = [
         ("root", request),
         ("request", request),
