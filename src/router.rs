@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use crate::error::ProxyError;
 use crate::mapping::Op;
 use crate::proxy;
-use crate::server::{Loaded, State};
+use crate::server::{Loaded, MappingSet, State};
 
 /// How long a model listing may take: LibreChat gives up after 5 s.
 pub const MODEL_LIST_TIMEOUT: Duration = Duration::from_secs(4);
@@ -114,7 +114,7 @@ pub fn model_not_found(message: String) -> ProxyError {
 
 /// On the unified surface: the mapping for `model`, and the model name that mapping sees.
 pub fn pick_mapping<'s, 'm>(
-    state: &'s State,
+    state: &'s MappingSet,
     model: &'m str,
 ) -> Result<(&'s str, &'m str), ProxyError> {
     if let Some((name, rest)) = model.split_once('/')

@@ -8,6 +8,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use arc_swap::ArcSwap;
 use bytes::Bytes;
 use http::header::{CONTENT_TYPE, RETRY_AFTER};
 use http::{HeaderValue, Method, Request, Response, StatusCode};
@@ -43,9 +44,29 @@ pub struct Loaded {
     pub client: UpstreamClient,
 }
 
+/// One compiled set of mappings, swapped whole on reload: a request keeps the set it started
+/// with (an `Arc`) until it ends, streams included.
+pub struct MappingSet {
+    pub mappings: BTreeMap<String, Loaded>,
+}
+
+impl MappingSet {
+    /// Builds the set (one pooled client per mapping).
+    pub fn new(mappings: Vec<Arc<Mapping>>) -> Self {
+        let mappings = mappings
+            .into_iter()
+            .map(|m| {
+                let client = upstream::client_for(&m);
+                (m.name.clone(), Loaded { mapping: m, client })
+            })
+            .collect();
+        MappingSet { mappings }
+    }
+}
+
 /// Everything the server needs, shared by all connections.
 pub struct State {
-    pub mappings: BTreeMap<String, Loaded>,
+    current: ArcSwap<MappingSet>,
     pub metrics: Metrics,
     pub started: u64,
     /// Which requests are logged end to end (`--trace`).
@@ -55,19 +76,22 @@ pub struct State {
 impl State {
     /// Builds the state (one pooled client per mapping).
     pub fn new(mappings: Vec<Arc<Mapping>>) -> Self {
-        let mappings = mappings
-            .into_iter()
-            .map(|m| {
-                let client = upstream::client_for(&m);
-                (m.name.clone(), Loaded { mapping: m, client })
-            })
-            .collect();
         State {
-            mappings,
+            current: ArcSwap::from_pointee(MappingSet::new(mappings)),
             metrics: Metrics::new(),
             started: crate::openai::now_secs(),
             trace: TraceMode::Off,
         }
+    }
+
+    /// The mapping set new requests use.
+    pub fn mappings(&self) -> Arc<MappingSet> {
+        self.current.load_full()
+    }
+
+    /// Replaces the mapping set atomically; requests already running keep the old one.
+    pub fn replace_mappings(&self, set: MappingSet) {
+        self.current.store(Arc::new(set));
     }
 
     /// The same state, tracing the requests `mode` selects.
@@ -134,27 +158,28 @@ async fn handle(
         .and_then(|v| v.to_str().ok())
         .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
         .map_or_else(|| format!("req_{}", random_id()), String::from);
+    let set = state.mappings();
     let path = req.uri().path().to_string();
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     let response = match (req.method(), segments.as_slice()) {
-        (&Method::GET, ["health"]) => Ok(health(&state)),
+        (&Method::GET, ["health"]) => Ok(health(&set)),
         (&Method::GET, ["metrics"]) => Ok(text(
             StatusCode::OK,
             "text/plain; version=0.0.4",
             state.metrics.render(),
         )),
         (_, ["v1", rest @ ..]) => match op_for(rest) {
-            Some(op) => call(&state, None, op, req, started, &request_id).await,
-            None => Err(not_found(&state, &path)),
+            Some(op) => call(&state, &set, None, op, req, started, &request_id).await,
+            None => Err(not_found(&set, &path)),
         },
-        (_, [name, "v1", rest @ ..]) if state.mappings.contains_key(*name) => match op_for(rest) {
+        (_, [name, "v1", rest @ ..]) if set.mappings.contains_key(*name) => match op_for(rest) {
             Some(op) => {
                 let name = name.to_string();
-                call(&state, Some(&name), op, req, started, &request_id).await
+                call(&state, &set, Some(&name), op, req, started, &request_id).await
             }
-            None => Err(not_found(&state, &path)),
+            None => Err(not_found(&set, &path)),
         },
-        _ => Err(not_found(&state, &path)),
+        _ => Err(not_found(&set, &path)),
     };
     let mut response = response.unwrap_or_else(|e| error_response(&e));
     if let Ok(v) = HeaderValue::from_str(&request_id) {
@@ -171,6 +196,7 @@ fn random_id() -> String {
 /// Every outcome is counted; `-` labels a call that no mapping could be chosen for.
 async fn call(
     state: &State,
+    set: &MappingSet,
     name: Option<&str>,
     op: Op,
     req: Request<Incoming>,
@@ -181,7 +207,7 @@ async fn call(
         if req.method() != Method::GET {
             return Err(ProxyError::MethodNotAllowed);
         }
-        let result = models(state, name, req.headers()).await;
+        let result = models(state, set, name, req.headers()).await;
         let status = result.as_ref().map_or_else(|e| e.status(), |r| r.status());
         state
             .metrics
@@ -196,12 +222,12 @@ async fn call(
     }
     let mut seen = Seen {
         mapping: name
-            .and_then(|n| state.mappings.get_key_value(n))
+            .and_then(|n| set.mappings.get_key_value(n))
             .map(|(k, _)| k.as_str()),
         stream: false,
         traced: false,
     };
-    let result = dispatch(state, &mut seen, op, req, started, request_id).await;
+    let result = dispatch(state, set, &mut seen, op, req, started, request_id).await;
     let label = seen.mapping.unwrap_or("-");
     let status = match &result {
         Ok(r) => r.status(),
@@ -241,7 +267,8 @@ struct Seen<'s> {
 
 /// Reads and checks the request, picks the mapping and model, and runs the call.
 async fn dispatch<'s>(
-    state: &'s State,
+    state: &State,
+    set: &'s MappingSet,
     seen: &mut Seen<'s>,
     op: Op,
     req: Request<Incoming>,
@@ -285,10 +312,10 @@ async fn dispatch<'s>(
     let client_model = request["model"].as_str().unwrap_or_default().to_string();
     let (name, model) = match seen.mapping {
         Some(n) => (n, client_model.as_str()),
-        None => pick_mapping(state, &client_model)?,
+        None => pick_mapping(set, &client_model)?,
     };
     seen.mapping = Some(name);
-    let loaded = &state.mappings[name];
+    let loaded = &set.mappings[name];
     let upstream_model = loaded
         .mapping
         .resolve_model(model)
@@ -318,21 +345,19 @@ async fn dispatch<'s>(
 /// `GET /NAME/v1/models`, or on the unified surface every mapping's models as `NAME/id`.
 async fn models(
     state: &State,
+    set: &MappingSet,
     name: Option<&str>,
     headers: &http::HeaderMap,
 ) -> Result<Response<ProxyBody>, ProxyError> {
     let data = match name {
-        Some(n) => model_list(state, &state.mappings[n], headers).await?,
+        Some(n) => model_list(state, &set.mappings[n], headers).await?,
         None => {
             let lists = futures_util::future::join_all(
-                state
-                    .mappings
-                    .values()
-                    .map(|l| model_list(state, l, headers)),
+                set.mappings.values().map(|l| model_list(state, l, headers)),
             )
             .await;
             let mut all = Vec::new();
-            for (n, list) in state.mappings.keys().zip(lists) {
+            for (n, list) in set.mappings.keys().zip(lists) {
                 for mut model in list.unwrap_or_default() {
                     let id = format!("{n}/{}", model["id"].as_str().unwrap_or_default());
                     model["id"] = Value::String(id);
@@ -349,8 +374,8 @@ async fn models(
     ))
 }
 
-fn health(state: &State) -> Response<ProxyBody> {
-    let mappings: Vec<Value> = state
+fn health(set: &MappingSet) -> Response<ProxyBody> {
+    let mappings: Vec<Value> = set
         .mappings
         .values()
         .map(|l| {
@@ -373,8 +398,8 @@ fn health(state: &State) -> Response<ProxyBody> {
     text(StatusCode::OK, "application/json", body.to_string())
 }
 
-fn not_found(state: &State, path: &str) -> ProxyError {
-    let names: Vec<&str> = state.mappings.keys().map(String::as_str).collect();
+fn not_found(set: &MappingSet, path: &str) -> ProxyError {
+    let names: Vec<&str> = set.mappings.keys().map(String::as_str).collect();
     ProxyError::NotFound {
         message: format!(
             "no route for {path}. Use /NAME/v1/chat/completions, /NAME/v1/completions, /NAME/v1/embeddings or /NAME/v1/models (or /v1/... routed by model), where NAME is one of: {}",
