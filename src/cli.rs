@@ -7,6 +7,7 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 
 use crate::mapping::{self, Mapping};
+use crate::reload;
 use crate::server::{self, State};
 
 /// Rosetta: put any LLM API behind an OpenAI-compatible endpoint.
@@ -40,6 +41,21 @@ pub enum Command {
         /// Per mapping: `options.always_include_usage`.
         #[arg(long, env = "ROSETTA_ALWAYS_INCLUDE_USAGE")]
         always_include_usage: bool,
+        /// Reload the mappings when files in the mappings directory change (`--watch=false`
+        /// turns that off; SIGHUP always reloads).
+        #[arg(
+            long,
+            env = "ROSETTA_WATCH",
+            value_name = "BOOL",
+            default_value_t = true,
+            num_args = 0..=1,
+            default_missing_value = "true",
+            action = clap::ArgAction::Set,
+            value_parser = clap::builder::BoolishValueParser::new()
+        )]
+        watch: bool,
+        #[command(flatten)]
+        edge: EdgeArgs,
     },
     /// Run the golden cases in FIXTURES/NAME/*.yaml against each mapping NAME.
     Test {
@@ -97,7 +113,12 @@ async fn health(url: &str, timeout: std::time::Duration) -> Result<(), String> {
 
 /// Loads mappings, printing every error to stderr.
 fn load_with(dir: &Path, env: mapping::Env<'_>) -> Option<Vec<Arc<Mapping>>> {
-    match mapping::load_dir(dir, env) {
+    reported(dir, mapping::load_dir(dir, env))
+}
+
+/// The loaded value, or `None` after printing every error to stderr.
+fn reported<T>(dir: &Path, loaded: Result<T, Vec<mapping::LoadError>>) -> Option<T> {
+    match loaded {
         Ok(m) => Some(m),
         Err(errors) => {
             for e in &errors {
@@ -170,18 +191,32 @@ pub fn run(cli: Cli) -> ExitCode {
             log_format,
             trace,
             always_include_usage,
+            watch,
+            edge,
         } => {
             crate::telemetry::init_logging(log_format == "json");
-            let Some(mut ms) = load(&mappings) else {
+            let (limits, auth) = match edge.resolve() {
+                Ok(x) => x,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let auth = Arc::new(auth);
+            // The same load (serve-time overrides included) runs on every reload.
+            let source = reload::Source::from_process_env(
+                &mappings,
+                reload::Overrides {
+                    always_include_usage,
+                },
+            );
+            let Some(reload::Compiled {
+                mappings: ms,
+                fingerprint,
+            }) = reported(&mappings, source.load())
+            else {
                 return ExitCode::FAILURE;
             };
-            if always_include_usage {
-                for m in &mut ms {
-                    if let Some(m) = Arc::get_mut(m) {
-                        m.always_include_usage = true;
-                    }
-                }
-            }
             let runtime = match tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()
@@ -192,7 +227,12 @@ pub fn run(cli: Cli) -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            runtime.block_on(async move {
+            let code = runtime.block_on(async move {
+                // SIGHUP reloads from here on, before anyone is told the server is ready.
+                let triggers = reload::Triggers::install(watch);
+                // Likewise SIGTERM/SIGINT (shutdown) and SIGHUP (keys file).
+                let shutdown = shutdown_signal();
+                crate::auth::reload_on_sighup(Arc::clone(&auth));
                 let listener = match tokio::net::TcpListener::bind(&listen).await {
                     Ok(l) => l,
                     Err(e) => {
@@ -210,39 +250,142 @@ pub fn run(cli: Cli) -> ExitCode {
                     .local_addr()
                     .map(|a| a.to_string())
                     .unwrap_or(listen.clone());
+                log_edge(&auth, &limits, listener.local_addr().ok());
                 tracing::info!(mappings = ?names, "listening on http://{addr}");
                 let mode = crate::trace::TraceMode::parse(&trace).unwrap_or_default();
-                let state = Arc::new(State::new(ms).with_trace(mode));
-                match server::serve(listener, state, shutdown_signal()).await {
+                let state = Arc::new(
+                    State::new(ms)
+                        .with_trace(mode)
+                        .with_limits(limits)
+                        .with_auth(auth),
+                );
+                let reloader = reload::Reloader::new(Arc::clone(&state), source, fingerprint);
+                triggers.spawn(Arc::new(reloader));
+                match server::serve(listener, state, shutdown).await {
                     Ok(()) => ExitCode::SUCCESS,
                     Err(e) => {
                         eprintln!("error: {e}");
                         ExitCode::FAILURE
                     }
                 }
-            })
+            });
+            // Past the grace, streams still running are cut here; a blocking task (a slow DNS
+            // lookup) must not hold the exit either.
+            runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+            code
         }
     }
 }
 
-/// Resolves on SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// Resolves on SIGINT or SIGTERM. The handlers are installed when this is called (inside the
+/// runtime), not when the future is first polled, so a signal sent as soon as the server says
+/// it is listening already means a graceful shutdown.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(t) => t,
-                Err(_) => {
-                    let _ = ctrl_c.await;
-                    return;
+        use tokio::signal::unix::{SignalKind, signal};
+        let int = signal(SignalKind::interrupt());
+        let term = signal(SignalKind::terminate());
+        async move {
+            match (int, term) {
+                (Ok(mut int), Ok(mut term)) => tokio::select! {
+                    _ = int.recv() => tracing::info!("SIGINT received"),
+                    _ = term.recv() => tracing::info!("SIGTERM received"),
+                },
+                _ => {
+                    tracing::warn!("cannot listen for SIGTERM; only Ctrl-C stops the server");
+                    let _ = tokio::signal::ctrl_c().await;
                 }
-            };
-        tokio::select! {
-            _ = ctrl_c => {},
-            _ = term.recv() => {},
+            }
         }
     }
     #[cfg(not(unix))]
-    let _ = ctrl_c.await;
+    async {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// `rosetta serve` flags for what clients may do: limits and inbound API keys.
+#[derive(Debug, clap::Args)]
+pub struct EdgeArgs {
+    /// Largest request body, in bytes or with a unit (`512KiB`, `32MiB`, `1GiB`); a larger
+    /// one gets 413.
+    #[arg(long, env = "ROSETTA_MAX_BODY", default_value = "32MiB", value_parser = crate::limits::parse_size)]
+    pub max_body: usize,
+    /// How long a client may take to send its request line and headers (also the longest an
+    /// idle keep-alive connection stays open); `0` turns it off.
+    #[arg(long, env = "ROSETTA_HEADER_TIMEOUT", default_value = "10s", value_parser = mapping::parse_duration)]
+    pub header_timeout: std::time::Duration,
+    /// How long a client may take to send its whole request body (408 past it); `0` turns it
+    /// off.
+    #[arg(long, env = "ROSETTA_BODY_TIMEOUT", default_value = "60s", value_parser = mapping::parse_duration)]
+    pub body_timeout: std::time::Duration,
+    /// API calls served at once (streams count until their last byte); past it, 503 with
+    /// `retry-after: 1`. `/health` and `/metrics` are never limited. `0`: no limit.
+    #[arg(long, env = "ROSETTA_MAX_CONCURRENT", default_value_t = crate::limits::DEFAULT_MAX_CONCURRENT)]
+    pub max_concurrent: usize,
+    /// After SIGTERM or SIGINT, how long in-flight requests and streams may still run.
+    #[arg(long, env = "ROSETTA_SHUTDOWN_GRACE", default_value = "30s", value_parser = mapping::parse_duration)]
+    pub shutdown_grace: std::time::Duration,
+    /// Inbound API keys, comma-separated, each `name:key` or `key`: clients must send
+    /// `Authorization: Bearer <key>`. Prefer the environment variable or a file: a command
+    /// line is visible to other users.
+    #[arg(long, env = "ROSETTA_API_KEYS", hide_env_values = true, value_name = "KEYS")]
+    pub api_keys: Option<crate::auth::Secret>,
+    /// File of inbound API keys, one `name:key` or `key` a line (`#` comments); read again on
+    /// SIGHUP.
+    #[arg(long, env = "ROSETTA_API_KEYS_FILE", value_name = "FILE")]
+    pub api_keys_file: Option<PathBuf>,
+    /// Require an API key on /metrics too (/health always stays open).
+    #[arg(long, env = "ROSETTA_PROTECT_METRICS")]
+    pub protect_metrics: bool,
+}
+
+impl EdgeArgs {
+    /// The limits and the inbound keys these flags ask for.
+    pub fn resolve(&self) -> Result<(crate::limits::Limits, crate::auth::Auth), String> {
+        let limits = crate::limits::Limits {
+            max_request_body: self.max_body,
+            header_read_timeout: self.header_timeout,
+            body_read_timeout: self.body_timeout,
+            max_concurrent: self.max_concurrent,
+            shutdown_grace: self.shutdown_grace,
+        };
+        let auth = crate::auth::Auth::load(
+            self.api_keys.as_ref().map(crate::auth::Secret::expose),
+            self.api_keys_file.as_deref(),
+        )?
+        .protect_metrics(self.protect_metrics);
+        Ok((limits, auth))
+    }
+}
+
+/// Logs whether clients need a key (names and count, never the keys) and the limits.
+fn log_edge(
+    auth: &crate::auth::Auth,
+    limits: &crate::limits::Limits,
+    addr: Option<std::net::SocketAddr>,
+) {
+    if auth.enabled() {
+        tracing::info!(
+            keys = auth.names().len(),
+            names = ?auth.names(),
+            protect_metrics = auth.metrics_protected(),
+            "API keys required (Authorization: Bearer)"
+        );
+    } else if addr.is_some_and(|a| !a.ip().is_loopback()) {
+        tracing::warn!(
+            "no API keys configured: anyone who can reach this address can use the upstreams"
+        );
+    } else {
+        tracing::info!("no API keys configured: requests are not authenticated");
+    }
+    tracing::info!(
+        max_body = limits.max_request_body,
+        header_timeout = ?limits.header_read_timeout,
+        body_timeout = ?limits.body_read_timeout,
+        max_concurrent = limits.max_concurrent,
+        shutdown_grace = ?limits.shutdown_grace,
+        "client limits"
+    );
 }

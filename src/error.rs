@@ -6,6 +6,9 @@
 use http::{HeaderValue, StatusCode};
 use serde_json::{Value, json};
 
+/// The `retry-after` of an [`ProxyError::Overloaded`] answer: one second.
+static RETRY_SOON: HeaderValue = HeaderValue::from_static("1");
+
 /// A failure seen by a client, before or during a response.
 #[derive(Debug, Clone)]
 pub enum ProxyError {
@@ -16,6 +19,12 @@ pub enum ProxyError {
     },
     /// The request body is larger than the limit.
     TooLarge { limit: usize },
+    /// The client did not send its whole request body in time.
+    ClientTimeout { after: std::time::Duration },
+    /// No valid inbound API key (`Authorization: Bearer`); the message never quotes the key.
+    Unauthorized { message: String },
+    /// The global concurrency limit is reached; the client should retry shortly.
+    Overloaded { limit: usize },
     /// No such path, mapping or route.
     NotFound { message: String },
     /// The model is unknown to the mapping (or to every mapping, on the unified surface).
@@ -47,11 +56,28 @@ pub enum ProxyError {
 }
 
 impl ProxyError {
+    /// A failure of the upstream itself before the first byte (unreachable, silent, garbled,
+    /// rate-limited or a 5xx): the kind a fallback mapping can help with.
+    pub fn is_upstream_failure(&self) -> bool {
+        match self {
+            ProxyError::Unreachable { .. }
+            | ProxyError::Timeout { .. }
+            | ProxyError::BadUpstreamResponse { .. } => true,
+            ProxyError::UpstreamStatus { status, .. } => {
+                *status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error()
+            }
+            _ => false,
+        }
+    }
+
     /// A short, fixed label: the metric label and the default OpenAI `type`.
     pub fn kind(&self) -> &'static str {
         match self {
             ProxyError::BadRequest { .. } => "invalid_request",
             ProxyError::TooLarge { .. } => "too_large",
+            ProxyError::ClientTimeout { .. } => "client_timeout",
+            ProxyError::Unauthorized { .. } => "unauthorized",
+            ProxyError::Overloaded { .. } => "overloaded",
             ProxyError::ModelNotFound { .. } => "model_not_found",
             ProxyError::NotFound { .. } => "not_found",
             ProxyError::MethodNotAllowed => "method_not_allowed",
@@ -69,6 +95,9 @@ impl ProxyError {
         match self {
             ProxyError::BadRequest { .. } | ProxyError::Transform { .. } => StatusCode::BAD_REQUEST,
             ProxyError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ProxyError::ClientTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
+            ProxyError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            ProxyError::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ProxyError::NotFound { .. } | ProxyError::ModelNotFound { .. } => StatusCode::NOT_FOUND,
             ProxyError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ProxyError::UpstreamStatus { status, .. } => *status,
@@ -83,6 +112,7 @@ impl ProxyError {
     pub fn retry_after(&self) -> Option<&HeaderValue> {
         match self {
             ProxyError::UpstreamStatus { retry_after, .. } => retry_after.as_ref(),
+            ProxyError::Overloaded { .. } => Some(&RETRY_SOON),
             _ => None,
         }
     }
@@ -102,6 +132,26 @@ impl ProxyError {
                     "invalid_request_error".into(),
                     None,
                     Some("request_too_large".into()),
+                ),
+                ProxyError::ClientTimeout { after } => (
+                    format!("the request body was not received within {after:?}"),
+                    "invalid_request_error".into(),
+                    None,
+                    Some("request_timeout".into()),
+                ),
+                ProxyError::Unauthorized { message } => (
+                    message.clone(),
+                    "invalid_request_error".into(),
+                    None,
+                    Some("invalid_api_key".into()),
+                ),
+                ProxyError::Overloaded { limit } => (
+                    format!(
+                        "Rosetta is serving its limit of {limit} concurrent requests; retry shortly"
+                    ),
+                    "server_error".into(),
+                    None,
+                    Some("overloaded".into()),
                 ),
                 ProxyError::NotFound { message } => (
                     message.clone(),
@@ -173,6 +223,14 @@ pub fn type_for_status(status: StatusCode) -> &'static str {
     }
 }
 
+/// The message a client would read.
+impl std::fmt::Display for ProxyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let json = self.to_json();
+        f.write_str(json["error"]["message"].as_str().unwrap_or(self.kind()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -188,6 +246,13 @@ mod tests {
                 message: "nope".into(),
             },
             ProxyError::TooLarge { limit: 1 },
+            ProxyError::ClientTimeout {
+                after: std::time::Duration::from_secs(1),
+            },
+            ProxyError::Unauthorized {
+                message: "no key".into(),
+            },
+            ProxyError::Overloaded { limit: 2 },
             ProxyError::ModelNotFound {
                 message: "no".into(),
             },

@@ -8,25 +8,34 @@
 //!   ([`path`]) and regex compiled once. Every error is reported with file, line and location.
 //! - [`server`] is the hyper server: `/NAME/v1/chat/completions`, `/NAME/v1/models`, `/health`,
 //!   `/metrics`, and the one place errors become responses.
+//! - [`reload`] recompiles the mappings directory on SIGHUP or a file change and swaps the new
+//!   set in whole; a broken file keeps the running set.
 //! - [`proxy`] runs one call: renders the upstream request with the [`template`] engine, sends
-//!   it on the mapping's pooled client, and translates the answer.
+//!   it on the mapping's pooled client to an endpoint [`pool`] chooses (retrying before the
+//!   first byte), and translates the answer.
 //! - [`rewrite`] applies a mapping to upstream output: [`framing`] splits the stream into
 //!   events, rules turn them into normalized emissions.
 //! - [`openai`] owns the OpenAI side: ids, `created`, role-first deltas, tool-call indexes,
 //!   finish reasons, usage chunks, `[DONE]`. [`error`] renders every error as OpenAI JSON.
 //! - [`telemetry`]: Prometheus metrics and logging; [`trace`]: one request logged end to end.
+//! - [`auth`]: optional inbound API keys (`Authorization: Bearer`), checked in constant time;
+//!   [`limits`]: body size, header and body read timeouts, the concurrency limit, shutdown grace.
 //! - [`golden`]: `rosetta test`, golden cases run through the same pure phases as the server.
 #![forbid(unsafe_code)]
 
+pub mod auth;
 pub mod body;
 pub mod cli;
 pub mod error;
 pub mod framing;
 pub mod golden;
+pub mod limits;
 pub mod mapping;
 pub mod openai;
 pub mod path;
+pub mod pool;
 pub mod proxy;
+pub mod reload;
 pub mod rewrite;
 pub mod router;
 pub mod server;

@@ -24,6 +24,34 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(300);
 /// Default longest silence between two stream events (thinking models pause for a while).
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(120);
+/// Default tries per request, the first included.
+pub const DEFAULT_RETRY_ATTEMPTS: u32 = 3;
+/// Default delay before the first retry (doubled for each further one, with jitter).
+pub const DEFAULT_RETRY_BACKOFF: Duration = Duration::from_millis(250);
+/// Default longest delay between two tries.
+pub const DEFAULT_RETRY_MAX_BACKOFF: Duration = Duration::from_secs(4);
+/// Default time after the start of a request past which no retry starts.
+pub const DEFAULT_RETRY_BUDGET: Duration = Duration::from_secs(30);
+/// Default consecutive failures that take an endpoint out of rotation.
+pub const DEFAULT_HEALTH_FAILURES: u32 = 3;
+/// Default time an endpoint stays out of rotation.
+pub const DEFAULT_HEALTH_COOLDOWN: Duration = Duration::from_secs(30);
+
+/// Headers that belong to one connection (RFC 9110 §7.6.1) or that the proxy itself sets:
+/// a mapping can never forward them.
+pub const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "host",
+    "content-length",
+];
 
 /// One error in a mapping file.
 #[derive(Debug, Clone, PartialEq)]
@@ -75,6 +103,25 @@ pub struct Model {
     pub id: String,
     pub upstream: Option<String>,
     pub owned_by: Option<String>,
+    /// Where calls for this model go when every endpoint failed (wins over the mapping's).
+    pub fallback: Option<Fallback>,
+}
+
+/// Another mapping (and model) to use when every endpoint failed before the first byte.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fallback {
+    pub mapping: String,
+    /// The model to ask for; `None` keeps the model of the request.
+    pub model: Option<String>,
+}
+
+impl From<spec::FallbackSpec> for Fallback {
+    fn from(f: spec::FallbackSpec) -> Self {
+        Fallback {
+            mapping: f.mapping,
+            model: f.model,
+        }
+    }
 }
 
 /// The OpenAI operations a mapping can serve.
@@ -107,6 +154,15 @@ impl Mapping {
             Op::Embeddings => self.embeddings.as_ref(),
             Op::Models => self.model_list.as_ref(),
         }
+    }
+
+    /// The fallback for calls of `model`: the model's own, else the mapping's.
+    pub fn fallback_for(&self, model: &str) -> Option<&Fallback> {
+        self.models
+            .iter()
+            .find(|m| m.id == model)
+            .and_then(|m| m.fallback.as_ref())
+            .or(self.upstream.fallback.as_ref())
     }
 
     /// The upstream model id for a requested one: aliases resolve, and with
@@ -149,10 +205,8 @@ pub fn glob(pattern: &str) -> Regex {
 
 /// Where and how to reach the upstream.
 pub struct Upstream {
-    pub scheme: http::uri::Scheme,
-    pub authority: http::uri::Authority,
-    /// Path prefix of the base URL, without a trailing `/`.
-    pub base_path: String,
+    /// One or more endpoints, chosen by weight among the healthy ones.
+    pub endpoints: Vec<Endpoint>,
     /// Headers sent on every request; values from the environment are marked sensitive.
     pub headers: Vec<(HeaderName, HeaderValue)>,
     /// Client headers copied to the upstream (nothing else is).
@@ -160,8 +214,57 @@ pub struct Upstream {
     pub connect_timeout: Duration,
     pub first_byte_timeout: Duration,
     pub idle_timeout: Duration,
+    pub retry: RetryPolicy,
+    pub health: HealthPolicy,
+    pub fallback: Option<Fallback>,
     /// Environment variables the mapping references that are unset (for `/health` and logs).
     pub missing_env: Vec<String>,
+    /// Values read from the environment into headers and queries: never shown to anyone,
+    /// even when an upstream echoes them in an error message.
+    pub secrets: Vec<String>,
+}
+
+/// One base URL of an upstream.
+pub struct Endpoint {
+    pub scheme: http::uri::Scheme,
+    pub authority: http::uri::Authority,
+    /// Path prefix of the base URL, without a trailing `/`.
+    pub base_path: String,
+    /// Share of the traffic, relative to the other endpoints (at least 1).
+    pub weight: u32,
+    /// This endpoint's own headers, sent after (and over) the upstream's.
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// `scheme://host:port/path`, without credentials: how `/health` and logs name it.
+    pub label: String,
+}
+
+/// When and how a request is tried again before its first byte reaches the client.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetryPolicy {
+    /// Tries in all, the first included.
+    pub attempts: u32,
+    pub backoff: Duration,
+    pub max_backoff: Duration,
+    pub budget: Duration,
+    pub on_connect: bool,
+    pub on_timeout: bool,
+    pub on_5xx: bool,
+    /// Further statuses retried (429 by default).
+    pub on_status: Vec<u16>,
+}
+
+impl RetryPolicy {
+    /// Whether an upstream status is worth another try.
+    pub fn retries_status(&self, status: u16) -> bool {
+        (self.on_5xx && (500..=599).contains(&status)) || self.on_status.contains(&status)
+    }
+}
+
+/// Passive health: when an endpoint is taken out of rotation, and for how long.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HealthPolicy {
+    pub failures: u32,
+    pub cooldown: Duration,
 }
 
 impl fmt::Debug for Upstream {
@@ -169,8 +272,8 @@ impl fmt::Debug for Upstream {
         // Header values may be secrets: print names only.
         f.debug_struct("Upstream")
             .field(
-                "base",
-                &format!("{}://{}{}", self.scheme, self.authority, self.base_path),
+                "endpoints",
+                &self.endpoints.iter().map(|e| &e.label).collect::<Vec<_>>(),
             )
             .field(
                 "headers",
@@ -296,6 +399,45 @@ pub fn load_dir(dir: &FsPath, env: Env<'_>) -> Result<Vec<Arc<Mapping>>, Vec<Loa
             });
         }
     }
+    // A fallback must name another mapping of the same set.
+    for m in &mappings {
+        let named = m
+            .upstream
+            .fallback
+            .iter()
+            .map(|f| ("upstream.fallback".to_string(), f));
+        let by_model = m.models.iter().enumerate().filter_map(|(i, d)| {
+            d.fallback
+                .as_ref()
+                .map(|f| (format!("models[{i}].fallback"), f))
+        });
+        for (at, f) in named.chain(by_model) {
+            let problem = if f.mapping == m.name {
+                Some("a mapping cannot fall back to itself".to_string())
+            } else if !seen.contains_key(&f.mapping) {
+                Some(format!(
+                    "fallback mapping {:?} does not exist (mappings: {})",
+                    f.mapping,
+                    {
+                        let mut names: Vec<&str> = seen.keys().map(String::as_str).collect();
+                        names.sort_unstable();
+                        names.join(", ")
+                    }
+                ))
+            } else {
+                None
+            };
+            if let Some(message) = problem {
+                let src = std::fs::read_to_string(&m.file).unwrap_or_default();
+                errors.push(LoadError {
+                    file: m.file.clone(),
+                    line: spec::locate(&src, &format!("{at}.mapping")),
+                    location: format!("{at}.mapping"),
+                    message,
+                });
+            }
+        }
+    }
     if mappings.is_empty() && errors.is_empty() {
         errors.push(LoadError {
             file: dir.to_path_buf(),
@@ -327,6 +469,7 @@ pub fn compile_file(file: &FsPath, src: &str, env: Env<'_>) -> Result<Mapping, V
         errors: Vec::new(),
         missing: Vec::new(),
         vars: Default::default(),
+        secrets: Vec::new(),
     };
     let valid_name = !name.is_empty()
         && name
@@ -371,11 +514,13 @@ pub fn compile_file(file: &FsPath, src: &str, env: Env<'_>) -> Result<Mapping, V
                 id,
                 upstream: None,
                 owned_by: None,
+                fallback: None,
             },
             spec::ModelSpec::Full(e) => Model {
                 id: e.id,
                 upstream: e.upstream,
                 owned_by: e.owned_by,
+                fallback: e.fallback.map(Fallback::from),
             },
         })
         .collect();
@@ -460,6 +605,7 @@ pub fn compile_file(file: &FsPath, src: &str, env: Env<'_>) -> Result<Mapping, V
     c.errors.retain(|e| seen.insert(e.to_string()));
     match (c.errors.is_empty(), upstream) {
         (true, Some(mut upstream)) => {
+            upstream.secrets = c.secrets;
             for var in c.missing {
                 if !upstream.missing_env.contains(&var) {
                     upstream.missing_env.push(var);
@@ -494,6 +640,8 @@ struct Ctx<'a> {
     missing: Vec<String>,
     /// Every variable a template reads.
     vars: std::collections::BTreeSet<String>,
+    /// Environment values put into headers and queries (see [`Upstream::secrets`]).
+    secrets: Vec<String>,
 }
 
 impl Ctx<'_> {
@@ -540,36 +688,50 @@ impl Ctx<'_> {
 
     fn upstream(&mut self, u: spec::UpstreamSpec, env: Env<'_>) -> Option<Upstream> {
         let mut missing = Vec::new();
-        let base = self.interpolate(&u.base_url, "upstream.base_url", env, &mut missing)?;
-        let uri: Uri = match base.parse() {
-            Ok(uri) => uri,
-            Err(e) => {
-                self.error("upstream.base_url", format!("invalid URL {base:?}: {e}"));
+        let specs: Vec<(String, spec::EndpointSpec)> = match (u.base_url, u.endpoints) {
+            (Some(base_url), e) if e.is_empty() => vec![(
+                "upstream.base_url".into(),
+                spec::EndpointSpec {
+                    base_url,
+                    weight: None,
+                    headers: BTreeMap::new(),
+                },
+            )],
+            (None, e) if !e.is_empty() => e
+                .into_iter()
+                .enumerate()
+                .map(|(i, e)| (format!("upstream.endpoints[{i}]"), e))
+                .collect(),
+            (Some(_), _) => {
+                self.error(
+                    "upstream",
+                    "give either `base_url` or `endpoints`, not both",
+                );
+                return None;
+            }
+            (None, _) => {
+                self.error("upstream", "needs a `base_url` or a list of `endpoints`");
                 return None;
             }
         };
-        let (Some(scheme), Some(authority)) = (uri.scheme().cloned(), uri.authority().cloned())
-        else {
-            self.error(
-                "upstream.base_url",
-                format!("{base:?} needs a scheme and a host"),
-            );
-            return None;
-        };
-        if uri.query().is_some() {
-            self.error(
-                "upstream.base_url",
-                "the base URL cannot have a query string; use `query` in a route",
-            );
-        }
-        if scheme != http::uri::Scheme::HTTP && scheme != http::uri::Scheme::HTTPS {
-            self.error("upstream.base_url", "the scheme must be http or https");
+        let mut endpoints = Vec::new();
+        for (at, e) in specs {
+            if let Some(endpoint) = self.endpoint(e, &at, env, &mut missing) {
+                endpoints.push(endpoint);
+            }
         }
         let headers = self.headers(&u.headers, "upstream.headers", env, &mut missing);
         let forward_headers = u
             .forward_headers
             .iter()
             .filter_map(|h| match HeaderName::from_bytes(h.as_bytes()) {
+                Ok(n) if HOP_BY_HOP.contains(&n.as_str()) => {
+                    self.error(
+                        "upstream.forward_headers",
+                        format!("{h:?} is a hop-by-hop header and is never forwarded"),
+                    );
+                    None
+                }
                 Ok(n) => Some(n),
                 Err(_) => {
                     self.error(
@@ -581,10 +743,56 @@ impl Ctx<'_> {
             })
             .collect();
         let t = &u.timeouts;
+        let r = &u.retry;
+        let retry = RetryPolicy {
+            attempts: match r.attempts {
+                Some(0) => {
+                    self.error(
+                        "upstream.retry.attempts",
+                        "must be at least 1 (1 = no retry)",
+                    );
+                    1
+                }
+                Some(n) => n.min(10),
+                None => DEFAULT_RETRY_ATTEMPTS,
+            },
+            backoff: self.duration(&r.backoff, "upstream.retry.backoff", DEFAULT_RETRY_BACKOFF),
+            max_backoff: self.duration(
+                &r.max_backoff,
+                "upstream.retry.max_backoff",
+                DEFAULT_RETRY_MAX_BACKOFF,
+            ),
+            budget: self.duration(&r.budget, "upstream.retry.budget", DEFAULT_RETRY_BUDGET),
+            on_connect: true,
+            on_timeout: false,
+            on_5xx: true,
+            on_status: vec![429],
+        };
+        let retry = match &r.on {
+            None => retry,
+            Some(on) => self.retry_on(retry, on),
+        };
+        let h = &u.health;
+        let health = HealthPolicy {
+            failures: match h.failures {
+                Some(0) => {
+                    self.error("upstream.health.failures", "must be at least 1");
+                    DEFAULT_HEALTH_FAILURES
+                }
+                Some(n) => n,
+                None => DEFAULT_HEALTH_FAILURES,
+            },
+            cooldown: self.duration(
+                &h.cooldown,
+                "upstream.health.cooldown",
+                DEFAULT_HEALTH_COOLDOWN,
+            ),
+        };
+        if endpoints.is_empty() {
+            return None;
+        }
         Some(Upstream {
-            scheme,
-            authority,
-            base_path: uri.path().trim_end_matches('/').to_string(),
+            endpoints,
             headers,
             forward_headers,
             connect_timeout: self.duration(
@@ -598,7 +806,89 @@ impl Ctx<'_> {
                 DEFAULT_FIRST_BYTE_TIMEOUT,
             ),
             idle_timeout: self.duration(&t.idle, "upstream.timeouts.idle", DEFAULT_IDLE_TIMEOUT),
+            retry,
+            health,
+            fallback: u.fallback.map(Fallback::from),
             missing_env: missing,
+            secrets: Vec::new(),
+        })
+    }
+
+    /// `retry.on`: `connect`, `timeout`, `5xx`, or single statuses; replaces the defaults.
+    fn retry_on(&mut self, mut policy: RetryPolicy, on: &[spec::Scalar]) -> RetryPolicy {
+        policy.on_connect = false;
+        policy.on_timeout = false;
+        policy.on_5xx = false;
+        policy.on_status.clear();
+        for item in on {
+            match item.text().as_str() {
+                "connect" => policy.on_connect = true,
+                "timeout" => policy.on_timeout = true,
+                "5xx" => policy.on_5xx = true,
+                t => match t.parse::<u16>() {
+                    Ok(s) if (400..=599).contains(&s) => policy.on_status.push(s),
+                    _ => self.error(
+                        "upstream.retry.on",
+                        format!(
+                            "unknown retry condition {t:?} (expected connect, timeout, 5xx or a status 400-599)"
+                        ),
+                    ),
+                },
+            }
+        }
+        policy
+    }
+
+    /// One endpoint: its URL split into parts, its weight, its own headers.
+    fn endpoint(
+        &mut self,
+        e: spec::EndpointSpec,
+        at: &str,
+        env: Env<'_>,
+        missing: &mut Vec<String>,
+    ) -> Option<Endpoint> {
+        let url_at = format!("{at}.base_url");
+        let base = self.interpolate(&e.base_url, &url_at, env, missing)?;
+        let uri: Uri = match base.parse() {
+            Ok(uri) => uri,
+            Err(e) => {
+                self.error(&url_at, format!("invalid URL {base:?}: {e}"));
+                return None;
+            }
+        };
+        let (Some(scheme), Some(authority)) = (uri.scheme().cloned(), uri.authority().cloned())
+        else {
+            self.error(&url_at, format!("{base:?} needs a scheme and a host"));
+            return None;
+        };
+        if uri.query().is_some() {
+            self.error(
+                &url_at,
+                "the base URL cannot have a query string; use `query` in a route",
+            );
+        }
+        if scheme != http::uri::Scheme::HTTP && scheme != http::uri::Scheme::HTTPS {
+            self.error(&url_at, "the scheme must be http or https");
+        }
+        let weight = match e.weight {
+            Some(0) => {
+                self.error(&format!("{at}.weight"), "must be at least 1");
+                1
+            }
+            Some(w) => w,
+            None => 1,
+        };
+        let headers = self.headers(&e.headers, &format!("{at}.headers"), env, missing);
+        let base_path = uri.path().trim_end_matches('/').to_string();
+        // Credentials in the URL (`user:pass@host`) never reach /health or the logs.
+        let host = authority.as_str().rsplit('@').next().unwrap_or_default();
+        Some(Endpoint {
+            label: format!("{scheme}://{host}{base_path}"),
+            scheme,
+            authority,
+            base_path,
+            weight,
+            headers,
         })
     }
 
@@ -617,6 +907,7 @@ impl Ctx<'_> {
                 continue;
             };
             let before = missing.len();
+            self.note_secrets(raw, env);
             let Some(value) = self.interpolate(raw, &loc, env, missing) else {
                 continue;
             };
@@ -652,6 +943,25 @@ impl Ctx<'_> {
             Err(e) => {
                 self.error(at, e);
                 None
+            }
+        }
+    }
+
+    /// Remembers the environment values `raw` reads, as secrets (header and query values).
+    fn note_secrets(&mut self, raw: &str, env: Env<'_>) {
+        let seen = std::cell::RefCell::new(Vec::new());
+        let capture = |k: &str| {
+            let v = env(k);
+            if let Some(v) = &v {
+                seen.borrow_mut().push(v.clone());
+            }
+            v
+        };
+        let _ = interpolate_env(raw, &capture, &mut Vec::new());
+        for v in seen.into_inner() {
+            // Short values (`1`, `true`, a version) would blank out ordinary words.
+            if v.len() >= 8 && !self.secrets.contains(&v) {
+                self.secrets.push(v);
             }
         }
     }
@@ -710,6 +1020,7 @@ impl Ctx<'_> {
                 // is a constant, never a path; unset, the parameter is left out.
                 let e = match y {
                     Yaml::String(raw) if raw.contains("${") => {
+                        self.note_secrets(raw, env);
                         match self.interpolate(raw, &loc, env, &mut missing) {
                             Some(v) if !v.is_empty() => Expr::Const(serde_json::Value::String(v)),
                             _ => Expr::Coalesce(Vec::new()),
@@ -971,7 +1282,7 @@ mod tests {
     fn compiles_a_minimal_mapping() {
         let m = compile_file(FsPath::new("mappings/demo.yaml"), GOOD, &env).unwrap();
         assert_eq!(m.name, "demo");
-        assert_eq!(m.upstream.base_path, "/api");
+        assert_eq!(m.upstream.endpoints[0].base_path, "/api");
         assert!(m.upstream.headers[0].1.is_sensitive());
         assert!(!format!("{m:?}").contains("sk-secret"));
     }

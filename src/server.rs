@@ -5,49 +5,62 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use bytes::Bytes;
-use http::header::{CONTENT_TYPE, RETRY_AFTER};
+use http::header::{
+    AUTHORIZATION, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE,
+};
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tracing::Instrument;
 
+use crate::auth::{Auth, KeyName};
 use crate::body::{ProxyBody, full};
 use crate::error::ProxyError;
+use crate::limits::{Admission, Limits, Permit};
 use crate::mapping::Mapping;
 use crate::mapping::Op;
+use crate::pool::Pool;
 use crate::proxy::{self, Call};
 use crate::router::{model_list, model_not_found, op_for, parse_request, pick_mapping};
 use crate::telemetry::{Metrics, status_class};
 use crate::trace::{self, TraceMode};
 use crate::upstream::{self, UpstreamClient};
 
-/// Largest request body accepted from a client (images as data URLs make chats big).
-pub const MAX_REQUEST_BODY: usize = 32 * 1024 * 1024;
+/// Largest request body accepted from a client by default ([`Limits::max_request_body`]).
+pub const MAX_REQUEST_BODY: usize = crate::limits::DEFAULT_MAX_REQUEST_BODY;
 
-/// How long in-flight requests may run after a shutdown signal.
-pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+/// How long in-flight requests may run after a shutdown signal by default
+/// ([`Limits::shutdown_grace`]).
+pub const SHUTDOWN_GRACE: Duration = crate::limits::DEFAULT_SHUTDOWN_GRACE;
 
 /// A loaded mapping with its pooled client.
 pub struct Loaded {
     pub mapping: Arc<Mapping>,
     pub client: UpstreamClient,
+    /// The run-time health of the mapping's endpoints.
+    pub pool: Arc<Pool>,
 }
 
 /// One compiled set of mappings, swapped whole on reload: a request keeps the set it started
 /// with (an `Arc`) until it ends, streams included.
 pub struct MappingSet {
     pub mappings: BTreeMap<String, Loaded>,
+    /// 0 for the set loaded at start-up, one more for each set swapped in since (reloads).
+    pub generation: u64,
+    /// When this set was compiled (Unix seconds).
+    pub loaded_at: u64,
 }
 
 impl MappingSet {
@@ -57,10 +70,45 @@ impl MappingSet {
             .into_iter()
             .map(|m| {
                 let client = upstream::client_for(&m);
-                (m.name.clone(), Loaded { mapping: m, client })
+                let pool = Arc::new(Pool::new(m.upstream.endpoints.len()));
+                (
+                    m.name.clone(),
+                    Loaded {
+                        mapping: m,
+                        client,
+                        pool,
+                    },
+                )
             })
             .collect();
-        MappingSet { mappings }
+        MappingSet {
+            mappings,
+            generation: 0,
+            loaded_at: crate::openai::now_secs(),
+        }
+    }
+
+    /// Keeps, for each mapping whose endpoints (URLs, weights) and connect timeout did not
+    /// change, the warm connection pool and the endpoint health of `old`: a reload does not
+    /// put a failing endpoint back into rotation.
+    fn carry_over(&mut self, old: &MappingSet) {
+        for (name, new) in &mut self.mappings {
+            let Some(prev) = old.mappings.get(name) else {
+                continue;
+            };
+            let (a, b) = (&new.mapping.upstream, &prev.mapping.upstream);
+            let same = a.connect_timeout == b.connect_timeout
+                && a.endpoints.len() == b.endpoints.len()
+                && a
+                    .endpoints
+                    .iter()
+                    .zip(&b.endpoints)
+                    .all(|(x, y)| x.label == y.label && x.weight == y.weight);
+            if same {
+                new.pool = Arc::clone(&prev.pool);
+                new.client = prev.client.clone();
+            }
+        }
     }
 }
 
@@ -71,16 +119,32 @@ pub struct State {
     pub started: u64,
     /// Which requests are logged end to end (`--trace`).
     pub trace: TraceMode,
+    /// Client-side limits ([`State::with_limits`]; defaults otherwise).
+    pub limits: Limits,
+    /// Inbound API keys ([`State::with_auth`]; off otherwise).
+    pub auth: Arc<Auth>,
+    /// The concurrency limit, sized by `limits.max_concurrent`.
+    admission: Admission,
 }
 
 impl State {
     /// Builds the state (one pooled client per mapping).
     pub fn new(mappings: Vec<Arc<Mapping>>) -> Self {
+        let set = MappingSet::new(mappings);
+        let metrics = Metrics::new();
+        metrics.observe_mappings(set.mappings.len(), set.loaded_at);
+        let admission = Admission::new(
+            crate::limits::DEFAULT_MAX_CONCURRENT,
+            metrics.in_flight.clone(),
+        );
         State {
-            current: ArcSwap::from_pointee(MappingSet::new(mappings)),
-            metrics: Metrics::new(),
+            current: ArcSwap::from_pointee(set),
+            metrics,
             started: crate::openai::now_secs(),
             trace: TraceMode::Off,
+            limits: Limits::default(),
+            auth: Arc::new(Auth::off()),
+            admission,
         }
     }
 
@@ -89,14 +153,35 @@ impl State {
         self.current.load_full()
     }
 
-    /// Replaces the mapping set atomically; requests already running keep the old one.
-    pub fn replace_mappings(&self, set: MappingSet) {
+    /// Replaces the mapping set atomically; requests already running keep the old one. The new
+    /// set's `generation` becomes the old one's plus one (callers serialize replacements:
+    /// `reload::Reloader` does).
+    pub fn replace_mappings(&self, mut set: MappingSet) {
+        let old = self.current.load();
+        set.generation = old.generation + 1;
+        set.carry_over(&old);
+        self.metrics
+            .observe_mappings(set.mappings.len(), set.loaded_at);
         self.current.store(Arc::new(set));
     }
 
     /// The same state, tracing the requests `mode` selects.
     pub fn with_trace(mut self, mode: TraceMode) -> Self {
         self.trace = mode;
+        self
+    }
+
+    /// The same state with these client limits (body size, read timeouts, concurrency limit,
+    /// shutdown grace).
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.admission = Admission::new(limits.max_concurrent, self.metrics.in_flight.clone());
+        self.limits = limits;
+        self
+    }
+
+    /// The same state, requiring the inbound API keys of `auth` (with none, auth stays off).
+    pub fn with_auth(mut self, auth: impl Into<Arc<Auth>>) -> Self {
+        self.auth = auth.into();
         self
     }
 }
@@ -107,13 +192,23 @@ pub async fn serve(
     state: Arc<State>,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
+    let limits = state.limits;
     let graceful = GracefulShutdown::new();
-    let builder = auto::Builder::new(TokioExecutor::new());
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(
+            (!limits.header_read_timeout.is_zero()).then_some(limits.header_read_timeout),
+        );
+    let builder = Arc::new(builder);
+    // Tells connections still waiting for their first bytes that the server is stopping.
+    let (stopping, stop) = tokio::sync::watch::channel(false);
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
             accepted = listener.accept() => {
-                let (stream, _peer) = match accepted {
+                let (stream, peer) = match accepted {
                     Ok(s) => s,
                     Err(e) => {
                         tracing::warn!(error = %e, "accept failed");
@@ -123,12 +218,39 @@ pub async fn serve(
                 };
                 let _ = stream.set_nodelay(true);
                 let state = Arc::clone(&state);
-                let svc = service_fn(move |req| handle(Arc::clone(&state), req));
-                let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc).into_owned();
-                let conn = graceful.watch(conn);
+                let builder = Arc::clone(&builder);
+                let watcher = graceful.watcher();
+                let mut stop = stop.clone();
                 tokio::spawn(async move {
-                    if let Err(e) = conn.await {
-                        tracing::debug!(error = %e, "connection ended with an error");
+                    tokio::select! {
+                        ready = crate::limits::first_bytes(&stream, limits.header_read_timeout) => match ready {
+                            Ok(true) => {}
+                            Ok(false) => return,
+                            Err(_) => {
+                                state.metrics.rejected.with_label_values(&["header_timeout"]).inc();
+                                tracing::debug!(%peer, "connection closed: no request within the header timeout");
+                                return;
+                            }
+                        },
+                        _ = stop.wait_for(|s| *s) => return,
+                    }
+                    // Whether a request got through: a timeout after that is an idle keep-alive.
+                    let served = Arc::new(std::sync::atomic::AtomicBool::new(false));
+                    let seen = Arc::clone(&served);
+                    let svc_state = Arc::clone(&state);
+                    let svc = service_fn(move |req| {
+                        seen.store(true, std::sync::atomic::Ordering::Relaxed);
+                        handle(Arc::clone(&svc_state), peer, req)
+                    });
+                    let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc);
+                    if let Err(e) = watcher.watch(conn.into_owned()).await {
+                        let timed_out = e.downcast_ref::<hyper::Error>().is_some_and(hyper::Error::is_timeout);
+                        if timed_out && !served.load(std::sync::atomic::Ordering::Relaxed) {
+                            state.metrics.rejected.with_label_values(&["header_timeout"]).inc();
+                            tracing::debug!(%peer, "connection closed: request headers not received within the header timeout");
+                        } else {
+                            tracing::debug!(error = %e, "connection ended with an error");
+                        }
                     }
                 });
             }
@@ -136,19 +258,30 @@ pub async fn serve(
         }
     }
     drop(listener);
-    tracing::info!("shutting down: waiting for in-flight requests");
-    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
+    let _ = stopping.send(true);
+    tracing::info!(
+        grace = ?limits.shutdown_grace,
+        in_flight = state.metrics.in_flight.get(),
+        "shutting down: no new connections; waiting for in-flight requests"
+    );
+    if tokio::time::timeout(limits.shutdown_grace, graceful.shutdown())
         .await
         .is_err()
     {
-        tracing::warn!("shutdown deadline reached with requests still running");
+        tracing::warn!(
+            in_flight = state.metrics.in_flight.get(),
+            "shutdown grace over: cutting the requests still running"
+        );
+    } else {
+        tracing::info!("every in-flight request finished");
     }
     Ok(())
 }
 
 async fn handle(
     state: Arc<State>,
-    req: Request<Incoming>,
+    peer: SocketAddr,
+    mut req: Request<Incoming>,
 ) -> Result<Response<ProxyBody>, std::convert::Infallible> {
     let started = Instant::now();
     // Keep a caller's request id when it is short and printable; otherwise mint one.
@@ -161,6 +294,10 @@ async fn handle(
     let set = state.mappings();
     let path = req.uri().path().to_string();
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let permit = match admit(&state, &mut req, &segments, peer, &request_id) {
+        Ok(p) => p,
+        Err(e) => return Ok(with_request_id(error_response(&e), &request_id)),
+    };
     let response = match (req.method(), segments.as_slice()) {
         (&Method::GET, ["health"]) => Ok(health(&set)),
         (&Method::GET, ["metrics"]) => Ok(text(
@@ -182,10 +319,70 @@ async fn handle(
         _ => Err(not_found(&set, &path)),
     };
     let mut response = response.unwrap_or_else(|e| error_response(&e));
-    if let Ok(v) = HeaderValue::from_str(&request_id) {
+    if let Some(p) = permit {
+        // The permit lives in the body: a stream holds it until its last byte.
+        response = crate::limits::hold(response, p);
+    }
+    Ok(with_request_id(response, &request_id))
+}
+
+fn with_request_id(mut response: Response<ProxyBody>, request_id: &str) -> Response<ProxyBody> {
+    if let Ok(v) = HeaderValue::from_str(request_id) {
         response.headers_mut().insert("x-request-id", v);
     }
-    Ok(response)
+    response
+}
+
+/// Lets a request in, or says why not. First the inbound API key (every path but `/health`,
+/// and `/metrics` unless `--protect-metrics`): a valid key's name goes into the request's
+/// extensions ([`KeyName`]) and the `Authorization` header is removed, so that no upstream can
+/// ever see it. Then the concurrency limit, for API calls only (not `/metrics`).
+fn admit(
+    state: &State,
+    req: &mut Request<Incoming>,
+    segments: &[&str],
+    peer: SocketAddr,
+    request_id: &str,
+) -> Result<Option<Permit>, ProxyError> {
+    let metrics_path = segments == ["metrics"];
+    if segments == ["health"] || (metrics_path && !state.auth.metrics_protected()) {
+        return Ok(None);
+    }
+    match state.auth.check(req.headers()) {
+        Ok(Some(name)) => {
+            req.headers_mut().remove(AUTHORIZATION);
+            req.extensions_mut().insert::<KeyName>(name);
+        }
+        Ok(None) => {}
+        Err(denied) => {
+            state
+                .metrics
+                .rejected
+                .with_label_values(&["unauthorized"])
+                .inc();
+            // Never the presented key: only why it was refused.
+            tracing::warn!(id = %request_id, %peer, path = %req.uri().path(), reason = denied.reason(), "request refused: no valid API key");
+            return Err(ProxyError::Unauthorized {
+                message: denied.message().into(),
+            });
+        }
+    }
+    if metrics_path {
+        return Ok(None);
+    }
+    match state.admission.try_admit() {
+        Some(p) => Ok(Some(p)),
+        None => {
+            state
+                .metrics
+                .rejected
+                .with_label_values(&["concurrency"])
+                .inc();
+            let limit = state.admission.limit();
+            tracing::warn!(id = %request_id, %peer, limit, "request refused: concurrency limit reached");
+            Err(ProxyError::Overloaded { limit })
+        }
+    }
 }
 
 fn random_id() -> String {
@@ -243,6 +440,13 @@ async fn call(
                 .with_label_values(&[label, e.kind()])
                 .inc();
         }
+        match e {
+            ProxyError::TooLarge { .. } => m.rejected.with_label_values(&["too_large"]).inc(),
+            ProxyError::ClientTimeout { .. } => {
+                m.rejected.with_label_values(&["body_timeout"]).inc()
+            }
+            _ => {}
+        }
         tracing::warn!(id = %request_id, mapping = %label, status = status.as_u16(), kind = e.kind(), "request failed");
         if seen.traced {
             tracing::info!(target: "rosetta::trace", id = %request_id, status = status.as_u16(), body = %e.to_json(), "client response (error)");
@@ -281,17 +485,39 @@ async fn dispatch<'s>(
     let (parts, body) = req.into_parts();
     let trace = state.trace.wanted(&parts.headers);
     seen.traced = trace;
-    let bytes: Bytes = match Limited::new(body, MAX_REQUEST_BODY).collect().await {
-        Ok(c) => c.to_bytes(),
-        Err(e)
+    let limits = &state.limits;
+    let too_large = ProxyError::TooLarge {
+        limit: limits.max_request_body,
+    };
+    // A declared length over the limit is refused before a byte of the body is read.
+    let declared = parts
+        .headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limits.max_request_body as u64) {
+        return Err(too_large);
+    }
+    let read = Limited::new(body, limits.max_request_body).collect();
+    let read = if limits.body_read_timeout.is_zero() {
+        Ok(read.await)
+    } else {
+        tokio::time::timeout(limits.body_read_timeout, read).await
+    };
+    let bytes: Bytes = match read {
+        Err(_) => {
+            return Err(ProxyError::ClientTimeout {
+                after: limits.body_read_timeout,
+            });
+        }
+        Ok(Ok(c)) => c.to_bytes(),
+        Ok(Err(e))
             if e.downcast_ref::<http_body_util::LengthLimitError>()
                 .is_some() =>
         {
-            return Err(ProxyError::TooLarge {
-                limit: MAX_REQUEST_BODY,
-            });
+            return Err(too_large);
         }
-        Err(e) => {
+        Ok(Err(e)) => {
             return Err(ProxyError::BadRequest {
                 message: format!("cannot read the request body: {e}"),
                 param: None,
@@ -325,21 +551,69 @@ async fn dispatch<'s>(
         .get("stream")
         .and_then(Value::as_bool)
         .unwrap_or(false);
-    let span = tracing::info_span!("request", id = %request_id, mapping = %name, route = op.name(), stream = seen.stream);
+    // The name (never the key) of the inbound API key, when auth is on.
+    let key = parts.extensions.get::<KeyName>().map(KeyName::as_str);
+    let span = tracing::info_span!("request", id = %request_id, mapping = %name, route = op.name(), stream = seen.stream, key);
     span.in_scope(|| tracing::trace!(body = %String::from_utf8_lossy(&bytes), "client request"));
-    proxy::run(Call {
-        mapping: &loaded.mapping,
-        client: &loaded.client,
-        metrics: &state.metrics,
-        op,
-        request,
-        client_model,
-        client_headers: &parts.headers,
-        started,
-        trace: trace.then(|| request_id.to_string()),
-    })
-    .instrument(span)
-    .await
+    // The mapping, the model the client sees, and the request: the first choice, then each
+    // fallback in turn (never the same mapping twice).
+    let (mut loaded, mut model, mut request) = (loaded, model.to_string(), Arc::new(request));
+    let mut visited = vec![name];
+    let mut used_fallback = None;
+    loop {
+        let fallback = loaded
+            .mapping
+            .fallback_for(&model)
+            .filter(|f| !visited.contains(&f.mapping.as_str()))
+            .and_then(|f| set.mappings.get_key_value(&f.mapping).map(|(k, l)| (k, l, f)));
+        let result = proxy::run(Call {
+            mapping: &loaded.mapping,
+            client: &loaded.client,
+            pool: &loaded.pool,
+            metrics: &state.metrics,
+            op,
+            request: Arc::clone(&request),
+            has_fallback: fallback.is_some(),
+            client_model: if used_fallback.is_some() {
+                model.clone()
+            } else {
+                client_model.clone()
+            },
+            client_headers: &parts.headers,
+            started,
+            trace: trace.then(|| request_id.to_string()),
+        })
+        .instrument(span.clone())
+        .await;
+        let (Err(error), Some((next_name, next, f))) = (&result, fallback) else {
+            return result.map(|mut r| {
+                if let Some(v) = used_fallback.and_then(|u: String| HeaderValue::from_str(&u).ok()) {
+                    r.headers_mut().insert("x-rosetta-fallback", v);
+                }
+                r
+            });
+        };
+        if !error.is_upstream_failure() {
+            return result;
+        }
+        let next_model = f.model.clone().unwrap_or_else(|| model.clone());
+        let Ok(upstream_model) = next.mapping.resolve_model(&next_model) else {
+            return result;
+        };
+        span.in_scope(|| tracing::warn!(from = %loaded.mapping.name, to = %next_name, model = %next_model, error = %error, "falling back"));
+        state
+            .metrics
+            .fallbacks
+            .with_label_values(&[name, next_name])
+            .inc();
+        let mut r = (*request).clone();
+        r["model"] = Value::String(upstream_model);
+        request = Arc::new(r);
+        used_fallback = Some(format!("{next_name}/{next_model}"));
+        visited.push(next_name);
+        loaded = next;
+        model = next_model;
+    }
 }
 
 /// `GET /NAME/v1/models`, or on the unified surface every mapping's models as `NAME/id`.
@@ -374,7 +648,11 @@ async fn models(
     ))
 }
 
+/// `/health`: always 200 while the process serves (a liveness probe must not restart Rosetta
+/// because an upstream is down); `status` is `degraded` when some mapping has no endpoint in
+/// rotation, and each endpoint reports its state and last error.
 fn health(set: &MappingSet) -> Response<ProxyBody> {
+    let mut degraded = false;
     let mappings: Vec<Value> = set
         .mappings
         .values()
@@ -385,16 +663,29 @@ fn health(set: &MappingSet) -> Response<ProxyBody> {
                 .filter(|op| m.route(*op).is_some())
                 .map(Op::name)
                 .collect();
+            let endpoints = l.pool.report(&m.upstream.endpoints);
+            if !(0..m.upstream.endpoints.len()).any(|i| l.pool.healthy(i)) {
+                degraded = true;
+            }
             json!({
                 "name": m.name,
-                "upstream": format!("{}://{}{}", m.upstream.scheme, m.upstream.authority, m.upstream.base_path),
+                "upstream": m.upstream.endpoints[0].label,
+                "endpoints": endpoints,
+                "fallback": m.upstream.fallback.as_ref().map(|f| &f.mapping),
                 "routes": routes,
                 "models": m.models.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(),
                 "missing_env": m.upstream.missing_env,
             })
         })
         .collect();
-    let body = json!({"status": "ok", "version": env!("CARGO_PKG_VERSION"), "mappings": mappings});
+    let status = if degraded { "degraded" } else { "ok" };
+    let body = json!({
+        "status": status,
+        "version": env!("CARGO_PKG_VERSION"),
+        "mappings_generation": set.generation,
+        "mappings_loaded_at": set.loaded_at,
+        "mappings": mappings,
+    });
     text(StatusCode::OK, "application/json", body.to_string())
 }
 
@@ -421,6 +712,18 @@ pub fn error_response(e: &ProxyError) -> Response<ProxyBody> {
     let mut r = text(e.status(), "application/json", e.to_json().to_string());
     if let Some(ra) = e.retry_after() {
         r.headers_mut().insert(RETRY_AFTER, ra.clone());
+    }
+    match e {
+        ProxyError::Unauthorized { .. } => {
+            r.headers_mut()
+                .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        // The rest of the body is unread: this connection cannot carry another request.
+        ProxyError::ClientTimeout { .. } | ProxyError::TooLarge { .. } => {
+            r.headers_mut()
+                .insert(CONNECTION, HeaderValue::from_static("close"));
+        }
+        _ => {}
     }
     r
 }

@@ -12,13 +12,65 @@ use serde_yaml::Value as Yaml;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UpstreamSpec {
-    pub base_url: String,
+    /// One endpoint; or `endpoints` for several.
+    pub base_url: Option<String>,
+    #[serde(default)]
+    pub endpoints: Vec<EndpointSpec>,
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
     #[serde(default)]
     pub forward_headers: Vec<String>,
     #[serde(default)]
     pub timeouts: TimeoutsSpec,
+    #[serde(default)]
+    pub retry: RetrySpec,
+    #[serde(default)]
+    pub health: HealthSpec,
+    pub fallback: Option<FallbackSpec>,
+}
+
+/// One entry of `upstream.endpoints`: a base URL, its share of traffic, its own headers.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointSpec {
+    pub base_url: String,
+    pub weight: Option<u32>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+}
+
+/// `upstream.retry:`: retries before the first byte reaches the client.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetrySpec {
+    /// Tries in all, the first included (1 turns retries off).
+    pub attempts: Option<u32>,
+    /// Delay before the first retry; doubled for each one after it.
+    pub backoff: Option<Scalar>,
+    pub max_backoff: Option<Scalar>,
+    /// No retry starts later than this after the request began.
+    pub budget: Option<Scalar>,
+    /// What is retried: `connect`, `timeout`, `429`, `5xx`, or a status such as `503`.
+    pub on: Option<Vec<Scalar>>,
+}
+
+/// `upstream.health:`: passive health of each endpoint.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthSpec {
+    /// Consecutive failures that take an endpoint out of rotation.
+    pub failures: Option<u32>,
+    /// How long it stays out.
+    pub cooldown: Option<Scalar>,
+}
+
+/// `fallback:` of a mapping or a model: where a call goes when every endpoint failed.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FallbackSpec {
+    pub mapping: String,
+    /// The model to ask the fallback mapping for; the same model when absent.
+    pub model: Option<String>,
 }
 
 /// `upstream.timeouts:`: durations such as `500ms`, `30s`, `2m`.
@@ -77,6 +129,7 @@ pub struct ModelEntry {
     pub id: String,
     pub upstream: Option<String>,
     pub owned_by: Option<String>,
+    pub fallback: Option<FallbackSpec>,
 }
 
 /// `errors:`: how to read an upstream error body.

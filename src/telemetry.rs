@@ -4,7 +4,8 @@
 //! status classes and error kinds. A user-supplied string never becomes a label.
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 
 /// Latency buckets in seconds, from sub-millisecond proxy overhead to multi-minute generations.
@@ -22,7 +23,24 @@ pub struct Metrics {
     pub time_to_first_token: HistogramVec,
     pub tokens: IntCounterVec,
     pub active_streams: IntGaugeVec,
+    /// Mapping reloads by result: `ok`, `error` (the running set was kept), `unchanged`.
+    pub reloads: IntCounterVec,
+    /// Mappings in the set serving new requests.
+    pub mappings_loaded: IntGauge,
+    /// When the running set was loaded (Unix seconds): start-up or the last successful reload.
+    pub last_reload_success: IntGauge,
+    /// 1 when the last load or reload succeeded (or found nothing changed), 0 after a failure.
+    pub last_reload_successful: IntGauge,
     pub upstream_errors: IntCounterVec,
+    // Upstream pools: retries, endpoints taken out of rotation, fallbacks.
+    pub upstream_retries: IntCounterVec,
+    pub endpoint_ejections: IntCounterVec,
+    pub fallbacks: IntCounterVec,
+    /// Requests refused before reaching an upstream, by reason (`concurrency`, `unauthorized`,
+    /// `too_large`, `body_timeout`, `header_timeout`).
+    pub rejected: IntCounterVec,
+    /// API calls admitted and not finished yet (a stream until its last byte).
+    pub in_flight: IntGauge,
 }
 
 impl Metrics {
@@ -87,8 +105,74 @@ impl Metrics {
             "Upstream failures, by kind (upstream_status, upstream_unreachable, upstream_timeout, upstream_bad_response, upstream_stream_error)",
             &["mapping", "kind"],
         );
+        let upstream_retries = counter(
+            "rosetta_upstream_retries_total",
+            "Upstream requests tried again before the first byte, by what failed (connect, timeout, 429, 5xx)",
+            &["mapping", "reason"],
+        );
+        let endpoint_ejections = counter(
+            "rosetta_endpoint_ejections_total",
+            "Times an endpoint was taken out of rotation by passive health checks",
+            &["mapping", "endpoint"],
+        );
+        let fallbacks = counter(
+            "rosetta_fallbacks_total",
+            "Calls sent to a fallback mapping after every endpoint failed",
+            &["mapping", "fallback"],
+        );
+        let reloads = counter(
+            "rosetta_reloads_total",
+            "Mapping reloads, by result (ok, error: the running mappings were kept, unchanged)",
+            &["result"],
+        );
+        for result in ["ok", "error", "unchanged"] {
+            reloads.with_label_values(&[result]);
+        }
+        let gauge = |name: &str, help: &str| {
+            let g = IntGauge::new(name, help).expect("valid metric");
+            registry
+                .register(Box::new(g.clone()))
+                .expect("unique metric");
+            g
+        };
+        let mappings_loaded = gauge("rosetta_mappings_loaded", "Mappings serving new requests");
+        let last_reload_success = gauge(
+            "rosetta_last_reload_success_timestamp_seconds",
+            "When the running mappings were loaded (start-up or last successful reload), Unix time",
+        );
+        let last_reload_successful = gauge(
+            "rosetta_last_reload_successful",
+            "1 if the last mapping load or reload succeeded, 0 if it failed",
+        );
+        let rejected = counter(
+            "rosetta_rejected_total",
+            "Requests refused before reaching an upstream, by reason (concurrency, unauthorized, too_large, body_timeout, header_timeout)",
+            &["reason"],
+        );
+        for reason in [
+            "concurrency",
+            "unauthorized",
+            "too_large",
+            "body_timeout",
+            "header_timeout",
+        ] {
+            rejected.with_label_values(&[reason]);
+        }
+        let in_flight = gauge(
+            "rosetta_in_flight_requests",
+            "API calls being served (a stream until its last byte); /health and /metrics are not counted",
+        );
         Metrics {
             registry,
+            rejected,
+            in_flight,
+            reloads,
+            mappings_loaded,
+            last_reload_success,
+            last_reload_successful,
+            upstream_retries,
+            endpoint_ejections,
+            fallbacks,
             requests,
             request_duration,
             upstream_duration,
@@ -97,6 +181,15 @@ impl Metrics {
             active_streams,
             upstream_errors,
         }
+    }
+
+    /// Records the set now serving new requests: its size and when it was loaded.
+    pub fn observe_mappings(&self, count: usize, loaded_at: u64) {
+        self.mappings_loaded
+            .set(i64::try_from(count).unwrap_or(i64::MAX));
+        self.last_reload_success
+            .set(i64::try_from(loaded_at).unwrap_or(i64::MAX));
+        self.last_reload_successful.set(1);
     }
 
     /// The Prometheus text exposition.

@@ -14,7 +14,7 @@ use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
 
 use crate::error::ProxyError;
-use crate::mapping::{Framing, Mapping, Route};
+use crate::mapping::{Endpoint, Framing, Mapping, Route};
 use crate::template::{Scope, eval, to_text};
 
 /// The pooled HTTP(S) client of one mapping.
@@ -44,30 +44,52 @@ pub fn client_for(mapping: &Mapping) -> UpstreamClient {
         .build(https)
 }
 
+/// A request that got no response, and whether it failed while connecting (nothing was
+/// sent, so another try is always safe) or later (the upstream may be working on it).
+#[derive(Debug)]
+pub struct SendError {
+    pub error: ProxyError,
+    pub connect: bool,
+}
+
+impl From<SendError> for ProxyError {
+    fn from(e: SendError) -> Self {
+        e.error
+    }
+}
+
 /// Sends a request, bounded by the mapping's first-byte timeout.
 pub async fn send(
     mapping: &Mapping,
     client: &UpstreamClient,
     req: Request<Full<Bytes>>,
-) -> Result<Response<Incoming>, ProxyError> {
+) -> Result<Response<Incoming>, SendError> {
     let limit = mapping.upstream.first_byte_timeout;
     match tokio::time::timeout(limit, client.request(req)).await {
-        Err(_) => Err(ProxyError::Timeout {
-            message: format!("the upstream did not answer within {limit:?}"),
+        Err(_) => Err(SendError {
+            error: ProxyError::Timeout {
+                message: format!("the upstream did not answer within {limit:?}"),
+            },
+            connect: false,
         }),
-        Ok(Err(e)) => Err(connect_error(&e)),
+        Ok(Err(e)) => Err(SendError {
+            error: connect_error(&e),
+            connect: e.is_connect(),
+        }),
         Ok(Ok(r)) => Ok(r),
     }
 }
 
-/// Renders the upstream request: URL from the path template and rewrites, body from the
-/// request template, headers from the mapping plus the client headers it forwards.
+/// Renders the upstream request for one endpoint: URL from the path template and rewrites,
+/// body from the request template, headers from the mapping plus the client headers it
+/// forwards. The host is always the endpoint's: nothing in a request can change it.
 pub fn build_request(
     mapping: &Mapping,
     route: &Route,
     request: &Value,
     client_headers: &HeaderMap,
     stream: bool,
+    endpoint: &Endpoint,
 ) -> Result<Request<Full<Bytes>>, ProxyError> {
     let client = if mapping.reads_client_headers {
         header_object(client_headers)
@@ -80,15 +102,16 @@ pub fn build_request(
         ("client_headers", &client),
     ];
     let scope = Scope::new(request, &globals);
-    let mut path = eval(&route.path, scope)
+    let path = eval(&route.path, scope)
         .map(|v| to_text(&v))
         .ok_or_else(|| ProxyError::Transform {
             message: "the upstream path needs a field this request does not have".into(),
         })?;
+    let mut path = safe_path(&path)?;
     for (re, with) in &route.rewrites {
         path = re.replace_all(&path, with.as_str()).into_owned();
     }
-    let mut pq = format!("{}{}", mapping.upstream.base_path, path);
+    let mut pq = format!("{}{}", endpoint.base_path, path);
     let mut first = true;
     for (k, e) in &route.query {
         if let Some(v) = eval(e, scope) {
@@ -100,8 +123,8 @@ pub fn build_request(
         }
     }
     let uri = Uri::builder()
-        .scheme(mapping.upstream.scheme.clone())
-        .authority(mapping.upstream.authority.clone())
+        .scheme(endpoint.scheme.clone())
+        .authority(endpoint.authority.clone())
         .path_and_query(pq)
         .build()
         .map_err(|e| ProxyError::Transform {
@@ -114,12 +137,22 @@ pub fn build_request(
     let mut req = Request::builder().method(route.method.clone()).uri(uri);
     let headers = req.headers_mut().expect("builder is valid so far");
     for name in &mapping.upstream.forward_headers {
+        // A header the client's `Connection` names is hop-by-hop for this hop only.
+        if nominated_hop_by_hop(client_headers, name) {
+            continue;
+        }
         for v in client_headers.get_all(name) {
             headers.append(name.clone(), v.clone());
         }
     }
-    // The mapping's own headers always win over anything forwarded.
-    for (n, v) in mapping.upstream.headers.iter().chain(&route.headers) {
+    // The mapping's own headers always win over anything forwarded, the endpoint's last.
+    for (n, v) in mapping
+        .upstream
+        .headers
+        .iter()
+        .chain(&route.headers)
+        .chain(&endpoint.headers)
+    {
         headers.insert(n.clone(), v.clone());
     }
     if !headers.contains_key(CONTENT_TYPE) {
@@ -157,6 +190,47 @@ pub fn answered_json(response: &Response<Incoming>, route: &Route) -> bool {
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     sse && ct.starts_with("application/json")
+}
+
+/// Whether the client's `Connection` header lists `name`.
+fn nominated_hop_by_hop(client_headers: &HeaderMap, name: &http::HeaderName) -> bool {
+    client_headers
+        .get_all(http::header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|token| token.trim().eq_ignore_ascii_case(name.as_str()))
+}
+
+/// Checks a rendered upstream path, whose parts may come from the request (a model name in
+/// the path): it may not add a query or fragment, climb out of the base path with `..`, or
+/// smuggle those in percent-encoded. Other characters that a URL path cannot hold are
+/// percent-encoded.
+pub fn safe_path(path: &str) -> Result<String, ProxyError> {
+    let bad = |why: &str| ProxyError::BadRequest {
+        message: format!(
+            "the request gives an invalid upstream path ({why}); check the model name"
+        ),
+        param: Some("model".into()),
+    };
+    if path.contains(['?', '#', '\\']) || path.contains('%') {
+        return Err(bad("`?`, `#`, `\\` and `%` are not allowed"));
+    }
+    if path.split('/').any(|seg| seg == "." || seg == "..") {
+        return Err(bad("`.` and `..` segments are not allowed"));
+    }
+    let mut out = String::with_capacity(path.len());
+    for c in path.chars() {
+        if c.is_ascii_alphanumeric() || "/-._~!$&'()*+,;=:@".contains(c) {
+            out.push(c);
+        } else {
+            let mut buf = [0u8; 4];
+            for b in c.encode_utf8(&mut buf).bytes() {
+                out.push_str(&format!("%{b:02X}"));
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Percent-encodes a query component (RFC 3986 unreserved characters pass).
@@ -268,10 +342,24 @@ pub fn error_from(
     });
     ProxyError::UpstreamStatus {
         status,
-        message,
+        message: redact(&mapping.upstream.secrets, message),
         kind,
         code,
         retry_after,
+    }
+}
+
+/// `text` with every secret of the mapping replaced by `[redacted]` (an upstream may echo
+/// the key it was sent).
+pub fn redact(secrets: &[String], text: String) -> String {
+    if secrets.iter().any(|s| text.contains(s.as_str())) {
+        let mut out = text;
+        for s in secrets {
+            out = out.replace(s.as_str(), "[redacted]");
+        }
+        out
+    } else {
+        text
     }
 }
 

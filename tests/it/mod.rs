@@ -3,10 +3,13 @@
 mod anthropic;
 mod azure;
 mod cohere;
+mod edge;
 mod errors;
 mod gemini;
 mod ollama;
 mod openai_compat;
+mod reliability;
+mod reload;
 mod support;
 mod surface;
 mod tgi;

@@ -1,0 +1,248 @@
+//! Client-side limits: request body size, header and body read timeouts, the global
+//! concurrency limit and the shutdown grace.
+//!
+//! [`Limits`] is plain configuration (`rosetta serve --max-body`, `--header-timeout`,
+//! `--body-timeout`, `--max-concurrent`, `--shutdown-grace`). [`Admission`] enforces the
+//! concurrency limit: every API call holds a [`Permit`] from before its body is read until its
+//! response body ends (a stream until its last byte, or until the client goes away), because
+//! the permit travels inside the response body ([`hold`]). `/health` and `/metrics` never take
+//! one.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::Response;
+use http_body_util::BodyExt;
+use hyper::body::{Body, Frame, SizeHint};
+use prometheus::IntGauge;
+use tokio::net::TcpStream;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::error::Elapsed;
+
+use crate::body::ProxyBody;
+
+/// Default largest request body: 32 MiB (images as data URLs make chats big).
+pub const DEFAULT_MAX_REQUEST_BODY: usize = 32 * 1024 * 1024;
+/// Default time a client has to send its request line and headers.
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default time a client has to send its whole request body, once the headers are in.
+pub const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default number of API calls served at once; past it, `503` with `retry-after: 1`.
+pub const DEFAULT_MAX_CONCURRENT: usize = 1024;
+/// Default time in-flight requests and streams may run after a shutdown signal.
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+/// The limits Rosetta puts on clients. `Default` gives the documented defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest request body in bytes; a larger one gets `413` (code `request_too_large`).
+    pub max_request_body: usize,
+    /// How long a client may take to send its request line and headers (HTTP/1; also the
+    /// longest a keep-alive connection may sit idle). Past it the connection is closed.
+    /// Zero turns it off.
+    pub header_read_timeout: Duration,
+    /// How long a client may take to send its whole body; past it, `408` (code
+    /// `request_timeout`). Zero turns it off.
+    pub body_read_timeout: Duration,
+    /// API calls served at once; past it, `503` (code `overloaded`) with `retry-after: 1`.
+    /// Zero means no limit.
+    pub max_concurrent: usize,
+    /// After SIGTERM/SIGINT, how long in-flight requests and streams may still run.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_request_body: DEFAULT_MAX_REQUEST_BODY,
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            body_read_timeout: DEFAULT_BODY_READ_TIMEOUT,
+            max_concurrent: DEFAULT_MAX_CONCURRENT,
+            shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+        }
+    }
+}
+
+/// The concurrency limit and the in-flight gauge.
+pub struct Admission {
+    semaphore: Option<Arc<Semaphore>>,
+    limit: usize,
+    in_flight: IntGauge,
+}
+
+impl Admission {
+    /// Admits at most `limit` calls at once (`0`: no limit), counting them in `in_flight`.
+    pub fn new(limit: usize, in_flight: IntGauge) -> Self {
+        let semaphore =
+            (limit > 0).then(|| Arc::new(Semaphore::new(limit.min(Semaphore::MAX_PERMITS))));
+        Admission {
+            semaphore,
+            limit,
+            in_flight,
+        }
+    }
+
+    /// The configured limit (`0`: none).
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
+    /// A permit, or `None` when the limit is reached. Never waits.
+    pub fn try_admit(&self) -> Option<Permit> {
+        let permit = match &self.semaphore {
+            Some(s) => Some(Arc::clone(s).try_acquire_owned().ok()?),
+            None => None,
+        };
+        self.in_flight.inc();
+        Some(Permit {
+            _permit: permit,
+            in_flight: self.in_flight.clone(),
+        })
+    }
+}
+
+/// One admitted call; dropping it frees its place.
+pub struct Permit {
+    _permit: Option<OwnedSemaphorePermit>,
+    in_flight: IntGauge,
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        self.in_flight.dec();
+    }
+}
+
+/// The response with `permit` moved into its body: the permit is freed when the body has sent
+/// its last frame or is dropped (the client went away), not when the handler returns.
+pub fn hold(response: Response<ProxyBody>, permit: Permit) -> Response<ProxyBody> {
+    response.map(|inner| {
+        Held {
+            inner,
+            permit: Some(permit),
+        }
+        .boxed_unsync()
+    })
+}
+
+/// A body that holds a [`Permit`] until it ends.
+struct Held {
+    inner: ProxyBody,
+    permit: Option<Permit>,
+}
+
+impl Body for Held {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.inner).poll_frame(cx);
+        if matches!(polled, Poll::Ready(None)) || this.inner.is_end_stream() {
+            this.permit = None;
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// Waits until a new connection has sent enough bytes to tell HTTP/1 from HTTP/2, at most
+/// `limit` (zero: no limit). `Ok(false)`: the client closed; `Err`: it sent too little in time.
+///
+/// hyper's own header timeout only starts once the protocol is known, so without this a client
+/// that connects and stays silent would hold its connection forever.
+pub async fn first_bytes(stream: &TcpStream, limit: Duration) -> Result<bool, Elapsed> {
+    const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+    let wait = async {
+        let mut buf = [0u8; 24];
+        loop {
+            match stream.peek(&mut buf).await {
+                Ok(0) | Err(_) => return false,
+                Ok(n) if n >= PREFACE.len() || buf[..n] != PREFACE[..n] => return true,
+                // A partial HTTP/2 preface: `peek` would return the same bytes at once.
+                Ok(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+            }
+        }
+    };
+    if limit.is_zero() {
+        return Ok(wait.await);
+    }
+    tokio::time::timeout(limit, wait).await
+}
+
+/// Parses a size in bytes: `33554432`, `512KiB`, `32MiB`, `1GiB` (also `k`/`K`, `M`, `G`, `KB`,
+/// `MB`, `GB`: all powers of 1024).
+pub fn parse_size(s: &str) -> Result<usize, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: usize = num
+        .parse()
+        .map_err(|_| format!("invalid size {s:?} (use bytes, or 512KiB, 32MiB, 1GiB)"))?;
+    let factor: usize = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        _ => return Err(format!("invalid size unit in {s:?} (use KiB, MiB or GiB)")),
+    };
+    n.checked_mul(factor)
+        .ok_or_else(|| format!("size {s:?} is out of range"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::body::full;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("1000").unwrap(), 1000);
+        assert_eq!(parse_size("32MiB").unwrap(), DEFAULT_MAX_REQUEST_BODY);
+        assert_eq!(parse_size("512k").unwrap(), 512 * 1024);
+        assert_eq!(parse_size(" 2 GB ").unwrap(), 2 << 30);
+        assert!(parse_size("12 parsecs").is_err());
+        assert!(parse_size("-1").is_err());
+        assert!(parse_size("99999999999999999999GiB").is_err());
+    }
+
+    #[test]
+    fn permits_are_bounded_and_freed_with_the_body() {
+        let gauge = IntGauge::new("g", "g").unwrap();
+        let a = Admission::new(2, gauge.clone());
+        let p1 = a.try_admit().unwrap();
+        let p2 = a.try_admit().unwrap();
+        assert!(a.try_admit().is_none(), "a third call is refused");
+        assert_eq!(gauge.get(), 2);
+        drop(p1);
+        assert_eq!(gauge.get(), 1);
+        let r = hold(Response::new(full("x")), p2);
+        assert_eq!(gauge.get(), 1, "the body holds the permit");
+        let p3 = a.try_admit().unwrap();
+        assert!(a.try_admit().is_none());
+        drop(r);
+        assert_eq!(gauge.get(), 1);
+        assert!(
+            a.try_admit().is_some(),
+            "dropping the body freed its permit"
+        );
+        drop(p3);
+        let unlimited = Admission::new(0, gauge.clone());
+        let many: Vec<Permit> = (0..5000).filter_map(|_| unlimited.try_admit()).collect();
+        assert_eq!(many.len(), 5000);
+        assert_eq!(gauge.get(), 5000);
+    }
+}
