@@ -151,4 +151,21 @@ mod tests {
         assert!(TraceMode::Header.wanted(&h));
         assert!(!TraceMode::Off.wanted(&h));
     }
+
+    #[test]
+    fn every_key_carrying_header_is_redacted() {
+        let mut h = HeaderMap::new();
+        for name in [
+            "authorization",
+            "proxy-authorization",
+            "x-api-key",
+            "api-key",
+            "x-goog-api-key",
+        ] {
+            h.insert(name, "Bearer sk-inbound-secret".parse().unwrap());
+        }
+        let t = headers(&h);
+        assert!(!t.contains("sk-inbound-secret"), "{t}");
+        assert_eq!(t.matches("[redacted]").count(), 5, "{t}");
+    }
 }
