@@ -330,7 +330,12 @@ pub struct EdgeArgs {
     /// Inbound API keys, comma-separated, each `name:key` or `key`: clients must send
     /// `Authorization: Bearer <key>`. Prefer the environment variable or a file: a command
     /// line is visible to other users.
-    #[arg(long, env = "ROSETTA_API_KEYS", hide_env_values = true, value_name = "KEYS")]
+    #[arg(
+        long,
+        env = "ROSETTA_API_KEYS",
+        hide_env_values = true,
+        value_name = "KEYS"
+    )]
     pub api_keys: Option<crate::auth::Secret>,
     /// File of inbound API keys, one `name:key` or `key` a line (`#` comments); read again on
     /// SIGHUP.

@@ -99,8 +99,7 @@ impl MappingSet {
             let (a, b) = (&new.mapping.upstream, &prev.mapping.upstream);
             let same = a.connect_timeout == b.connect_timeout
                 && a.endpoints.len() == b.endpoints.len()
-                && a
-                    .endpoints
+                && a.endpoints
                     .iter()
                     .zip(&b.endpoints)
                     .all(|(x, y)| x.label == y.label && x.weight == y.weight);
@@ -565,7 +564,11 @@ async fn dispatch<'s>(
             .mapping
             .fallback_for(&model)
             .filter(|f| !visited.contains(&f.mapping.as_str()))
-            .and_then(|f| set.mappings.get_key_value(&f.mapping).map(|(k, l)| (k, l, f)));
+            .and_then(|f| {
+                set.mappings
+                    .get_key_value(&f.mapping)
+                    .map(|(k, l)| (k, l, f))
+            });
         let result = proxy::run(Call {
             mapping: &loaded.mapping,
             client: &loaded.client,
@@ -587,7 +590,8 @@ async fn dispatch<'s>(
         .await;
         let (Err(error), Some((next_name, next, f))) = (&result, fallback) else {
             return result.map(|mut r| {
-                if let Some(v) = used_fallback.and_then(|u: String| HeaderValue::from_str(&u).ok()) {
+                if let Some(v) = used_fallback.and_then(|u: String| HeaderValue::from_str(&u).ok())
+                {
                     r.headers_mut().insert("x-rosetta-fallback", v);
                 }
                 r

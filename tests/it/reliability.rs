@@ -686,3 +686,49 @@ fn bad_pool_and_fallback_settings_are_load_errors_with_file_and_line() {
         assert!(all.contains(want), "missing {want:?} in:\n{all}");
     }
 }
+
+#[test]
+fn rosetta_check_never_prints_a_secret() {
+    let dir = temp_dir();
+    // A key with a character no header may hold: a load error about that header.
+    std::fs::write(
+        dir.join("a.yaml"),
+        "upstream:\n  base_url: http://x\n  headers:\n    x-api-key: ${THE_KEY}\nroutes:\n  chat:\n    path: /x\n    response: {content: $.t}\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rosetta"))
+        .args(["check", "--mappings"])
+        .arg(&dir)
+        .env("THE_KEY", "sk-very-secret-0123456789\u{1}")
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!out.status.success());
+    assert!(
+        text.contains("a.yaml:4: upstream.headers.x-api-key"),
+        "{text}"
+    );
+    assert!(!text.contains("sk-very-secret"), "{text}");
+    // A good mapping: `ok` lines and notes name variables, never values.
+    std::fs::write(
+        dir.join("a.yaml"),
+        "upstream:\n  base_url: http://x\n  headers:\n    x-api-key: ${THE_KEY}\nroutes:\n  chat:\n    path: /x\n    response: {content: $.t}\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rosetta"))
+        .args(["check", "--mappings"])
+        .arg(&dir)
+        .env("THE_KEY", "sk-very-secret-0123456789")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("1 mapping(s) OK") && !text.contains("sk-very-secret"),
+        "{text}"
+    );
+}

@@ -235,7 +235,7 @@ function checkCompose(file) {
     );
     if (!mountsMappings) errors.push('services.rosetta.volumes: expected a mount of a mappings directory at /app/mappings');
     if (rosetta.ports !== undefined) {
-      errors.push('services.rosetta.ports: Rosetta has no authentication of its own; keep it on the compose network (no published ports)');
+      errors.push('services.rosetta.ports: keep Rosetta on the compose network (no published ports) in the example');
     }
   }
 
