@@ -3,7 +3,7 @@
 //! signals, logs or the exit code matter.
 
 use std::collections::HashMap;
-use std::io::{BufRead, Read, Write};
+use std::io::{Read, Write};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
-use super::support::{Resp, chat, stream, temp_dir, with_upstream_line};
+use super::support::{Resp, Served, chat, stream, temp_dir, with_upstream_line};
 
 const URL: &str = "/anthropic/v1/chat/completions";
 const ALICE: &str = "sk-alice-0123456789abcdef";
@@ -518,123 +518,23 @@ async fn the_body_size_limit_is_configurable() {
 
 // ----- the binary -----
 
-/// A `rosetta serve` child process, killed when dropped (even when a test fails).
-struct Served {
-    child: std::process::Child,
-    lines: std::sync::mpsc::Receiver<String>,
-    addr: String,
-    /// Every stderr line read so far.
-    log: Vec<String>,
-}
-
-impl Served {
-    /// `rosetta serve` with only the Anthropic mapping, in front of `fake`.
-    fn start(fake: &FakeUpstream, env: &[(&str, &str)], flags: &[&str]) -> Served {
-        let dir = temp_dir();
-        std::fs::copy(
-            concat!(env!("CARGO_MANIFEST_DIR"), "/mappings/anthropic.yaml"),
-            dir.join("anthropic.yaml"),
-        )
-        .unwrap();
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_rosetta"));
-        cmd.args(["serve", "--listen", "127.0.0.1:0", "--watch=false"])
-            .args(flags)
-            .arg("--mappings")
-            .arg(&dir)
-            .env("ANTHROPIC_BASE_URL", fake.base_url())
-            .env("ANTHROPIC_API_KEY", "k")
-            .env("NO_COLOR", "1")
-            .stderr(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::null());
-        for (k, _) in std::env::vars() {
-            if k.starts_with("ROSETTA_") || k == "RUST_LOG" {
-                cmd.env_remove(k);
-            }
-        }
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.spawn().unwrap();
-        let (tx, lines) = std::sync::mpsc::channel::<String>();
-        let stderr = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut served = Served {
-            child,
-            lines,
-            addr: String::new(),
-            log: Vec::new(),
-        };
-        let marker = "listening on http://";
-        let line = served
-            .wait_line(marker, Duration::from_secs(20))
-            .unwrap_or_else(|| panic!("rosetta serve did not start:\n{}", served.log.join("\n")));
-        let rest = &line[line.find(marker).unwrap() + marker.len()..];
-        served.addr = rest
-            .split(|c: char| c.is_whitespace() || c == '\x1b')
-            .next()
-            .unwrap()
-            .to_string();
-        served
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    /// Reads stderr until a line contains `needle`.
-    fn wait_line(&mut self, needle: &str, timeout: Duration) -> Option<String> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let left = deadline.checked_duration_since(Instant::now())?;
-            let line = self.lines.recv_timeout(left).ok()?;
-            self.log.push(line.clone());
-            if line.contains(needle) {
-                return Some(line);
-            }
-        }
-    }
-
-    /// Everything logged so far, after a short pause for the last lines.
-    fn drain(&mut self) -> String {
-        std::thread::sleep(Duration::from_millis(300));
-        self.log.extend(self.lines.try_iter());
-        self.log.join("\n")
-    }
-
-    fn signal(&self, name: &str) {
-        let ok = std::process::Command::new("kill")
-            .args([&format!("-{name}"), &self.child.id().to_string()])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "kill -{name} failed");
-    }
-
-    /// Waits for the process to exit; its status and how long that took.
-    fn wait_exit(&mut self, timeout: Duration) -> (Option<std::process::ExitStatus>, Duration) {
-        let started = Instant::now();
-        while started.elapsed() < timeout {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return (Some(status), started.elapsed());
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        (None, started.elapsed())
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// `rosetta serve` with only the Anthropic mapping, in front of `fake`, the watcher off.
+fn serve_anthropic(fake: &FakeUpstream, env: &[(&str, &str)], flags: &[&str]) -> Served {
+    let dir = temp_dir();
+    std::fs::copy(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/mappings/anthropic.yaml"),
+        dir.join("anthropic.yaml"),
+    )
+    .unwrap();
+    let base = fake.base_url();
+    let mut all = vec![
+        ("ANTHROPIC_BASE_URL", base.as_str()),
+        ("ANTHROPIC_API_KEY", "k"),
+    ];
+    all.extend_from_slice(env);
+    let mut args = vec!["--watch=false"];
+    args.extend_from_slice(flags);
+    Served::spawn(&dir, &all, &args)
 }
 
 /// Sends one HTTP/1.1 request over a plain socket (closing it after) and returns the answer.
@@ -677,12 +577,12 @@ async fn keys_never_reach_logs_metrics_or_error_bodies() {
     let wrong = "sk-rosetta-wrong-key-4242";
     let fake = FakeUpstream::anthropic_with_key("k").await;
     let keys = format!("alice:{right}");
-    let mut served = Served::start(
+    let served = serve_anthropic(
         &fake,
         &[("RUST_LOG", "trace"), ("ROSETTA_API_KEYS", &keys)],
         &["--trace", "all"],
     );
-    let addr = served.addr.clone();
+    let addr = served.addr().to_string();
     let body = chat("claude-sonnet-4-5", "Hi").to_string();
     let mut stream_body = chat("claude-sonnet-4-5", "Hi");
     stream_body["stream"] = json!(true);
@@ -743,14 +643,14 @@ async fn keys_file_with_names_and_comments_is_reread_on_sighup() {
     )
     .unwrap();
     let path = file.to_str().unwrap().to_string();
-    let mut served = Served::start(&fake, &[("ROSETTA_API_KEYS_FILE", &path)], &[]);
+    let mut served = serve_anthropic(&fake, &[("ROSETTA_API_KEYS_FILE", &path)], &[]);
     let started = served.drain();
     assert!(started.contains("keys=2"), "{started}");
     assert!(
         started.contains("alice") && started.contains("key-1"),
         "{started}"
     );
-    let addr = served.addr.clone();
+    let addr = served.addr().to_string();
     assert_eq!(status_with(&addr, "sk-file-alice-111").await, 200);
     assert_eq!(status_with(&addr, "sk-file-bare-222").await, 200);
     assert_eq!(status_with(&addr, "sk-file-bob-333").await, 401);
@@ -817,7 +717,7 @@ async fn an_empty_keys_file_refuses_to_start() {
 #[tokio::test]
 async fn sigterm_lets_the_running_stream_finish_then_exits_zero() {
     let fake = FakeUpstream::anthropic_with_key("k").await;
-    let mut served = Served::start(&fake, &[], &[]);
+    let mut served = serve_anthropic(&fake, &[], &[]);
     let url = served.url(URL);
     let mut body = chat("claude-sonnet-4-5", "SLOW hello");
     body["stream"] = json!(true);
@@ -830,7 +730,7 @@ async fn sigterm_lets_the_running_stream_finish_then_exits_zero() {
             .wait_line("shutting down", Duration::from_secs(5))
             .is_some()
     );
-    let refused = tokio::net::TcpStream::connect(&served.addr).await;
+    let refused = tokio::net::TcpStream::connect(served.addr()).await;
     assert!(
         refused.is_err(),
         "a new connection after the signal must be refused"
@@ -850,7 +750,7 @@ async fn sigterm_lets_the_running_stream_finish_then_exits_zero() {
 #[tokio::test]
 async fn sigint_stops_an_idle_server_with_exit_zero() {
     let fake = FakeUpstream::anthropic_with_key("k").await;
-    let mut served = Served::start(&fake, &[], &[]);
+    let mut served = serve_anthropic(&fake, &[], &[]);
     served.signal("INT");
     let (status, took) = served.wait_exit(Duration::from_secs(5));
     assert_eq!(
@@ -877,7 +777,7 @@ async fn past_the_grace_a_hanging_stream_is_cut_and_the_exit_is_still_zero() {
         SseEvent::named("content_block_delta", delta("lo")).delay(Duration::from_secs(60)),
     ])])
     .await;
-    let mut served = Served::start(&fake, &[], &["--shutdown-grace", "1s"]);
+    let mut served = serve_anthropic(&fake, &[], &["--shutdown-grace", "1s"]);
     let mut body = chat("claude-sonnet-4-5", "Hi");
     body["stream"] = json!(true);
     let hanging = open_stream(served.url(URL), body);

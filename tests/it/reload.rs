@@ -9,7 +9,7 @@ use rosetta::reload::{Fingerprint, Outcome, Overrides, Reloader, Source, Trigger
 use rosetta_testkit::FakeUpstream;
 use serde_json::{Value, json};
 
-use super::support::{Proxy, chat, post, request, stream, temp_dir};
+use super::support::{Proxy, Served, chat, post, request, stream, temp_dir};
 
 const OLLAMA: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/mappings/ollama.yaml"));
 
@@ -331,84 +331,16 @@ async fn an_in_flight_stream_finishes_on_the_mapping_it_started_with() {
 // ---------------------------------------------------------------------------------------------
 // The binary: SIGHUP and the directory watcher.
 
-/// `rosetta serve` on a free port, in front of a fake Ollama; killed when dropped, so a failing
-/// test leaves no process behind.
-struct Served {
-    child: std::process::Child,
-    addr: String,
-    lines: std::sync::mpsc::Receiver<String>,
-    log: std::cell::RefCell<Vec<String>>,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// `rosetta serve` on a free port with the mappings in `dir`, in front of a fake Ollama.
+fn serve(dir: &Path, ollama: &str, flags: &[&str]) -> Served {
+    Served::spawn(
+        dir,
+        &[("OLLAMA_BASE_URL", ollama), ("RUST_LOG", "info")],
+        flags,
+    )
 }
 
 impl Served {
-    fn start(dir: &Path, ollama: &str, flags: &[&str]) -> Served {
-        use std::io::BufRead;
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rosetta"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--mappings"])
-            .arg(dir)
-            .args(flags)
-            .env("OLLAMA_BASE_URL", ollama)
-            .env("NO_COLOR", "1")
-            .env("RUST_LOG", "info")
-            .env_remove("ROSETTA_WATCH")
-            .env_remove("ROSETTA_TRACE")
-            .env_remove("ROSETTA_ALWAYS_INCLUDE_USAGE")
-            .env_remove("ROSETTA_API_KEYS")
-            .env_remove("ROSETTA_API_KEYS_FILE")
-            .env_remove("ROSETTA_PROTECT_METRICS")
-            .stderr(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let (tx, lines) = std::sync::mpsc::channel::<String>();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut served = Served {
-            child,
-            addr: String::new(),
-            lines,
-            log: Default::default(),
-        };
-        let marker = "listening on http://";
-        while served.addr.is_empty() {
-            let line = served
-                .lines
-                .recv_timeout(Duration::from_secs(20))
-                .expect("rosetta serve printed its address");
-            if let Some(i) = line.find(marker) {
-                served.addr = line[i + marker.len()..]
-                    .split(|c: char| c.is_whitespace() || c == '\x1b')
-                    .next()
-                    .unwrap()
-                    .to_string();
-            }
-            served.log.get_mut().push(line);
-        }
-        served
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    async fn metrics(&self) -> String {
-        request("GET", &self.url("/metrics"), None).await.text
-    }
-
     /// `405` when mapping `name` is loaded (its chat path answers GET so), `404` when not.
     async fn probe(&self, name: &str) -> u16 {
         request(
@@ -418,21 +350,6 @@ impl Served {
         )
         .await
         .status
-    }
-
-    /// Everything logged so far.
-    fn log(&self) -> String {
-        let mut log = self.log.borrow_mut();
-        log.extend(self.lines.try_iter());
-        log.join("\n")
-    }
-
-    fn hangup(&self) {
-        let status = std::process::Command::new("kill")
-            .args(["-HUP", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
     }
 }
 
@@ -456,7 +373,7 @@ async fn sighup_reloads_the_running_binary() {
     let fake = FakeUpstream::ollama().await;
     let dir = temp_dir();
     write(&dir, "local.yaml", &local("model-a", ""));
-    let mut served = Served::start(&dir, &fake.base_url(), &["--watch=false"]);
+    let mut served = serve(&dir, &fake.base_url(), &["--watch=false"]);
     assert_eq!(served.probe("local").await, 405);
     assert_eq!(served.probe("second").await, 404);
 
@@ -470,16 +387,13 @@ async fn sighup_reloads_the_running_binary() {
         served.log()
     );
 
-    served.hangup();
+    served.signal("HUP");
     assert!(
         eventually(async || served.probe("second").await == 405).await,
         "SIGHUP reloads: {}",
         served.log()
     );
-    assert!(
-        served.child.try_wait().unwrap().is_none(),
-        "SIGHUP does not stop it"
-    );
+    assert!(served.try_wait().is_none(), "SIGHUP does not stop it");
     let m = served.metrics().await;
     assert_eq!(metric(&m, OK), 1.0, "{m}");
     assert_eq!(metric(&m, LOADED), 2.0, "{m}");
@@ -495,7 +409,7 @@ async fn sighup_reloads_the_running_binary() {
         served.log()
     );
     // Another signal with nothing changed: no swap.
-    served.hangup();
+    served.signal("HUP");
     assert!(
         eventually(async || metric(&served.metrics().await, UNCHANGED) == 1.0).await,
         "{}",
@@ -510,7 +424,7 @@ async fn file_changes_reload_the_running_binary_without_a_signal() {
     let fake = FakeUpstream::ollama().await;
     let dir = temp_dir();
     write(&dir, "local.yaml", &local("model-a", ""));
-    let served = Served::start(&dir, &fake.base_url(), &[]);
+    let served = serve(&dir, &fake.base_url(), &[]);
     assert_eq!(served.probe("second").await, 404);
 
     // An editor's save: write a temporary file, rename it over the name.
@@ -574,7 +488,7 @@ async fn a_configmap_symlink_swap_reloads_the_running_binary() {
     );
     symlink("..2025_01_01_00_00_00.1", dir.join("..data")).unwrap();
     symlink("..data/local.yaml", dir.join("local.yaml")).unwrap();
-    let served = Served::start(&dir, &fake.base_url(), &[]);
+    let served = serve(&dir, &fake.base_url(), &[]);
     let ask = async || {
         let r = post(
             &served.url("/local/v1/chat/completions"),

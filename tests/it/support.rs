@@ -363,3 +363,138 @@ pub fn tools() -> Value {
             "parameters": {"type": "object", "properties": {"tz": {"type": "string"}}, "required": ["tz"]}}}
     ])
 }
+
+/// A `rosetta serve` child process on a free port, killed when dropped (even when a test
+/// fails), with its stderr read line by line on a thread.
+pub struct Served {
+    child: std::process::Child,
+    addr: String,
+    lines: std::sync::mpsc::Receiver<String>,
+    /// Every stderr line read so far.
+    log: std::cell::RefCell<Vec<String>>,
+}
+
+impl Served {
+    /// `rosetta serve --listen 127.0.0.1:0 --mappings DIR FLAGS...`, with the inherited
+    /// `ROSETTA_*` and `RUST_LOG` variables removed, `NO_COLOR=1`, then `env`. Waits (up to
+    /// 20 s) for the "listening on" line to learn the address.
+    pub fn spawn(dir: &Path, env: &[(&str, &str)], flags: &[&str]) -> Served {
+        use std::io::BufRead;
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_rosetta"));
+        cmd.args(["serve", "--listen", "127.0.0.1:0", "--mappings"])
+            .arg(dir)
+            .args(flags)
+            .stderr(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null());
+        for (k, _) in std::env::vars() {
+            if k.starts_with("ROSETTA_") || k == "RUST_LOG" {
+                cmd.env_remove(k);
+            }
+        }
+        cmd.env("NO_COLOR", "1");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel::<String>();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut served = Served {
+            child,
+            addr: String::new(),
+            lines,
+            log: Default::default(),
+        };
+        let marker = "listening on http://";
+        let line = served
+            .wait_line(marker, Duration::from_secs(20))
+            .unwrap_or_else(|| panic!("rosetta serve did not start:\n{}", served.log()));
+        let rest = &line[line.find(marker).unwrap() + marker.len()..];
+        served.addr = rest
+            .split(|c: char| c.is_whitespace() || c == '\x1b')
+            .next()
+            .unwrap()
+            .to_string();
+        served
+    }
+
+    /// `host:port`.
+    pub fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub async fn metrics(&self) -> String {
+        request("GET", &self.url("/metrics"), None).await.text
+    }
+
+    /// Reads stderr until a line contains `needle`; `None` when `timeout` passes first.
+    pub fn wait_line(&self, needle: &str, timeout: Duration) -> Option<String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.checked_duration_since(Instant::now())?;
+            let line = self.lines.recv_timeout(left).ok()?;
+            self.log.borrow_mut().push(line.clone());
+            if line.contains(needle) {
+                return Some(line);
+            }
+        }
+    }
+
+    /// Everything logged so far.
+    pub fn log(&self) -> String {
+        let mut log = self.log.borrow_mut();
+        log.extend(self.lines.try_iter());
+        log.join("\n")
+    }
+
+    /// Everything logged so far, after a short pause for the last lines.
+    pub fn drain(&self) -> String {
+        std::thread::sleep(Duration::from_millis(300));
+        self.log()
+    }
+
+    /// Sends signal `name` (`HUP`, `TERM`...) with `kill`.
+    pub fn signal(&self, name: &str) {
+        let ok = std::process::Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill -{name} failed");
+    }
+
+    /// The exit status, if the process has exited.
+    pub fn try_wait(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().unwrap()
+    }
+
+    /// Waits for the process to exit; its status and how long that took.
+    pub fn wait_exit(&mut self, timeout: Duration) -> (Option<std::process::ExitStatus>, Duration) {
+        let started = Instant::now();
+        while started.elapsed() < timeout {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return (Some(status), started.elapsed());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        (None, started.elapsed())
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -4,7 +4,7 @@ use serde_json::json;
 
 use rosetta_testkit::FakeUpstream;
 
-use super::support::{Proxy, chat, post, request};
+use super::support::{Proxy, Served, chat, post, request};
 
 #[tokio::test]
 async fn health_metrics_models_and_not_found() {
@@ -342,63 +342,20 @@ fn raw_http(addr: &str, path: &str, extra_header: &str, body: &str) -> String {
     out
 }
 
-/// `rosetta serve` (the binary) with only the Anthropic mapping, in front of `fake`: the child,
-/// its stderr lines, and its address.
-fn serve_anthropic(
-    fake: &FakeUpstream,
-    key: &str,
-    flags: &[&str],
-) -> (
-    std::process::Child,
-    std::sync::mpsc::Receiver<String>,
-    String,
-) {
-    use std::io::BufRead;
+/// `rosetta serve` (the binary) with only the Anthropic mapping, in front of `fake`.
+fn serve_anthropic(fake: &FakeUpstream, key: &str, flags: &[&str]) -> Served {
     let dir = super::support::temp_dir();
     std::fs::copy(
         concat!(env!("CARGO_MANIFEST_DIR"), "/mappings/anthropic.yaml"),
         dir.join("anthropic.yaml"),
     )
     .unwrap();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rosetta"))
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .args(flags)
-        .arg("--mappings")
-        .arg(&dir)
-        .env("ANTHROPIC_BASE_URL", fake.base_url())
-        .env("ANTHROPIC_API_KEY", key)
-        .env("NO_COLOR", "1")
-        .env_remove("RUST_LOG")
-        .env_remove("ROSETTA_TRACE")
-        .env_remove("ROSETTA_ALWAYS_INCLUDE_USAGE")
-        .stderr(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let (tx, rx) = std::sync::mpsc::channel::<String>();
-    let stderr = child.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stderr).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let addr = loop {
-        let line = rx
-            .recv_timeout(std::time::Duration::from_secs(20))
-            .expect("rosetta serve printed its address");
-        if let Some(i) = line.find("listening on http://") {
-            let rest = &line[i + "listening on http://".len()..];
-            break rest
-                .split(|c: char| c.is_whitespace() || c == '\x1b')
-                .next()
-                .unwrap()
-                .to_string();
-        }
-    };
-    (child, rx, addr)
+    let base = fake.base_url();
+    Served::spawn(
+        &dir,
+        &[("ANTHROPIC_BASE_URL", &base), ("ANTHROPIC_API_KEY", key)],
+        flags,
+    )
 }
 
 /// `rosetta serve --always-include-usage`: every stream ends with a usage chunk, though the
@@ -407,15 +364,15 @@ fn serve_anthropic(
 async fn always_include_usage_flag_adds_the_usage_chunk() {
     let fake = FakeUpstream::anthropic_with_key("k").await;
     for (flags, wanted) in [(&["--always-include-usage"][..], true), (&[][..], false)] {
-        let (mut child, _rx, addr) = serve_anthropic(&fake, "k", flags);
+        let served = serve_anthropic(&fake, "k", flags);
+        let addr = served.addr().to_string();
         let body = json!({"model": "claude-sonnet-4-5", "stream": true, "messages": [{"role": "user", "content": "Hi"}]}).to_string();
         let out = tokio::task::spawn_blocking(move || {
             raw_http(&addr, "/anthropic/v1/chat/completions", "", &body)
         })
         .await
         .unwrap();
-        child.kill().unwrap();
-        let _ = child.wait();
+        drop(served);
         assert!(out.contains("data: [DONE]"), "{out}");
         assert_eq!(
             out.contains(r#""choices":[],"usage":{"#),
@@ -432,7 +389,8 @@ async fn always_include_usage_flag_adds_the_usage_chunk() {
 async fn trace_switch_logs_one_request_end_to_end_with_keys_redacted() {
     let key = "sk-ant-trace-secret-42";
     let fake = FakeUpstream::anthropic_with_key(key).await;
-    let (mut child, rx, addr) = serve_anthropic(&fake, key, &["--trace", "header"]);
+    let served = serve_anthropic(&fake, key, &["--trace", "header"]);
+    let addr = served.addr().to_string();
     let body = json!({"model": "claude-sonnet-4-5", "stream": true, "messages": [{"role": "user", "content": "Hi"}]}).to_string();
     let (a, b) = (addr.clone(), body.clone());
     let traced = tokio::task::spawn_blocking(move || {
@@ -446,9 +404,7 @@ async fn trace_switch_logs_one_request_end_to_end_with_keys_redacted() {
     .await
     .unwrap();
     assert!(traced.contains("data: [DONE]"), "{traced}");
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    let lines: Vec<String> = rx.try_iter().collect();
-    let log = lines.join("\n");
+    let log = served.drain();
     for stage in [
         "client request",
         "upstream request",
@@ -477,12 +433,14 @@ async fn trace_switch_logs_one_request_end_to_end_with_keys_redacted() {
     .await
     .unwrap();
     assert!(plain.contains("data: [DONE]"), "{plain}");
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    let later: Vec<String> = rx.try_iter().collect();
+    let later: Vec<String> = served
+        .drain()
+        .lines()
+        .skip(log.lines().count())
+        .map(String::from)
+        .collect();
     assert!(
         !later.iter().any(|l| l.contains("rosetta::trace")),
         "a request without the header is not traced: {later:?}"
     );
-    child.kill().unwrap();
-    let _ = child.wait();
 }
