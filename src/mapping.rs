@@ -453,6 +453,23 @@ pub fn load_dir(dir: &FsPath, env: Env<'_>) -> Result<Vec<Arc<Mapping>>, Vec<Loa
     }
 }
 
+/// The line where a second YAML document starts (a mapping file holds one).
+fn second_document(src: &str) -> Option<usize> {
+    let mut content_seen = false;
+    for (i, line) in src.lines().enumerate() {
+        let t = line.trim_end();
+        if t == "---" || t.starts_with("--- ") {
+            if content_seen {
+                return Some(i + 1);
+            }
+            content_seen = true;
+        } else if !t.trim_start().is_empty() && !t.trim_start().starts_with('#') {
+            content_seen = true;
+        }
+    }
+    None
+}
+
 /// Names that cannot be mappings because they are Rosetta's own paths.
 const RESERVED_NAMES: &[&str] = &["v1", "health", "metrics"];
 
@@ -481,7 +498,11 @@ pub fn compile_file(file: &FsPath, src: &str, env: Env<'_>) -> Result<Mapping, V
     let top: BTreeMap<String, Yaml> = match serde_yaml::from_str(src) {
         Ok(t) => t,
         Err(e) => {
-            let line = e.location().map(|l| l.line());
+            // Without a position (a second `---` document), point at the second document.
+            let line = e
+                .location()
+                .map(|l| l.line())
+                .or_else(|| second_document(src));
             return Err(vec![LoadError {
                 file: file.to_path_buf(),
                 line,
@@ -533,8 +554,11 @@ pub fn compile_file(file: &FsPath, src: &str, env: Env<'_>) -> Result<Mapping, V
         .into_iter()
         .collect();
     // Compile every definition once on its own, so errors in unused ones are reported too.
-    for (name, y) in &defs {
-        c.template(y, &format!("defs.{name}"), &defs);
+    // In name order, so errors come out in the same order every time.
+    let mut names: Vec<&String> = defs.keys().collect();
+    names.sort();
+    for name in names {
+        c.template(&defs[name], &format!("defs.{name}"), &defs);
     }
     let errors_spec = c
         .section::<spec::ErrorsSpec>(&top, "errors", false)
@@ -1277,6 +1301,47 @@ mod tests {
     }
 
     const GOOD: &str = "upstream:\n  base_url: ${BASE}/api\n  headers:\n    x-api-key: ${KEY}\nroutes:\n  chat:\n    path: /v1/x\n    request: {model: $.model}\n    response: {content: $.text}\n";
+
+    #[test]
+    fn defs_errors_come_in_name_order_and_a_second_document_has_a_line() {
+        let src = "upstream: {base_url: \"http://x\"}\ndefs:\n  d: {$nope: 4}\n  a: {$nope: 1}\n  c: {$nope: 3}\n  b: {$nope: 2}\nroutes: {chat: {path: /c, response: {}}}\n";
+        let first = compile_file(FsPath::new("m.yaml"), src, &env).unwrap_err();
+        let names: Vec<&str> = first.iter().map(|e| e.location.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "defs.a.$nope",
+                "defs.b.$nope",
+                "defs.c.$nope",
+                "defs.d.$nope"
+            ]
+        );
+        for _ in 0..5 {
+            assert_eq!(
+                compile_file(FsPath::new("m.yaml"), src, &env).unwrap_err(),
+                first
+            );
+        }
+        let two = "# two documents\nupstream: {base_url: \"http://x\"}\n---\nroutes: {}\n";
+        let e = compile_file(FsPath::new("m.yaml"), two, &env).unwrap_err();
+        assert_eq!(e[0].line, Some(3), "{e:?}");
+    }
+
+    #[test]
+    fn a_definition_that_multiplies_is_refused_quickly() {
+        let src = "upstream: {base_url: \"http://x\"}\ndefs:\n  a: [{$use: a}, {$use: a}, {$use: a}]\nroutes: {chat: {path: /c, response: {content: {$use: a}}}}\n";
+        let t = std::time::Instant::now();
+        let errors = compile_file(FsPath::new("m.yaml"), src, &env).unwrap_err();
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(5),
+            "{:?}",
+            t.elapsed()
+        );
+        assert!(
+            errors.iter().any(|e| e.message.contains("$use copies")),
+            "{errors:?}"
+        );
+    }
 
     #[test]
     fn compiles_a_minimal_mapping() {

@@ -97,7 +97,7 @@ impl Usage {
     pub fn to_json(&self) -> Value {
         let p = self.prompt_tokens.unwrap_or(0);
         let c = self.completion_tokens.unwrap_or(0);
-        let mut u = json!({"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c});
+        let mut u = json!({"prompt_tokens": p, "completion_tokens": c, "total_tokens": p.saturating_add(c)});
         if let Some(cached) = self.cached_tokens {
             u["prompt_tokens_details"] = json!({"cached_tokens": cached});
         }
@@ -483,6 +483,16 @@ impl ChunkWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn huge_usage_counts_saturate_instead_of_overflowing() {
+        let u = Usage {
+            prompt_tokens: Some(u64::MAX),
+            completion_tokens: Some(5),
+            ..Usage::default()
+        };
+        assert_eq!(u.to_json()["total_tokens"], u64::MAX);
+    }
 
     fn chunks(out: &[u8]) -> Vec<Value> {
         String::from_utf8_lossy(out)

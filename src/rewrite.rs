@@ -129,17 +129,26 @@ impl StreamRewriter {
             out.extend_from_slice(bytes);
             self.writer.emitted_content |= !bytes.is_empty();
             self.tail.extend_from_slice(bytes);
+            // Only the end matters (`data: [DONE]`, a final blank line): a long run of
+            // whitespace keeps its last two bytes, so it cannot push `[DONE]` out of the window.
+            let end = trimmed(&self.tail).len();
+            if self.tail.len() - end > 2 {
+                let keep_from = self.tail.len() - 2;
+                self.tail.drain(end..keep_from);
+            }
             let cut = self.tail.len().saturating_sub(TAIL);
             self.tail.drain(..cut);
             return;
         }
         let mut events = std::mem::take(&mut self.events);
-        if let Err(e) = self.decoder.feed(bytes, &mut events) {
+        // Events completed before a framing error still reach the client, then the error.
+        let framed = self.decoder.feed(bytes, &mut events);
+        self.process(&mut events, out);
+        self.events = events;
+        if let Err(e) = framed {
             self.writer
                 .fail(out, &ProxyError::BadUpstreamResponse { message: e.0 });
         }
-        self.process(&mut events, out);
-        self.events = events;
     }
 
     /// The upstream body ended. A stream that never said it was complete ends in an error.
@@ -162,11 +171,15 @@ impl StreamRewriter {
             return;
         }
         let mut events = std::mem::take(&mut self.events);
-        if let Err(e) = self.decoder.finish(&mut events) {
+        let framed = self.decoder.finish(&mut events);
+        self.process(&mut events, out);
+        if let Err(e) = framed {
             self.writer
                 .fail(out, &ProxyError::BadUpstreamResponse { message: e.0 });
         }
-        self.process(&mut events, out);
+        if self.writer.closed {
+            return;
+        }
         if self.writer.complete() {
             self.writer.finish(out);
         } else {
@@ -384,6 +397,41 @@ routes:
         }
         r.end(&mut out);
         String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn events_before_a_framing_error_in_the_same_feed_still_reach_the_client() {
+        // Found by the stream_rewrite fuzz target: the error used to be written first and the
+        // completed `delta` dropped, so what a client saw depended on the network's cuts.
+        let mut r = rewriter(false);
+        let mut out = Vec::new();
+        r.feed(
+            b"event: delta\ndata: {\"delta\":{\"type\":\"text\",\"text\":\"Hi\"}}\n\ndata: \xff\n\n",
+            &mut out,
+        );
+        let out = String::from_utf8_lossy(&out);
+        let (hi, err) = (out.find("\"Hi\"").unwrap(), out.find("\"error\"").unwrap());
+        assert!(hi < err, "{out}");
+    }
+
+    #[test]
+    fn a_passthrough_stream_with_blank_lines_after_done_is_complete() {
+        let src = "upstream: {base_url: \"http://x\"}\nroutes:\n  chat:\n    path: /s\n    response: {content: $.t}\n    stream: {framing: sse, passthrough: true}\n";
+        let m = compile_file(Path::new("p.yaml"), src, &|_| None).unwrap();
+        let mut r = StreamRewriter::new(
+            Arc::new(m),
+            Op::Chat,
+            Arc::new(json!({})),
+            json!({}),
+            Kind::Chat,
+            "m",
+            false,
+        )
+        .unwrap();
+        let input = format!("data: {{}}\n\ndata: [DONE]\n\n{}", "\n".repeat(40));
+        let out = run(&mut r, &input);
+        assert!(!out.contains("error"), "{out}");
+        assert_eq!(out, input);
     }
 
     #[test]

@@ -132,6 +132,7 @@ pub fn compile(
         errors,
         vars,
         depth: 0,
+        inlined: 0,
     }
     .expr(y, at)
 }
@@ -141,6 +142,8 @@ struct Compiler<'d, 'e> {
     errors: &'e mut Vec<CompileError>,
     vars: &'e mut BTreeSet<String>,
     depth: usize,
+    /// `$use` inlines so far in this template.
+    inlined: usize,
 }
 
 /// Directive names, each with the option keys it accepts beside itself.
@@ -185,6 +188,10 @@ const DIRECTIVES: &[(&str, &[&str])] = &[
 
 /// Nesting limit for `$use`, which guards against recursive definitions.
 const MAX_USE_DEPTH: usize = 16;
+
+/// Limit on `$use` inlines in one template: a definition that uses another several times, at
+/// each of several levels, multiplies (3 uses over 16 levels would be 43 million copies).
+const MAX_USE_INLINES: usize = 20_000;
 
 impl Compiler<'_, '_> {
     fn err(&mut self, at: &str, message: impl Into<String>) -> Expr {
@@ -488,6 +495,15 @@ impl Compiler<'_, '_> {
                 if self.depth >= MAX_USE_DEPTH {
                     return self.err(at, "definitions nest too deep (recursive $use?)");
                 }
+                if self.inlined >= MAX_USE_INLINES {
+                    return self.err(
+                        at,
+                        format!(
+                            "definitions expand to more than {MAX_USE_INLINES} $use copies (a definition used several times at several levels?)"
+                        ),
+                    );
+                }
+                self.inlined += 1;
                 self.depth += 1;
                 let body = self.expr(def, &format!("defs.{def_name}"));
                 self.depth -= 1;
