@@ -24,6 +24,8 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(300);
 /// Default longest silence between two stream events (thinking models pause for a while).
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(120);
+/// Default time an idle pooled upstream connection is kept.
+pub const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(90);
 /// Default tries per request, the first included.
 pub const DEFAULT_RETRY_ATTEMPTS: u32 = 3;
 /// Default delay before the first retry (doubled for each further one, with jitter).
@@ -214,6 +216,8 @@ pub struct Upstream {
     pub connect_timeout: Duration,
     pub first_byte_timeout: Duration,
     pub idle_timeout: Duration,
+    /// Idle pooled connections are closed after this long.
+    pub keep_alive: Duration,
     pub retry: RetryPolicy,
     pub health: HealthPolicy,
     pub fallback: Option<Fallback>,
@@ -830,6 +834,11 @@ impl Ctx<'_> {
                 DEFAULT_FIRST_BYTE_TIMEOUT,
             ),
             idle_timeout: self.duration(&t.idle, "upstream.timeouts.idle", DEFAULT_IDLE_TIMEOUT),
+            keep_alive: self.duration(
+                &t.keep_alive,
+                "upstream.timeouts.keep_alive",
+                DEFAULT_KEEP_ALIVE,
+            ),
             retry,
             health,
             fallback: u.fallback.map(Fallback::from),

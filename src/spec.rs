@@ -80,6 +80,8 @@ pub struct TimeoutsSpec {
     pub connect: Option<Scalar>,
     pub first_byte: Option<Scalar>,
     pub idle: Option<Scalar>,
+    /// How long an idle pooled connection to the upstream is kept open.
+    pub keep_alive: Option<Scalar>,
 }
 
 /// A string or a number, read as text (`30` and `"30s"` are both durations).

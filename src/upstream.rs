@@ -10,7 +10,7 @@ use hyper::body::Incoming;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use serde_json::Value;
 
 use crate::error::ProxyError;
@@ -22,9 +22,6 @@ pub type UpstreamClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 
 /// Largest upstream body read whole (non-stream answers and error bodies).
 pub const MAX_UPSTREAM_BODY: usize = 64 * 1024 * 1024;
-
-/// Idle keep-alive connections are closed after this long.
-const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// Builds the one pooled client of a mapping: HTTP/1.1 and HTTP/2 (by ALPN), rustls with
 /// the bundled web PKI roots, and the mapping's connect timeout.
@@ -39,8 +36,10 @@ pub fn client_for(mapping: &Mapping) -> UpstreamClient {
         .enable_http1()
         .enable_http2()
         .wrap_connector(http);
+    // The timer is what makes the pool close idle connections at all.
     Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+        .pool_idle_timeout(mapping.upstream.keep_alive)
+        .pool_timer(TokioTimer::new())
         .build(https)
 }
 

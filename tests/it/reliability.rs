@@ -348,6 +348,29 @@ async fn a_reload_keeps_the_health_of_unchanged_endpoints() {
 }
 
 #[tokio::test]
+async fn idle_upstream_connections_are_closed_after_keep_alive() {
+    let fake = FakeUpstream::anthropic().await;
+    let proxy = anthropic_with(
+        &format!(
+            "  base_url: {}\n  timeouts: {{keep_alive: 300ms}}\n",
+            fake.base_url()
+        ),
+        &key(),
+    )
+    .await;
+    assert_eq!(post(&proxy.url(URL), &chat(MODEL, "hi")).await.status, 200);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while fake.open_connections() > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        fake.open_connections(),
+        0,
+        "the pooled connection was closed"
+    );
+}
+
+#[tokio::test]
 async fn traffic_is_split_by_weight() {
     let a = FakeUpstream::anthropic().await;
     let b = FakeUpstream::anthropic().await;
