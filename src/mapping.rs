@@ -457,21 +457,29 @@ pub fn load_dir(dir: &FsPath, env: Env<'_>) -> Result<Vec<Arc<Mapping>>, Vec<Loa
     }
 }
 
-/// The line where a second YAML document starts (a mapping file holds one).
+/// The line where a second YAML document starts (a mapping file holds one): a `---` after
+/// content, or content after a `...` end marker. Line 1 when neither is found, so that an
+/// error always points somewhere.
 fn second_document(src: &str) -> Option<usize> {
-    let mut content_seen = false;
+    let (mut content_seen, mut ended) = (false, false);
     for (i, line) in src.lines().enumerate() {
         let t = line.trim_end();
+        let blank = t.trim_start().is_empty() || t.trim_start().starts_with('#');
         if t == "---" || t.starts_with("--- ") {
             if content_seen {
                 return Some(i + 1);
             }
             content_seen = true;
-        } else if !t.trim_start().is_empty() && !t.trim_start().starts_with('#') {
+        } else if t == "..." || t.starts_with("... ") {
+            ended = true;
+        } else if !blank {
+            if ended {
+                return Some(i + 1);
+            }
             content_seen = true;
         }
     }
-    None
+    Some(1)
 }
 
 /// Names that cannot be mappings because they are Rosetta's own paths.
@@ -1334,6 +1342,9 @@ mod tests {
         let two = "# two documents\nupstream: {base_url: \"http://x\"}\n---\nroutes: {}\n";
         let e = compile_file(FsPath::new("m.yaml"), two, &env).unwrap_err();
         assert_eq!(e[0].line, Some(3), "{e:?}");
+        let ended = "upstream: {base_url: \"http://x\"}\n...\n# next\nroutes: {}\n";
+        let e = compile_file(FsPath::new("m.yaml"), ended, &env).unwrap_err();
+        assert_eq!(e[0].line, Some(4), "{e:?}");
     }
 
     #[test]
