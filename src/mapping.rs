@@ -525,8 +525,10 @@ pub fn compile_file(file: &FsPath, src: &str, env: Env<'_>) -> Result<Mapping, V
     };
     for k in top.keys() {
         if !TOP_LEVEL_KEYS.contains(&k.as_str()) {
+            // An empty key (`"": 1`) still needs a location to point at.
+            let at = if k.is_empty() { "\"\"" } else { k.as_str() };
             c.error(
-                k,
+                at,
                 format!(
                     "unknown top-level key (expected one of {})",
                     TOP_LEVEL_KEYS.join(", ")
@@ -1342,6 +1344,9 @@ mod tests {
         let two = "# two documents\nupstream: {base_url: \"http://x\"}\n---\nroutes: {}\n";
         let e = compile_file(FsPath::new("m.yaml"), two, &env).unwrap_err();
         assert_eq!(e[0].line, Some(3), "{e:?}");
+        let empty_key = "upstream: {base_url: \"http://x\"}\n\"\": 1\nroutes: {chat: {path: /c, response: {}}}\n";
+        let e = compile_file(FsPath::new("m.yaml"), empty_key, &env).unwrap_err();
+        assert_eq!(e[0].location, "\"\"", "{e:?}");
         let ended = "upstream: {base_url: \"http://x\"}\n...\n# next\nroutes: {}\n";
         let e = compile_file(FsPath::new("m.yaml"), ended, &env).unwrap_err();
         assert_eq!(e[0].line, Some(4), "{e:?}");

@@ -133,6 +133,7 @@ pub fn compile(
         vars,
         depth: 0,
         inlined: 0,
+        compiled: HashMap::new(),
     }
     .expr(y, at)
 }
@@ -144,6 +145,9 @@ struct Compiler<'d, 'e> {
     depth: usize,
     /// `$use` inlines so far in this template.
     inlined: usize,
+    /// Each definition compiled once per template, then copied: regexes and paths are not
+    /// compiled again for every use.
+    compiled: HashMap<String, (Expr, usize)>,
 }
 
 /// Directive names, each with the option keys it accepts beside itself.
@@ -495,7 +499,10 @@ impl Compiler<'_, '_> {
                 if self.depth >= MAX_USE_DEPTH {
                     return self.err(at, "definitions nest too deep (recursive $use?)");
                 }
-                if self.inlined >= MAX_USE_INLINES {
+                // A copy counts with the copies inside it, so the limit bounds the size of
+                // what is built, checked before anything is copied.
+                let inner = self.compiled.get(def_name).map_or(0, |(_, n)| *n);
+                if self.inlined + 1 + inner > MAX_USE_INLINES {
                     return self.err(
                         at,
                         format!(
@@ -503,10 +510,20 @@ impl Compiler<'_, '_> {
                         ),
                     );
                 }
-                self.inlined += 1;
-                self.depth += 1;
-                let body = self.expr(def, &format!("defs.{def_name}"));
-                self.depth -= 1;
+                self.inlined += 1 + inner;
+                let body = match self.compiled.get(def_name) {
+                    Some((body, _)) => body.clone(),
+                    None => {
+                        let before = self.inlined;
+                        self.depth += 1;
+                        let body = self.expr(def, &format!("defs.{def_name}"));
+                        self.depth -= 1;
+                        let inner = self.inlined - before;
+                        self.compiled
+                            .insert(def_name.to_string(), (body.clone(), inner));
+                        body
+                    }
+                };
                 match opt("of") {
                     None => body,
                     Some(of) => Expr::Map {

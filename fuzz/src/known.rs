@@ -32,13 +32,6 @@ pub struct KnownPanic {
 /// None at the moment.
 pub const PANICS: &[KnownPanic] = &[];
 
-/// An unknown top-level key that is the empty string (`"": 1`) gives the error "unknown
-/// top-level key" with neither a line nor a location, so it does not say which key or where
-/// (src/mapping.rs, `compile_file`: `c.error(k, ...)` with `k == ""`).
-pub const EMPTY_TOP_LEVEL_KEY: &str = "an empty top-level key (\"\": 1) is reported as \
-    \"unknown top-level key\" with neither a line nor a location. \
-    Reproducer: regressions/mapping_loader/empty-top-level-key";
-
 /// Whether known findings fail like any other (`ROSETTA_FUZZ_STRICT=1`).
 pub fn strict() -> bool {
     static STRICT: OnceLock<bool> = OnceLock::new();

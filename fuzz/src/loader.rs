@@ -100,14 +100,7 @@ pub fn check_errors(path: &Path, src: &str, errors: &[LoadError]) {
                 "line {l} outside the file ({lines} lines): {e}"
             );
         }
-        if e.line.is_none()
-            && e.location.is_empty()
-            && !file_level(e)
-            && !crate::known::tolerated(
-                e.message.starts_with("unknown top-level key"),
-                crate::known::EMPTY_TOP_LEVEL_KEY,
-            )
-        {
+        if e.line.is_none() && e.location.is_empty() && !file_level(e) {
             panic!("an error with neither a line nor a location: {e:?}");
         }
     }

@@ -12,7 +12,10 @@ use std::path::{Path, PathBuf};
 
 use rosetta::mapping::Framing;
 
-const TARGETS: &[(&str, fn(&[u8]))] = &[
+/// A target: its name and its body.
+type Target = (&'static str, fn(&[u8]));
+
+const TARGETS: &[Target] = &[
     ("sse_framing", |d| {
         rosetta_fuzz::framing::run(Framing::Sse, d)
     }),
