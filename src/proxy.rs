@@ -38,7 +38,7 @@ pub struct Call<'a> {
     /// A fallback is waiting: when every endpoint is out of rotation, fail at once.
     pub has_fallback: bool,
     /// The model as the client named it: what responses report.
-    pub client_model: String,
+    pub client_model: &'a str,
     pub client_headers: &'a HeaderMap,
     pub started: Instant,
     /// The request id, when this call is logged end to end ([`crate::trace`]).
@@ -225,7 +225,7 @@ pub async fn run(call: Call<'_>) -> Result<Response<ProxyBody>, ProxyError> {
             op,
             Arc::clone(&call.request),
             headers,
-            &call.client_model,
+            call.client_model,
             include_usage,
         )?;
         let body = RewriteBody::new(
@@ -254,7 +254,7 @@ pub async fn run(call: Call<'_>) -> Result<Response<ProxyBody>, ProxyError> {
         &body,
         &headers,
         &call.request,
-        &call.client_model,
+        call.client_model,
     )?;
     call.metrics.count_tokens(&mapping.name, &usage);
     if let Some(id) = &call.trace {

@@ -38,13 +38,6 @@ use crate::telemetry::{Metrics, status_class};
 use crate::trace::{self, TraceMode};
 use crate::upstream::{self, UpstreamClient};
 
-/// Largest request body accepted from a client by default ([`Limits::max_request_body`]).
-pub const MAX_REQUEST_BODY: usize = crate::limits::DEFAULT_MAX_REQUEST_BODY;
-
-/// How long in-flight requests may run after a shutdown signal by default
-/// ([`Limits::shutdown_grace`]).
-pub const SHUTDOWN_GRACE: Duration = crate::limits::DEFAULT_SHUTDOWN_GRACE;
-
 /// A loaded mapping with its pooled client.
 pub struct Loaded {
     pub mapping: Arc<Mapping>,
@@ -578,9 +571,9 @@ async fn dispatch<'s>(
             request: Arc::clone(&request),
             has_fallback: fallback.is_some(),
             client_model: if used_fallback.is_some() {
-                model.clone()
+                &model
             } else {
-                client_model.clone()
+                &client_model
             },
             client_headers: &parts.headers,
             started,

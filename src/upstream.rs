@@ -106,7 +106,7 @@ pub fn build_request(
         .ok_or_else(|| ProxyError::Transform {
             message: "the upstream path needs a field this request does not have".into(),
         })?;
-    let mut path = safe_path(&path)?;
+    let mut path = safe_path(path)?;
     for (re, with) in &route.rewrites {
         path = re.replace_all(&path, with.as_str()).into_owned();
     }
@@ -205,7 +205,7 @@ fn nominated_hop_by_hop(client_headers: &HeaderMap, name: &http::HeaderName) -> 
 /// the path): it may not add a query or fragment, climb out of the base path with `..`, or
 /// smuggle those in percent-encoded. Other characters that a URL path cannot hold are
 /// percent-encoded.
-pub fn safe_path(path: &str) -> Result<String, ProxyError> {
+pub fn safe_path(path: String) -> Result<String, ProxyError> {
     let bad = |why: &str| ProxyError::BadRequest {
         message: format!(
             "the request gives an invalid upstream path ({why}); check the model name"
@@ -218,9 +218,13 @@ pub fn safe_path(path: &str) -> Result<String, ProxyError> {
     if path.split('/').any(|seg| seg == "." || seg == "..") {
         return Err(bad("`.` and `..` segments are not allowed"));
     }
-    let mut out = String::with_capacity(path.len());
+    let plain = |c: char| c.is_ascii_alphanumeric() || "/-._~!$&'()*+,;=:@".contains(c);
+    if path.chars().all(plain) {
+        return Ok(path);
+    }
+    let mut out = String::with_capacity(path.len() + 8);
     for c in path.chars() {
-        if c.is_ascii_alphanumeric() || "/-._~!$&'()*+,;=:@".contains(c) {
+        if plain(c) {
             out.push(c);
         } else {
             let mut buf = [0u8; 4];

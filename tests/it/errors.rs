@@ -222,7 +222,7 @@ async fn bad_client_input() {
     )
     .await;
     assert_eq!(r.openai_error()["param"], "model");
-    let big = "x".repeat(rosetta::server::MAX_REQUEST_BODY + 10);
+    let big = "x".repeat(rosetta::limits::DEFAULT_MAX_REQUEST_BODY + 10);
     let r = request("POST", &proxy.url(URL), Some(big)).await;
     assert_eq!(r.status, 413);
     r.openai_error();

@@ -3,6 +3,7 @@
 
 pub mod tgi;
 
+pub mod azure;
 pub mod gemini;
 
 use std::net::SocketAddr;
