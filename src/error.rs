@@ -53,6 +53,8 @@ pub enum ProxyError {
     },
     /// The mapping could not build an upstream request from this input.
     Transform { message: String },
+    /// A budget of the caller's user or API key is used up until `resets_at` (Unix seconds).
+    QuotaExceeded { message: String, resets_at: i64 },
 }
 
 impl ProxyError {
@@ -87,6 +89,7 @@ impl ProxyError {
             ProxyError::BadUpstreamResponse { .. } => "upstream_bad_response",
             ProxyError::UpstreamStreamError { .. } => "upstream_stream_error",
             ProxyError::Transform { .. } => "transform",
+            ProxyError::QuotaExceeded { .. } => "insufficient_quota",
         }
     }
 
@@ -100,6 +103,7 @@ impl ProxyError {
             ProxyError::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ProxyError::NotFound { .. } | ProxyError::ModelNotFound { .. } => StatusCode::NOT_FOUND,
             ProxyError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ProxyError::QuotaExceeded { .. } => StatusCode::TOO_MANY_REQUESTS,
             ProxyError::UpstreamStatus { status, .. } => *status,
             ProxyError::Unreachable { .. }
             | ProxyError::BadUpstreamResponse { .. }
@@ -164,6 +168,12 @@ impl ProxyError {
                     "invalid_request_error".into(),
                     Some("model".into()),
                     Some("model_not_found".into()),
+                ),
+                ProxyError::QuotaExceeded { message, .. } => (
+                    message.clone(),
+                    "insufficient_quota".into(),
+                    None,
+                    Some("insufficient_quota".into()),
                 ),
                 ProxyError::MethodNotAllowed => (
                     "method not allowed on this path".into(),

@@ -715,6 +715,14 @@ pub fn error_response(e: &ProxyError) -> Response<ProxyBody> {
             r.headers_mut()
                 .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
+        // A used-up budget does not come back in seconds: the OpenAI SDKs must not retry it.
+        ProxyError::QuotaExceeded { resets_at, .. } => {
+            let h = r.headers_mut();
+            h.insert("x-should-retry", HeaderValue::from_static("false"));
+            if let Ok(v) = HeaderValue::from_str(&resets_at.to_string()) {
+                h.insert("x-rosetta-budget-reset", v);
+            }
+        }
         // The rest of the body is unread: this connection cannot carry another request.
         ProxyError::ClientTimeout { .. } | ProxyError::TooLarge { .. } => {
             r.headers_mut()

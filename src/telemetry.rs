@@ -4,7 +4,7 @@
 //! status classes and error kinds. A user-supplied string never becomes a label.
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
     TextEncoder,
 };
 
@@ -41,6 +41,24 @@ pub struct Metrics {
     pub rejected: IntCounterVec,
     /// API calls admitted and not finished yet (a stream until its last byte).
     pub in_flight: IntGauge,
+    /// Cost of succeeded calls in nano-units of the prices' currency, by mapping and model
+    /// (the model as priced: a declared model or price pattern, `other` otherwise).
+    pub cost_nano: IntCounterVec,
+    /// Tokens of finished calls by mapping, model (as for `cost_nano`) and kind
+    /// (`prompt`, `completion`, `cached`).
+    pub model_tokens: IntCounterVec,
+    /// Budget decisions: `allowed`, `denied`, `store_error` (the call went through unchecked).
+    pub budget_checks: IntCounterVec,
+    /// Ledger records waiting to be written.
+    pub ledger_pending: IntGauge,
+    /// Ledger records written.
+    pub ledger_written: IntCounter,
+    /// Failed ledger batch writes (the records are kept and retried).
+    pub ledger_write_errors: IntCounter,
+    /// Records dropped because the queue was full during a long store outage.
+    pub ledger_dropped: IntCounter,
+    /// 1 while the ledger's store accepts writes, 0 after a failure until the next success.
+    pub ledger_up: IntGauge,
 }
 
 impl Metrics {
@@ -162,8 +180,61 @@ impl Metrics {
             "rosetta_in_flight_requests",
             "API calls being served (a stream until its last byte); /health and /metrics are not counted",
         );
+        let cost_nano = counter(
+            "rosetta_cost_nano_total",
+            "Cost of succeeded calls, in nano-units (1e-9) of the prices' currency, by mapping and model",
+            &["mapping", "model"],
+        );
+        let model_tokens = counter(
+            "rosetta_model_tokens_total",
+            "Tokens of finished calls, by mapping, model and kind (prompt, completion, cached)",
+            &["mapping", "model", "kind"],
+        );
+        let budget_checks = counter(
+            "rosetta_budget_checks_total",
+            "Budget decisions before forwarding: allowed, denied, store_error (let through unchecked)",
+            &["result"],
+        );
+        for result in ["allowed", "denied", "store_error"] {
+            budget_checks.with_label_values(&[result]);
+        }
+        let plain_counter = |name: &str, help: &str| {
+            let c = IntCounter::new(name, help).expect("valid metric");
+            registry
+                .register(Box::new(c.clone()))
+                .expect("unique metric");
+            c
+        };
+        let ledger_pending = gauge(
+            "rosetta_ledger_pending_records",
+            "Ledger records waiting to be written",
+        );
+        let ledger_written = plain_counter(
+            "rosetta_ledger_written_total",
+            "Ledger records written to the store",
+        );
+        let ledger_write_errors = plain_counter(
+            "rosetta_ledger_write_errors_total",
+            "Failed ledger batch writes (the records are kept and retried)",
+        );
+        let ledger_dropped = plain_counter(
+            "rosetta_ledger_dropped_total",
+            "Ledger records dropped because the queue was full during a long store outage",
+        );
+        let ledger_up = gauge(
+            "rosetta_ledger_up",
+            "1 while the ledger store accepts writes, 0 after a failed write until the next success",
+        );
         Metrics {
             registry,
+            cost_nano,
+            model_tokens,
+            budget_checks,
+            ledger_pending,
+            ledger_written,
+            ledger_write_errors,
+            ledger_dropped,
+            ledger_up,
             rejected,
             in_flight,
             reloads,

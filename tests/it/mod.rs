@@ -6,6 +6,7 @@ mod cohere;
 mod edge;
 mod errors;
 mod gemini;
+mod ledger_store;
 mod ollama;
 mod openai_compat;
 mod reliability;

@@ -1,0 +1,1 @@
+//! Budgets: limits per user and per API key (being written).
