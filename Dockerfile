@@ -49,10 +49,15 @@ WORKDIR /app
 COPY --from=build /out/rosetta /usr/local/bin/rosetta
 # Owned by root and read-only for the service user: Rosetta only reads its mappings.
 COPY mappings/ /app/mappings/
+# The ledger (docs/usage-and-budgets.md): a SQLite file the service user owns; mount a volume
+# here to keep it, or set ROSETTA_LEDGER=postgres://... to share one between replicas.
+RUN mkdir -p /data && chown 10001:10001 /data
+VOLUME ["/data"]
 
 ENV ROSETTA_MAPPINGS=/app/mappings \
     ROSETTA_LISTEN=0.0.0.0:8080 \
     ROSETTA_LOG_FORMAT=text \
+    ROSETTA_LEDGER=sqlite:///data/ledger.db \
     RUST_LOG=info
 
 USER 10001:10001

@@ -15,6 +15,7 @@ use hyper::body::{Body, Frame, Incoming};
 use tokio::time::Sleep;
 
 use crate::error::ProxyError;
+use crate::ledger::tab::Tab;
 use crate::mapping::Mapping;
 use crate::openai::Usage;
 use crate::rewrite::StreamRewriter;
@@ -51,32 +52,55 @@ struct StreamStats {
     started: Instant,
     first_token: bool,
     settled: bool,
+    /// The call's accounting, closed when the stream settles.
+    tab: Option<Tab>,
 }
 
 impl StreamStats {
-    fn settle(&mut self, usage: &Usage, failure: Option<&'static str>) {
+    /// Closes the books on the stream: `failure` is the error that ended it, if any. A stream
+    /// dropped before it settled is a client abort.
+    fn settle(&mut self, usage: &Usage, failure: Option<&ProxyError>) {
         if self.settled {
             return;
         }
         self.settled = true;
+        if let Some(tab) = self.tab.take() {
+            match failure {
+                None => tab.succeeded(usage),
+                Some(e) => tab.failed(e, 200, usage),
+            }
+        }
         let m = &self.metrics;
         m.active_streams.with_label_values(&[&self.mapping]).dec();
         m.request_duration
             .with_label_values(&[&self.mapping, self.route])
             .observe(self.started.elapsed().as_secs_f64());
         m.count_tokens(&self.mapping, usage);
-        if let Some(kind) = failure {
+        if let Some(e) = failure {
             m.upstream_errors
-                .with_label_values(&[&self.mapping, kind])
+                .with_label_values(&[&self.mapping, e.kind()])
                 .inc();
         }
     }
 }
 
-impl Drop for StreamStats {
+impl Drop for RewriteBody {
     fn drop(&mut self) {
-        // A client that went away mid-stream: close the books without counting tokens.
-        self.settle(&Usage::default(), None);
+        if !self.stats.settled {
+            // A client that went away mid-stream: recorded with the usage seen so far, never
+            // charged, and without counting tokens in the mapping's totals.
+            if let Some(tab) = self.stats.tab.take() {
+                tab.aborted(&self.rewriter.usage());
+            }
+            self.stats.settled = true;
+            let m = &self.stats.metrics;
+            m.active_streams
+                .with_label_values(&[&self.stats.mapping])
+                .dec();
+            m.request_duration
+                .with_label_values(&[&self.stats.mapping, self.stats.route])
+                .observe(self.stats.started.elapsed().as_secs_f64());
+        }
     }
 }
 
@@ -110,8 +134,17 @@ impl RewriteBody {
                 started,
                 first_token: false,
                 settled: false,
+                tab: None,
             },
         }
+    }
+}
+
+impl RewriteBody {
+    /// The call's accounting: closed when the stream ends, or as an abort when it is dropped.
+    pub fn with_tab(mut self, tab: Option<Tab>) -> Self {
+        self.stats.tab = tab;
+        self
     }
 }
 
@@ -156,7 +189,7 @@ impl Body for RewriteBody {
                         code: Some("upstream_stream_error".into()),
                     };
                     this.rewriter.fail(&mut this.out, &err);
-                    failure = Some(err.kind());
+                    failure = Some(err);
                     ended = Some("upstream connection failed");
                 }
                 Poll::Ready(None) => {
@@ -171,7 +204,7 @@ impl Body for RewriteBody {
                         message: format!("the upstream sent nothing for {:?}", this.idle),
                     };
                     this.rewriter.fail(&mut this.out, &err);
-                    failure = Some(err.kind());
+                    failure = Some(err);
                     ended = Some("upstream idle timeout");
                 }
             }
@@ -193,12 +226,17 @@ impl Body for RewriteBody {
             }
             if this.rewriter.writer.closed {
                 this.done = true;
-                let failure = failure.or(this
-                    .rewriter
-                    .writer
-                    .failed
-                    .then_some("upstream_stream_error"));
-                this.stats.settle(&this.rewriter.usage(), failure);
+                let failure = failure.or_else(|| {
+                    this.rewriter
+                        .writer
+                        .failed
+                        .then(|| ProxyError::UpstreamStreamError {
+                            message: "the stream ended with an error".into(),
+                            kind: None,
+                            code: None,
+                        })
+                });
+                this.stats.settle(&this.rewriter.usage(), failure.as_ref());
             }
             if !this.out.is_empty() {
                 let bytes = Bytes::copy_from_slice(&this.out);

@@ -56,6 +56,23 @@ pub enum Command {
         watch: bool,
         #[command(flatten)]
         edge: EdgeArgs,
+        #[command(flatten)]
+        accounting: Box<AccountingArgs>,
+    },
+    /// Print usage and cost from the ledger, grouped.
+    Usage {
+        /// The ledger: `sqlite://PATH`, a plain path, or `postgres://...`.
+        #[arg(long, env = "ROSETTA_LEDGER", default_value = DEFAULT_LEDGER, hide_env_values = true)]
+        ledger: String,
+        /// First day counted (UTC, `YYYY-MM-DD`); default: the first day of this month.
+        #[arg(long)]
+        since: Option<String>,
+        /// How to group the calls.
+        #[arg(long, default_value = "user", value_parser = ["user", "key", "model", "mapping", "day"])]
+        by: String,
+        /// Print JSON (as `/admin/usage` answers) instead of a table.
+        #[arg(long)]
+        json: bool,
     },
     /// Run the golden cases in FIXTURES/NAME/*.yaml against each mapping NAME.
     Test {
@@ -185,6 +202,12 @@ pub fn run(cli: Cli) -> ExitCode {
             }
             None => ExitCode::FAILURE,
         },
+        Command::Usage {
+            ledger,
+            since,
+            by,
+            json,
+        } => usage(&ledger, since.as_deref(), &by, json),
         Command::Serve {
             mappings,
             listen,
@@ -193,6 +216,7 @@ pub fn run(cli: Cli) -> ExitCode {
             always_include_usage,
             watch,
             edge,
+            accounting,
         } => {
             crate::telemetry::init_logging(log_format == "json");
             let (limits, auth) = match edge.resolve() {
@@ -203,6 +227,20 @@ pub fn run(cli: Cli) -> ExitCode {
                 }
             };
             let auth = Arc::new(auth);
+            let budgets = match accounting.budgets() {
+                Ok(b) => b,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let admin = match accounting.admin() {
+                Ok(a) => a,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
             // The same load (serve-time overrides included) runs on every reload.
             let source = reload::Source::from_process_env(
                 &mappings,
@@ -253,21 +291,40 @@ pub fn run(cli: Cli) -> ExitCode {
                 log_edge(&auth, &limits, listener.local_addr().ok());
                 tracing::info!(mappings = ?names, "listening on http://{addr}");
                 let mode = crate::trace::TraceMode::parse(&trace).unwrap_or_default();
-                let state = Arc::new(
-                    State::new(ms)
-                        .with_trace(mode)
-                        .with_limits(limits)
-                        .with_auth(auth),
-                );
+                let mut state = State::new(ms)
+                    .with_trace(mode)
+                    .with_limits(limits)
+                    .with_auth(auth);
+                let ledger = match accounting.ledger(&state.metrics) {
+                    Ok(l) => l,
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        return ExitCode::FAILURE;
+                    }
+                };
+                if let Some(admin) = admin {
+                    state = state.with_admin(admin);
+                }
+                let state = Arc::new(state.with_accounting(crate::ledger::tab::Accounting {
+                    ledger: ledger.clone(),
+                    budgets,
+                    user_header: accounting.user_header.clone(),
+                }));
                 let reloader = reload::Reloader::new(Arc::clone(&state), source, fingerprint);
                 triggers.spawn(Arc::new(reloader));
-                match server::serve(listener, state, shutdown).await {
+                let code = match server::serve(listener, state, shutdown).await {
                     Ok(()) => ExitCode::SUCCESS,
                     Err(e) => {
                         eprintln!("error: {e}");
                         ExitCode::FAILURE
                     }
+                };
+                if let Some(ledger) = ledger {
+                    // Every request has finished: write out what the ledger still holds.
+                    let r = ledger.close(LEDGER_CLOSE).await;
+                    tracing::info!(written = r.written, left = r.left, spilled = r.spilled, file = ?r.spill_file, "ledger closed");
                 }
+                code
             });
             // Past the grace, streams still running are cut here; a blocking task (a slow DNS
             // lookup) must not hold the exit either.
@@ -302,6 +359,160 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(not(unix))]
     async {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// The default ledger: a SQLite file in the working directory.
+pub const DEFAULT_LEDGER: &str = "sqlite://rosetta-ledger.db";
+
+/// How long shutdown waits for the ledger's queue to be written.
+const LEDGER_CLOSE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// `rosetta serve` flags for usage, pricing and budgets (docs/usage-and-budgets.md).
+#[derive(Debug, clap::Args)]
+pub struct AccountingArgs {
+    /// Where every finished call is recorded: `sqlite://PATH` (or a plain path), created on
+    /// first start; `postgres://USER:PASSWORD@HOST/DB` to share one ledger and one set of
+    /// budgets between replicas; `off` for none.
+    #[arg(long, env = "ROSETTA_LEDGER", default_value = DEFAULT_LEDGER, hide_env_values = true)]
+    pub ledger: String,
+    /// Limits per user and per API key (YAML; needs a ledger).
+    #[arg(long, env = "ROSETTA_BUDGETS", value_name = "FILE")]
+    pub budgets: Option<PathBuf>,
+    /// The request header naming the user a call is charged to (checked before the body's
+    /// `user` field and the API key's name), e.g. `x-user-id`.
+    #[arg(long, env = "ROSETTA_USER_HEADER", value_name = "NAME")]
+    pub user_header: Option<http::HeaderName>,
+    /// Keys of the admin API (`GET /admin/usage`), comma-separated, each `name:key` or `key`.
+    /// Without them the admin API is off.
+    #[arg(
+        long,
+        env = "ROSETTA_ADMIN_KEYS",
+        hide_env_values = true,
+        value_name = "KEYS"
+    )]
+    pub admin_keys: Option<crate::auth::Secret>,
+}
+
+impl AccountingArgs {
+    fn budgets(&self) -> Result<Option<crate::ledger::budgets::Budgets>, String> {
+        let Some(path) = &self.budgets else {
+            return Ok(None);
+        };
+        if ledger_url(&self.ledger).is_none() {
+            return Err("--budgets needs a ledger (--ledger is off)".into());
+        }
+        crate::ledger::budgets::Budgets::load(path).map(Some)
+    }
+
+    fn admin(&self) -> Result<Option<crate::auth::Auth>, String> {
+        let Some(keys) = &self.admin_keys else {
+            return Ok(None);
+        };
+        crate::auth::Auth::load(Some(keys.expose()), None).map(Some)
+    }
+
+    /// Opens the ledger (inside the runtime): the store connects on first use, so Rosetta
+    /// starts while PostgreSQL is down; a first report is asked at once to create the schema.
+    fn ledger(
+        &self,
+        metrics: &crate::telemetry::Metrics,
+    ) -> Result<Option<crate::ledger::writer::Ledger>, String> {
+        use crate::ledger::writer::{Ledger, LedgerOptions};
+        let Some(url) = ledger_url(&self.ledger) else {
+            return Ok(None);
+        };
+        let store =
+            crate::ledger::store::SqlStore::connect_lazy(&url).map_err(|e| e.to_string())?;
+        let options = LedgerOptions {
+            spill_dir: Some(spill_dir(&url)),
+            ..LedgerOptions::default()
+        };
+        let ledger = Ledger::start(Arc::new(store), options, metrics.clone());
+        let warm = ledger.clone();
+        tokio::spawn(async move {
+            let now = crate::ledger::now_ms();
+            match warm.report(now, crate::ledger::GroupBy::Day).await {
+                Ok(_) => tracing::info!(store = warm.store().kind(), "ledger ready"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "ledger not available yet: records are kept and retried")
+                }
+            }
+        });
+        Ok(Some(ledger))
+    }
+}
+
+/// The store URL of a `--ledger` value, `None` for `off`. A plain path is a SQLite file.
+pub fn ledger_url(value: &str) -> Option<String> {
+    let v = value.trim();
+    if v.is_empty() || v.eq_ignore_ascii_case("off") || v.eq_ignore_ascii_case("none") {
+        return None;
+    }
+    if v.starts_with("sqlite:") || v.starts_with("postgres://") || v.starts_with("postgresql://") {
+        Some(v.to_string())
+    } else {
+        Some(format!("sqlite://{v}"))
+    }
+}
+
+/// Where records that cannot be written at shutdown go: beside the SQLite file, or here.
+fn spill_dir(url: &str) -> PathBuf {
+    url.strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .map(|p| p.split('?').next().unwrap_or(p))
+        .and_then(|p| Path::new(p).parent().map(Path::to_path_buf))
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// `rosetta usage`: the ledger's report as a table or JSON.
+fn usage(ledger: &str, since: Option<&str>, by: &str, as_json: bool) -> ExitCode {
+    use crate::ledger::{GroupBy, Store};
+    let Some(url) = ledger_url(ledger) else {
+        eprintln!("error: --ledger is off: there is nothing to report");
+        return ExitCode::FAILURE;
+    };
+    let by = GroupBy::parse(by).expect("clap checked the value");
+    let since_day = match since {
+        Some(d) => d.to_string(),
+        None => {
+            let today = crate::ledger::day_of(crate::ledger::now_ms());
+            format!("{}-01", &today[..7])
+        }
+    };
+    let Some(since_ms) = crate::ledger::parse_day(&since_day) else {
+        eprintln!("error: --since {since_day:?} is not a date (YYYY-MM-DD)");
+        return ExitCode::FAILURE;
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let rows = runtime.block_on(async {
+        let store = crate::ledger::store::SqlStore::connect_lazy(&url)?;
+        store.report(since_ms, by).await
+    });
+    match rows {
+        Ok(rows) if as_json => {
+            println!("{}", crate::ledger::report::json(&rows, by, &since_day));
+            ExitCode::SUCCESS
+        }
+        Ok(rows) => {
+            println!("usage since {since_day} by {}:", by.column());
+            print!("{}", crate::ledger::report::table(&rows, by));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 

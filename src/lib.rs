@@ -35,6 +35,7 @@ pub mod mapping;
 pub mod openai;
 pub mod path;
 pub mod pool;
+pub mod pricing;
 pub mod proxy;
 pub mod reload;
 pub mod rewrite;

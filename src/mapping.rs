@@ -13,6 +13,7 @@ use http::{HeaderName, HeaderValue, Method, Uri};
 use regex::Regex;
 use serde_yaml::Value as Yaml;
 
+use crate::pricing::{self, DEFAULT_CURRENCY, MAX_PRICE_UNITS, Price, Pricing};
 use crate::spec::{
     self, EMBEDDING_KEYS, EMIT_KEYS, MODEL_LIST_KEYS, RESPONSE_KEYS, ROUTE_NAMES, TOP_LEVEL_KEYS,
 };
@@ -97,6 +98,8 @@ pub struct Mapping {
     /// built per call only then.
     pub reads_headers: bool,
     pub reads_client_headers: bool,
+    /// What calls cost (`pricing:`); `None`: calls through this mapping are free.
+    pub pricing: Option<Pricing>,
 }
 
 /// A declared model: the id clients use, and the upstream model it stands for.
@@ -442,6 +445,29 @@ pub fn load_dir(dir: &FsPath, env: Env<'_>) -> Result<Vec<Arc<Mapping>>, Vec<Loa
             }
         }
     }
+    // Budgets add costs up across mappings: every mapping must price in one currency.
+    let mut first: Option<(&str, &PathBuf)> = None;
+    for m in &mappings {
+        let Some(p) = &m.pricing else { continue };
+        match first {
+            None => first = Some((&p.currency, &m.file)),
+            Some((currency, file)) if currency != p.currency => {
+                let src = std::fs::read_to_string(&m.file).unwrap_or_default();
+                errors.push(LoadError {
+                    file: m.file.clone(),
+                    line: spec::locate(&src, "pricing.currency")
+                        .or_else(|| spec::locate(&src, "pricing")),
+                    location: "pricing.currency".into(),
+                    message: format!(
+                        "prices are in {} here but in {currency} in {}: budgets add costs up across mappings, so every mapping must price in the same currency",
+                        p.currency,
+                        file.display()
+                    ),
+                });
+            }
+            Some(_) => {}
+        }
+    }
     if mappings.is_empty() && errors.is_empty() {
         errors.push(LoadError {
             file: dir.to_path_buf(),
@@ -610,6 +636,7 @@ pub fn compile_file(file: &FsPath, src: &str, env: Env<'_>) -> Result<Mapping, V
         );
     }
     let serves = options.serves.iter().map(|p| glob(p)).collect();
+    let pricing = c.pricing(&top);
     let (mut chat, mut completions, mut embeddings, mut model_list) = (None, None, None, None);
     for (route_name, y) in &routes {
         let at = format!("routes.{route_name}");
@@ -664,6 +691,7 @@ pub fn compile_file(file: &FsPath, src: &str, env: Env<'_>) -> Result<Mapping, V
                 model_list,
                 reads_headers: c.vars.contains("headers"),
                 reads_client_headers: c.vars.contains("client_headers"),
+                pricing,
             })
         }
         _ => Err(c.errors),
@@ -713,6 +741,109 @@ impl Ctx<'_> {
                 }
             },
         }
+    }
+
+    /// `pricing:`: every price read exactly; each error at its entry and key.
+    fn pricing(&mut self, top: &BTreeMap<String, Yaml>) -> Option<Pricing> {
+        let y = top.get("pricing")?;
+        let s = match serde_yaml::from_value::<spec::PricingSpec>(y.clone()) {
+            Ok(s) => s,
+            Err(e) => {
+                let (at, message) = pricing_error_at(y, e.to_string());
+                self.error(&at, message);
+                return None;
+            }
+        };
+        let before = self.errors.len();
+        let currency = s.currency.unwrap_or_else(|| DEFAULT_CURRENCY.to_string());
+        if currency.is_empty()
+            || currency.chars().count() > 16
+            || currency
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control())
+        {
+            self.error(
+                "pricing.currency",
+                format!("{currency:?} is not a currency label (1 to 16 characters without spaces, such as USD, EUR or credits)"),
+            );
+        }
+        if s.models.is_empty() {
+            self.error(
+                "pricing.models",
+                "needs at least one price, such as `- {model: \"claude-*\", input: 3, output: 15}`",
+            );
+        }
+        // (entry index, price) of the entries compiled so far, to find unreachable ones.
+        let mut prices: Vec<(usize, Price)> = Vec::new();
+        for (i, m) in s.models.into_iter().enumerate() {
+            let at = format!("pricing.models[{i}]");
+            let pattern = m.model.as_str();
+            if pattern.is_empty() || pattern.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                self.error(
+                    &format!("{at}.model"),
+                    format!("{pattern:?} is not a model id or pattern (no spaces; `*` and `?` are wildcards)"),
+                );
+                continue;
+            }
+            if let Some((j, earlier)) = prices
+                .iter()
+                .find(|(_, p)| p.pattern == pattern || p.pattern.chars().all(|c| c == '*'))
+            {
+                self.error(
+                    &format!("{at}.model"),
+                    format!(
+                        "never used: pricing.models[{j}] ({:?}) comes first and matches every model this entry does",
+                        earlier.pattern
+                    ),
+                );
+            }
+            let mut amount = |key: &str, a: &Option<spec::Amount>| {
+                let a = a.as_ref()?;
+                match pricing::parse_amount(&a.0, MAX_PRICE_UNITS) {
+                    Ok(nano) => Some(nano),
+                    Err(e) => {
+                        self.error(&format!("{at}.{key}"), format!("invalid price: {e}"));
+                        None
+                    }
+                }
+            };
+            let input = amount("input", &m.input);
+            let cached_input = amount("cached_input", &m.cached_input);
+            let output = amount("output", &m.output);
+            let request = amount("request", &m.request);
+            match (&m.input, &m.output) {
+                (Some(_), None) | (None, Some(_)) => self.error(
+                    &at,
+                    "give both `input` and `output` per million tokens (0 for a side that is free), or neither for a price per request only",
+                ),
+                (None, None) if m.request.is_none() => self.error(
+                    &at,
+                    "needs a price: `input` and `output` per million tokens, and/or `request`",
+                ),
+                _ => {}
+            }
+            if m.cached_input.is_some() && m.input.is_none() {
+                self.error(&format!("{at}.cached_input"), "needs an `input` price too");
+            }
+            let input = input.unwrap_or(0);
+            prices.push((
+                i,
+                Price::new(
+                    pattern,
+                    input,
+                    cached_input.unwrap_or(input),
+                    output.unwrap_or(0),
+                    request.unwrap_or(0),
+                ),
+            ));
+        }
+        (self.errors.len() == before).then(|| {
+            Pricing::new(
+                currency,
+                s.require_user,
+                prices.into_iter().map(|(_, p)| p).collect(),
+            )
+        })
     }
 
     fn template(&mut self, y: &Yaml, at: &str, defs: &Defs) -> Expr {
@@ -1212,6 +1343,29 @@ impl Ctx<'_> {
     }
 }
 
+/// Where a schema error in `pricing` is: the first entry of `models` that fails on its own
+/// (serde's messages carry no position), and the unknown key if that is the problem.
+fn pricing_error_at(y: &Yaml, message: String) -> (String, String) {
+    let unknown_key = |at: String, message: String| {
+        let key = message
+            .strip_prefix("unknown field `")
+            .and_then(|rest| rest.split_once('`'))
+            .map(|(k, _)| k.to_string());
+        match key {
+            Some(k) => (format!("{at}.{k}"), message),
+            None => (at, message),
+        }
+    };
+    if let Some(items) = y.get("models").and_then(Yaml::as_sequence) {
+        for (i, item) in items.iter().enumerate() {
+            if let Err(e) = serde_yaml::from_value::<spec::PriceSpec>(item.clone()) {
+                return unknown_key(format!("pricing.models[{i}]"), e.to_string());
+            }
+        }
+    }
+    unknown_key("pricing".into(), message)
+}
+
 /// Expands `${VAR}`, `${VAR:-default}` and `${VAR:?message}`. Unset variables without a default
 /// expand to "" and are listed in `missing`; `:?` makes them an error.
 pub fn interpolate_env(
@@ -1493,6 +1647,181 @@ mod tests {
             "an unset variable leaves the parameter out: {text:?}"
         );
         assert_eq!(m.upstream.missing_env, vec!["UNSET".to_string()]);
+    }
+
+    const ROUTES: &str =
+        "upstream: {base_url: \"http://x\"}\nroutes:\n  chat: {path: /, response: {}}\n";
+
+    #[test]
+    fn pricing_compiles_exact_prices_in_order() {
+        let src = format!(
+            "{ROUTES}pricing:\n  currency: EUR\n  require_user: true\n  models:\n    - model: claude-sonnet-4-5*\n      input: 3.00\n      cached_input: 0.30\n      output: 15\n    - {{model: \"gemini-*\", input: 0.075, output: \"0.30\", request: 0.001}}\n    - {{model: per-call, request: 0.02}}\n"
+        );
+        let m = compile_file(FsPath::new("m.yaml"), &src, &env).unwrap();
+        let p = m.pricing.as_ref().unwrap();
+        assert_eq!(p.currency, "EUR");
+        assert!(p.require_user);
+        let sonnet = p.price("claude-sonnet-4-5-20250929", "x").unwrap();
+        assert_eq!(
+            (
+                sonnet.input_nano,
+                sonnet.cached_input_nano,
+                sonnet.output_nano,
+                sonnet.request_nano
+            ),
+            (3_000_000_000, 300_000_000, 15_000_000_000, 0)
+        );
+        let gemini = p.price("gemini-2.0-flash", "x").unwrap();
+        assert_eq!(
+            (
+                gemini.input_nano,
+                gemini.cached_input_nano,
+                gemini.output_nano,
+                gemini.request_nano
+            ),
+            (75_000_000, 75_000_000, 300_000_000, 1_000_000),
+            "cached_input defaults to input"
+        );
+        let call = p.price("per-call", "per-call").unwrap();
+        assert_eq!(
+            (call.input_nano, call.output_nano, call.hold_cost()),
+            (0, 0, 20_000_000)
+        );
+        assert_eq!(p.label("mistral", "mistral"), "other");
+        let plain =
+            format!("{ROUTES}pricing:\n  models: [{{model: \"*\", input: 1, output: 2}}]\n");
+        let m = compile_file(FsPath::new("m.yaml"), &plain, &env).unwrap();
+        let p = m.pricing.unwrap();
+        assert_eq!((p.currency.as_str(), p.require_user), ("USD", false));
+        assert!(
+            compile_file(FsPath::new("m.yaml"), ROUTES, &env)
+                .unwrap()
+                .pricing
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn pricing_errors_have_file_and_line() {
+        let errors = |pricing: &str| -> Vec<String> {
+            let src = format!("{ROUTES}pricing:\n{pricing}");
+            compile_file(FsPath::new("mappings/p.yaml"), &src, &env)
+                .unwrap_err()
+                .iter()
+                .map(|e| e.to_string())
+                .collect()
+        };
+        let e = errors(
+            "  models:\n    - model: a\n      input: 1\n      output: 2\n    - model: b\n      inptu: 1\n      output: 2\n",
+        );
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(
+            e[0].starts_with("mappings/p.yaml:10: pricing.models[1].inptu: unknown field `inptu`"),
+            "{e:?}"
+        );
+        let e = errors("  currency: USD\n  colour: red\n  models: [{model: a, request: 1}]\n");
+        assert!(
+            e[0].starts_with("mappings/p.yaml:6: pricing.colour: unknown field `colour`"),
+            "{e:?}"
+        );
+        let e = errors(
+            "  models:\n    - model: a\n      input: -3\n      output: 0.0000000001\n      request: .nan\n",
+        );
+        assert_eq!(
+            e,
+            [
+                "mappings/p.yaml:7: pricing.models[0].input: invalid price: must not be negative (got -3)",
+                "mappings/p.yaml:8: pricing.models[0].output: invalid price: 0.0000000001 has more than 9 decimal places (amounts are kept in units of 10^-9)",
+                "mappings/p.yaml:9: pricing.models[0].request: invalid price: is not a number",
+            ]
+        );
+        let e = errors("  models:\n    - model: a\n      input: 1000001\n      output: 1\n");
+        assert!(
+            e[0].starts_with(
+                "mappings/p.yaml:7: pricing.models[0].input: invalid price: 1000001 is too large"
+            ),
+            "{e:?}"
+        );
+        let e = errors("  models: []\n");
+        assert!(
+            e[0].starts_with("mappings/p.yaml:5: pricing.models: needs at least one price"),
+            "{e:?}"
+        );
+        let e = errors(
+            "  models:\n    - model: \"claude 4\"\n      request: 1\n    - model: \"\"\n      request: 1\n",
+        );
+        assert!(e[0].starts_with("mappings/p.yaml:6: pricing.models[0].model: \"claude 4\" is not a model id or pattern"), "{e:?}");
+        assert!(
+            e[1].starts_with("mappings/p.yaml:8: pricing.models[1].model: \"\" is not a model id"),
+            "{e:?}"
+        );
+        let e = errors(
+            "  models:\n    - model: \"*\"\n      request: 1\n    - model: a\n      request: 1\n",
+        );
+        assert!(e[0].starts_with("mappings/p.yaml:8: pricing.models[1].model: never used: pricing.models[0] (\"*\") comes first"), "{e:?}");
+        let e = errors(
+            "  models:\n    - model: a\n      input: 1\n    - model: b\n      cached_input: 1\n      request: 1\n    - model: c\n",
+        );
+        assert_eq!(e.len(), 3, "{e:?}");
+        assert!(
+            e[0].starts_with(
+                "mappings/p.yaml:6: pricing.models[0]: give both `input` and `output`"
+            ),
+            "{e:?}"
+        );
+        assert!(
+            e[1].starts_with(
+                "mappings/p.yaml:9: pricing.models[1].cached_input: needs an `input` price"
+            ),
+            "{e:?}"
+        );
+        assert!(
+            e[2].starts_with("mappings/p.yaml:11: pricing.models[2]: needs a price"),
+            "{e:?}"
+        );
+        let e = errors("  currency: US Dollar\n  models: [{model: a, request: 1}]\n");
+        assert!(
+            e[0].starts_with(
+                "mappings/p.yaml:5: pricing.currency: \"US Dollar\" is not a currency label"
+            ),
+            "{e:?}"
+        );
+        let e = errors("  require_user: maybe\n  models: [{model: a, request: 1}]\n");
+        assert!(
+            e[0].starts_with("mappings/p.yaml:4: pricing: invalid type"),
+            "{e:?}"
+        );
+        let e = errors("  models:\n    - {model: a, input: [1], output: 1}\n");
+        assert!(
+            e[0].starts_with(
+                "mappings/p.yaml:6: pricing.models[0]: invalid type: sequence, expected an amount"
+            ),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn every_mapping_prices_in_one_currency() {
+        let dir = std::env::temp_dir().join(format!("rosetta-pricing-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let priced = |currency: &str| {
+            format!(
+                "{ROUTES}pricing:\n  currency: {currency}\n  models: [{{model: \"*\", request: 1}}]\n"
+            )
+        };
+        std::fs::write(dir.join("a.yaml"), priced("USD")).unwrap();
+        std::fs::write(dir.join("b.yaml"), ROUTES).unwrap();
+        std::fs::write(dir.join("c.yaml"), priced("USD")).unwrap();
+        assert_eq!(load_dir(&dir, &env).unwrap().len(), 3);
+        std::fs::write(dir.join("c.yaml"), priced("EUR")).unwrap();
+        let e = load_dir(&dir, &env).unwrap_err();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(e.len(), 1, "{e:?}");
+        let text = e[0].to_string();
+        assert!(
+            text.contains("c.yaml:5: pricing.currency: prices are in EUR here but in USD in "),
+            "{text}"
+        );
     }
 
     #[test]

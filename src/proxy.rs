@@ -14,6 +14,7 @@ use serde_json::{Map, Value};
 
 use crate::body::{ProxyBody, RewriteBody, full};
 use crate::error::ProxyError;
+use crate::ledger::tab::Tab;
 use crate::mapping::{Endpoint, Mapping, Op, RetryPolicy};
 use crate::openai::{self, Kind, Usage};
 use crate::pool::Pool;
@@ -43,6 +44,8 @@ pub struct Call<'a> {
     pub started: Instant,
     /// The request id, when this call is logged end to end ([`crate::trace`]).
     pub trace: Option<String>,
+    /// The call's accounting: a stream takes it into its body, a whole answer closes it.
+    pub tab: &'a mut Option<Tab>,
 }
 
 /// The upstream request of a call, and how its answer must be read.
@@ -236,7 +239,8 @@ pub async fn run(call: Call<'_>) -> Result<Response<ProxyBody>, ProxyError> {
             call.metrics.clone(),
             call.started,
             call.trace.clone(),
-        );
+        )
+        .with_tab(call.tab.take());
         let mut resp = Response::new(body.boxed_unsync());
         let h = resp.headers_mut();
         h.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
@@ -257,6 +261,9 @@ pub async fn run(call: Call<'_>) -> Result<Response<ProxyBody>, ProxyError> {
         call.client_model,
     )?;
     call.metrics.count_tokens(&mapping.name, &usage);
+    if let Some(tab) = call.tab.take() {
+        tab.succeeded(&usage);
+    }
     if let Some(id) = &call.trace {
         tracing::info!(target: "rosetta::trace", id = %id, status = 200, body = %body, "client response");
     }

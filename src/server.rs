@@ -28,6 +28,8 @@ use tracing::Instrument;
 use crate::auth::{Auth, KeyName};
 use crate::body::{ProxyBody, full};
 use crate::error::ProxyError;
+use crate::ledger::tab::{Accounting, Caller, Tab};
+use crate::ledger::writer::Reservation;
 use crate::limits::{Admission, Limits, Permit};
 use crate::mapping::Mapping;
 use crate::mapping::Op;
@@ -117,6 +119,10 @@ pub struct State {
     pub auth: Arc<Auth>,
     /// The concurrency limit, sized by `limits.max_concurrent`.
     admission: Admission,
+    /// Usage, pricing and budgets ([`State::with_accounting`]; metrics only otherwise).
+    pub accounting: Accounting,
+    /// The keys of `/admin/...` ([`State::with_admin`]; the admin API is off otherwise).
+    pub admin: Option<Auth>,
 }
 
 impl State {
@@ -137,6 +143,8 @@ impl State {
             limits: Limits::default(),
             auth: Arc::new(Auth::off()),
             admission,
+            accounting: Accounting::default(),
+            admin: None,
         }
     }
 
@@ -174,6 +182,18 @@ impl State {
     /// The same state, requiring the inbound API keys of `auth` (with none, auth stays off).
     pub fn with_auth(mut self, auth: impl Into<Arc<Auth>>) -> Self {
         self.auth = auth.into();
+        self
+    }
+
+    /// The same state, recording calls on a ledger and enforcing budgets.
+    pub fn with_accounting(mut self, accounting: Accounting) -> Self {
+        self.accounting = accounting;
+        self
+    }
+
+    /// The same state, serving `/admin/...` to holders of these keys.
+    pub fn with_admin(mut self, admin: Auth) -> Self {
+        self.admin = Some(admin);
         self
     }
 }
@@ -291,7 +311,8 @@ async fn handle(
         Err(e) => return Ok(with_request_id(error_response(&e), &request_id)),
     };
     let response = match (req.method(), segments.as_slice()) {
-        (&Method::GET, ["health"]) => Ok(health(&set)),
+        (&Method::GET, ["health"]) => Ok(health(&state, &set)),
+        (_, ["admin", rest @ ..]) => admin(&state, &req, rest).await,
         (&Method::GET, ["metrics"]) => Ok(text(
             StatusCode::OK,
             "text/plain; version=0.0.4",
@@ -339,6 +360,28 @@ fn admit(
     let metrics_path = segments == ["metrics"];
     if segments == ["health"] || (metrics_path && !state.auth.metrics_protected()) {
         return Ok(None);
+    }
+    if segments.first() == Some(&"admin") {
+        // The admin API has keys of its own; an ordinary API key does not open it.
+        return match &state.admin {
+            None => Err(ProxyError::NotFound {
+                message: "the admin API is off (rosetta serve --admin-keys)".into(),
+            }),
+            Some(admin) => match admin.check(req.headers()) {
+                Ok(_) => Ok(None),
+                Err(denied) => {
+                    state
+                        .metrics
+                        .rejected
+                        .with_label_values(&["unauthorized"])
+                        .inc();
+                    tracing::warn!(id = %request_id, %peer, path = %req.uri().path(), reason = denied.reason(), "admin request refused");
+                    Err(ProxyError::Unauthorized {
+                        message: denied.message().into(),
+                    })
+                }
+            },
+        };
     }
     match state.auth.check(req.headers()) {
         Ok(Some(name)) => {
@@ -538,18 +581,147 @@ async fn dispatch<'s>(
         .mapping
         .resolve_model(model)
         .map_err(model_not_found)?;
-    request["model"] = Value::String(upstream_model);
+    request["model"] = Value::String(upstream_model.clone());
     seen.stream = request
         .get("stream")
         .and_then(Value::as_bool)
         .unwrap_or(false);
     // The name (never the key) of the inbound API key, when auth is on.
     let key = parts.extensions.get::<KeyName>().map(KeyName::as_str);
-    let span = tracing::info_span!("request", id = %request_id, mapping = %name, route = op.name(), stream = seen.stream, key);
+    let user = state
+        .accounting
+        .user(&parts.headers, &request, key)
+        .map(str::to_string);
+    if user.is_none()
+        && loaded
+            .mapping
+            .pricing
+            .as_ref()
+            .is_some_and(|p| p.require_user)
+    {
+        let header = state
+            .accounting
+            .user_header
+            .as_ref()
+            .map(|h| format!(" or in the {h} header"))
+            .unwrap_or_default();
+        return Err(ProxyError::BadRequest {
+            message: format!(
+                "mapping {name:?} charges each call to a user: name the user in the request's `user` field{header}"
+            ),
+            param: Some("user".into()),
+        });
+    }
+    let span = tracing::info_span!("request", id = %request_id, mapping = %name, route = op.name(), stream = seen.stream, key, user = user.as_deref());
     span.in_scope(|| tracing::trace!(body = %String::from_utf8_lossy(&bytes), "client request"));
-    // The mapping, the model the client sees, and the request: the first choice, then each
-    // fallback in turn (never the same mapping twice).
-    let (mut loaded, mut model, mut request) = (loaded, model.to_string(), Arc::new(request));
+    let mut tab = Tab::open(
+        state.accounting.ledger.clone(),
+        &state.metrics,
+        &loaded.mapping,
+        model,
+        &upstream_model,
+        Caller {
+            request_id,
+            user: user.as_deref(),
+            key,
+            stream: seen.stream,
+            started,
+        },
+    );
+    if let Err(e) = reserve_budget(state, &mut tab, user.as_deref(), key).await {
+        span.in_scope(|| tracing::warn!(error = %e, "budget exceeded"));
+        tab.failed(&e, e.status().as_u16(), &Default::default());
+        return Err(e);
+    }
+    let mut tab = Some(tab);
+    let result = run_with_fallbacks(
+        state,
+        set,
+        name,
+        op,
+        (loaded, model, request),
+        Shared {
+            client_model: &client_model,
+            headers: &parts.headers,
+            started,
+            trace: trace.then(|| request_id.to_string()),
+            span: &span,
+        },
+        &mut tab,
+    )
+    .await;
+    // A stream took its tab into its body, a whole answer closed it; what is left failed.
+    if let Some(t) = tab.take() {
+        match &result {
+            Err(e) => t.failed(e, e.status().as_u16(), &Default::default()),
+            Ok(_) => t.succeeded(&Default::default()),
+        }
+    }
+    result
+}
+
+/// Takes a hold on every budget limit of the caller, or refuses the call (429,
+/// `insufficient_quota`). With the ledger's store unreachable, the call goes through
+/// unchecked: serving matters more than a budget (`rosetta_budget_checks_total{result="store_error"}`).
+async fn reserve_budget(
+    state: &State,
+    tab: &mut Tab,
+    user: Option<&str>,
+    key: Option<&str>,
+) -> Result<(), ProxyError> {
+    let acc = &state.accounting;
+    let (Some(budgets), Some(ledger)) = (&acc.budgets, &acc.ledger) else {
+        return Ok(());
+    };
+    let checks = budgets.checks(user, key, crate::ledger::now_ms(), tab.hold_cost());
+    if checks.is_empty() {
+        return Ok(());
+    }
+    match ledger.reserve(&checks, tab.id()).await {
+        Reservation::Granted => {
+            tab.held();
+            Ok(())
+        }
+        Reservation::Denied(denial) => {
+            let check = &checks[denial.check];
+            Err(ProxyError::QuotaExceeded {
+                message: crate::ledger::budgets::describe(
+                    check,
+                    &denial,
+                    budgets.currency_or("USD"),
+                ),
+                resets_at: check.resets_at_ms.div_euclid(1000),
+            })
+        }
+        Reservation::Unavailable(error) => {
+            tracing::warn!(%error, "budgets not checked: the ledger store is unavailable");
+            Ok(())
+        }
+    }
+}
+
+/// What every try of a call shares.
+struct Shared<'a> {
+    client_model: &'a str,
+    headers: &'a http::HeaderMap,
+    started: Instant,
+    trace: Option<String>,
+    span: &'a tracing::Span,
+}
+
+/// Runs a call on its mapping, then on each fallback in turn (never the same mapping twice)
+/// while the failure is the upstream's.
+async fn run_with_fallbacks<'s>(
+    state: &State,
+    set: &'s MappingSet,
+    name: &'s str,
+    op: Op,
+    first: (&'s Loaded, &str, Value),
+    shared: Shared<'_>,
+    tab: &mut Option<Tab>,
+) -> Result<Response<ProxyBody>, ProxyError> {
+    let (mut loaded, model, request) = first;
+    let (mut model, mut request) = (model.to_string(), Arc::new(request));
     let mut visited = vec![name];
     let mut used_fallback = None;
     loop {
@@ -573,13 +745,14 @@ async fn dispatch<'s>(
             client_model: if used_fallback.is_some() {
                 &model
             } else {
-                &client_model
+                shared.client_model
             },
-            client_headers: &parts.headers,
-            started,
-            trace: trace.then(|| request_id.to_string()),
+            client_headers: shared.headers,
+            started: shared.started,
+            trace: shared.trace.clone(),
+            tab: &mut *tab,
         })
-        .instrument(span.clone())
+        .instrument(shared.span.clone())
         .await;
         let (Err(error), Some((next_name, next, f))) = (&result, fallback) else {
             return result.map(|mut r| {
@@ -597,12 +770,15 @@ async fn dispatch<'s>(
         let Ok(upstream_model) = next.mapping.resolve_model(&next_model) else {
             return result;
         };
-        span.in_scope(|| tracing::warn!(from = %loaded.mapping.name, to = %next_name, model = %next_model, error = %error, "falling back"));
+        shared.span.in_scope(|| tracing::warn!(from = %loaded.mapping.name, to = %next_name, model = %next_model, error = %error, "falling back"));
         state
             .metrics
             .fallbacks
             .with_label_values(&[name, next_name])
             .inc();
+        if let Some(t) = tab.as_mut() {
+            t.retarget(&next.mapping, &next_model, &upstream_model);
+        }
         let mut r = (*request).clone();
         r["model"] = Value::String(upstream_model);
         request = Arc::new(r);
@@ -648,7 +824,7 @@ async fn models(
 /// `/health`: always 200 while the process serves (a liveness probe must not restart Rosetta
 /// because an upstream is down); `status` is `degraded` when some mapping has no endpoint in
 /// rotation, and each endpoint reports its state and last error.
-fn health(set: &MappingSet) -> Response<ProxyBody> {
+fn health(state: &State, set: &MappingSet) -> Response<ProxyBody> {
     let mut degraded = false;
     let mappings: Vec<Value> = set
         .mappings
@@ -675,6 +851,13 @@ fn health(set: &MappingSet) -> Response<ProxyBody> {
             })
         })
         .collect();
+    let ledger = state.accounting.ledger.as_ref().map(|l| l.status());
+    if ledger
+        .as_ref()
+        .is_some_and(|l| l.state == crate::ledger::writer::LedgerState::Unavailable)
+    {
+        degraded = true;
+    }
     let status = if degraded { "degraded" } else { "ok" };
     let body = json!({
         "status": status,
@@ -682,8 +865,73 @@ fn health(set: &MappingSet) -> Response<ProxyBody> {
         "mappings_generation": set.generation,
         "mappings_loaded_at": set.loaded_at,
         "mappings": mappings,
+        "ledger": ledger,
     });
     text(StatusCode::OK, "application/json", body.to_string())
+}
+
+/// `GET /admin/usage?since=YYYY-MM-DD&by=user|key|model|mapping|day`: the ledger's report as
+/// JSON (what `rosetta usage --json` prints). The caller's admin key was checked in `admit`.
+async fn admin(
+    state: &State,
+    req: &Request<Incoming>,
+    rest: &[&str],
+) -> Result<Response<ProxyBody>, ProxyError> {
+    if rest != ["usage"] {
+        return Err(ProxyError::NotFound {
+            message: format!(
+                "no admin path {:?}; there is /admin/usage",
+                req.uri().path()
+            ),
+        });
+    }
+    if req.method() != Method::GET {
+        return Err(ProxyError::MethodNotAllowed);
+    }
+    let Some(ledger) = &state.accounting.ledger else {
+        return Err(ProxyError::NotFound {
+            message: "there is no ledger (rosetta serve --ledger off)".into(),
+        });
+    };
+    let mut since = None;
+    let mut by = crate::ledger::GroupBy::User;
+    for (k, v) in req
+        .uri()
+        .query()
+        .unwrap_or_default()
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+    {
+        match k {
+            "since" => since = Some(v.to_string()),
+            "by" => {
+                by = crate::ledger::GroupBy::parse(v).ok_or_else(|| ProxyError::BadRequest {
+                    message: format!("by={v:?}: use user, key, model, mapping or day"),
+                    param: Some("by".into()),
+                })?
+            }
+            _ => {}
+        }
+    }
+    let since = since.unwrap_or_else(|| {
+        let today = crate::ledger::day_of(crate::ledger::now_ms());
+        format!("{}-01", &today[..7])
+    });
+    let since_ms = crate::ledger::parse_day(&since).ok_or_else(|| ProxyError::BadRequest {
+        message: format!("since={since:?} is not a date (YYYY-MM-DD)"),
+        param: Some("since".into()),
+    })?;
+    let rows = ledger
+        .report(since_ms, by)
+        .await
+        .map_err(|e| ProxyError::Unreachable {
+            message: format!("the ledger cannot answer: {e}"),
+        })?;
+    Ok(text(
+        StatusCode::OK,
+        "application/json",
+        crate::ledger::report::json(&rows, by, &since).to_string(),
+    ))
 }
 
 fn not_found(set: &MappingSet, path: &str) -> ProxyError {

@@ -225,8 +225,41 @@ impl OneOrMany {
     }
 }
 
+/// `pricing:`: what the models of this mapping cost (compiled into [`crate::pricing::Pricing`]).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PricingSpec {
+    /// A label only; `USD` when absent.
+    pub currency: Option<String>,
+    /// Refuse a request that has no user identity.
+    #[serde(default)]
+    pub require_user: bool,
+    /// Tried in order; the first entry whose `model` matches wins.
+    pub models: Vec<PriceSpec>,
+}
+
+/// One entry of `pricing.models`: a model id or glob and its prices, each a number or a
+/// decimal string (read exactly, never through a float's rounding).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PriceSpec {
+    pub model: String,
+    /// Per million input tokens.
+    pub input: Option<Amount>,
+    /// Per million cached input tokens; the `input` price when absent.
+    pub cached_input: Option<Amount>,
+    /// Per million output tokens.
+    pub output: Option<Amount>,
+    /// Per request.
+    pub request: Option<Amount>,
+}
+
+pub use crate::pricing::Amount;
+
 /// The top-level keys a mapping file may have.
-pub const TOP_LEVEL_KEYS: &[&str] = &["upstream", "models", "options", "defs", "errors", "routes"];
+pub const TOP_LEVEL_KEYS: &[&str] = &[
+    "upstream", "models", "options", "defs", "errors", "routes", "pricing",
+];
 
 /// Route names: the OpenAI operations a mapping can serve.
 pub const ROUTE_NAMES: &[&str] = &["chat", "completions", "embeddings", "models"];

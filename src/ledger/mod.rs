@@ -15,8 +15,9 @@
 //! Money is an integer count of nano-units (10⁻⁹) of the prices' currency, so sums are exact.
 
 pub mod budgets;
+pub mod report;
 pub mod store;
-// pub mod tab; (integration pending)
+pub mod tab;
 pub mod writer;
 
 use futures_util::future::BoxFuture;
@@ -276,7 +277,9 @@ mod tests {
 
     #[test]
     fn days_round_trip_across_leap_years_and_eras() {
-        for days in [-800_000, -1, 0, 1, 59, 60, 11_016, 20_414, 20_779, 2_000_000] {
+        for days in [
+            -800_000, -1, 0, 1, 59, 60, 11_016, 20_414, 20_779, 2_000_000,
+        ] {
             let (y, m, d) = civil_from_days(days);
             assert_eq!(days_from_civil(y, m, d), days, "{y}-{m}-{d}");
         }

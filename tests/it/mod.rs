@@ -3,6 +3,7 @@
 mod anthropic;
 mod azure;
 mod cohere;
+mod db;
 mod edge;
 mod errors;
 mod gemini;
@@ -14,3 +15,4 @@ mod reload;
 mod support;
 mod surface;
 mod tgi;
+mod usage;

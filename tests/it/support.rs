@@ -47,13 +47,22 @@ impl Proxy {
     }
 
     pub async fn start_dir(dir: &Path, env: &[(&str, String)]) -> Proxy {
+        Self::start_with(dir, env, |s| s).await
+    }
+
+    /// Rosetta with the mappings of `dir`, its state finished by `finish` (accounting, keys).
+    pub async fn start_with(
+        dir: &Path,
+        env: &[(&str, String)],
+        finish: impl FnOnce(State) -> State,
+    ) -> Proxy {
         let env: HashMap<String, String> = env
             .iter()
             .map(|(k, v)| (k.to_string(), v.clone()))
             .collect();
         let mappings = rosetta::mapping::load_dir(dir, &|k| env.get(k).cloned())
             .unwrap_or_else(|e| panic!("mappings failed to load: {e:?}"));
-        let state = Arc::new(State::new(mappings));
+        let state = Arc::new(finish(State::new(mappings)));
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = oneshot::channel::<()>();
@@ -392,6 +401,8 @@ impl Served {
             }
         }
         cmd.env("NO_COLOR", "1");
+        // No ledger file in the working directory unless a test asks for one.
+        cmd.env("ROSETTA_LEDGER", "off");
         for (k, v) in env {
             cmd.env(k, v);
         }

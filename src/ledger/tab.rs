@@ -1,0 +1,277 @@
+//! The tab of one API call: who makes it, on which mapping and model, and how it ended.
+//!
+//! A [`Tab`] is opened once the mapping and model are known and closed exactly once: by the
+//! server when the call fails or a whole response is ready, by the stream body when the stream
+//! ends, or by `Drop` when the client went away first (a client abort, never charged). Closing
+//! prices the usage with the mapping's `pricing`, counts tokens and cost in `/metrics` and
+//! hands the [`Record`] to the ledger.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::error::ProxyError;
+use crate::ledger::writer::Ledger;
+use crate::ledger::{Record, Status, day_of, now_ms};
+use crate::mapping::Mapping;
+use crate::openai::Usage;
+use crate::telemetry::Metrics;
+
+/// One call's accounting, closed exactly once.
+pub struct Tab {
+    ledger: Option<Ledger>,
+    metrics: Metrics,
+    mapping: Arc<Mapping>,
+    upstream_model: String,
+    record: Record,
+    started: Instant,
+    open: bool,
+}
+
+/// Who a call is for, as the server found out.
+pub struct Caller<'a> {
+    pub request_id: &'a str,
+    pub user: Option<&'a str>,
+    pub key: Option<&'a str>,
+    pub stream: bool,
+    pub started: Instant,
+}
+
+impl Tab {
+    /// Opens the tab of a call on `mapping`, for `model` as the client named it.
+    pub fn open(
+        ledger: Option<Ledger>,
+        metrics: &Metrics,
+        mapping: &Arc<Mapping>,
+        model: &str,
+        upstream_model: &str,
+        caller: Caller<'_>,
+    ) -> Tab {
+        Tab {
+            ledger,
+            metrics: metrics.clone(),
+            mapping: Arc::clone(mapping),
+            upstream_model: upstream_model.to_string(),
+            record: Record {
+                id: random_id(),
+                at_ms: 0,
+                day: String::new(),
+                request_id: caller.request_id.to_string(),
+                user: caller.user.map(String::from),
+                key: caller.key.map(String::from),
+                mapping: mapping.name.clone(),
+                model: model.to_string(),
+                stream: caller.stream,
+                status: Status::Ok,
+                http_status: 200,
+                prompt_tokens: 0,
+                completion_tokens: 0,
+                cached_tokens: 0,
+                cost_nano: 0,
+                duration_ms: 0,
+                error: None,
+                hold: None,
+            },
+            started: caller.started,
+            open: true,
+        }
+    }
+
+    /// The id budget holds for this call are taken under.
+    pub fn id(&self) -> &str {
+        &self.record.id
+    }
+
+    /// Links the budget hold taken for this call: writing the record settles it.
+    pub fn held(&mut self) {
+        self.record.hold = Some(self.record.id.clone());
+    }
+
+    /// What a call costs at the least before it is made: its per-request price.
+    pub fn hold_cost(&self) -> i64 {
+        self.mapping
+            .pricing
+            .as_ref()
+            .and_then(|p| p.price(&self.upstream_model, &self.record.model))
+            .map_or(0, |p| p.hold_cost())
+    }
+
+    /// The call moves to a fallback mapping: it is priced and recorded there.
+    pub fn retarget(&mut self, mapping: &Arc<Mapping>, model: &str, upstream_model: &str) {
+        self.mapping = Arc::clone(mapping);
+        self.record.mapping = mapping.name.clone();
+        self.record.model = model.to_string();
+        self.upstream_model = upstream_model.to_string();
+    }
+
+    /// A success: the whole response is ready (or the stream ended as it should).
+    pub fn succeeded(self, usage: &Usage) {
+        self.close(Status::Ok, 200, usage, None);
+    }
+
+    /// A failure: before the first byte (`http_status` is what the client got) or inside a
+    /// stream (200).
+    pub fn failed(self, error: &ProxyError, http_status: u16, usage: &Usage) {
+        let status = if matches!(error, ProxyError::QuotaExceeded { .. }) {
+            Status::BudgetExceeded
+        } else if error.is_upstream_failure()
+            || matches!(error, ProxyError::UpstreamStreamError { .. })
+        {
+            Status::UpstreamError
+        } else {
+            Status::ClientError
+        };
+        self.close(status, http_status, usage, Some(error.to_string()));
+    }
+
+    /// The client went away before the response was complete: recorded, never charged.
+    pub fn aborted(self, usage: &Usage) {
+        self.close(Status::ClientAbort, 499, usage, None);
+    }
+
+    fn close(mut self, status: Status, http_status: u16, usage: &Usage, error: Option<String>) {
+        self.open = false;
+        let mapping = &self.mapping;
+        let pricing = mapping.pricing.as_ref();
+        let price = pricing.and_then(|p| p.price(&self.upstream_model, &self.record.model));
+        let cost = match (status, price) {
+            (Status::Ok, Some(p)) => p.cost(usage),
+            _ => 0,
+        };
+        // A bounded label: the price's pattern, a declared model, or `other`.
+        let label = match (pricing, price) {
+            (Some(_), Some(p)) => p.pattern.as_str(),
+            _ if mapping.models.iter().any(|m| m.id == self.record.model) => {
+                self.record.model.as_str()
+            }
+            _ => "other",
+        };
+        let tokens = |n: Option<u64>| i64::try_from(n.unwrap_or(0)).unwrap_or(i64::MAX);
+        let (prompt, completion, cached) = (
+            tokens(usage.prompt_tokens),
+            tokens(usage.completion_tokens),
+            tokens(usage.cached_tokens),
+        );
+        let m = &self.metrics;
+        for (kind, n) in [
+            ("prompt", prompt),
+            ("completion", completion),
+            ("cached", cached),
+        ] {
+            if n > 0 {
+                m.model_tokens
+                    .with_label_values(&[&mapping.name, label, kind])
+                    .inc_by(n as u64);
+            }
+        }
+        if cost > 0 {
+            m.cost_nano
+                .with_label_values(&[&mapping.name, label])
+                .inc_by(cost as u64);
+        }
+        let Some(ledger) = self.ledger.take() else {
+            return;
+        };
+        let at_ms = now_ms();
+        let mut record = std::mem::replace(&mut self.record, empty_record());
+        record.at_ms = at_ms;
+        record.day = day_of(at_ms);
+        record.status = status;
+        record.http_status = http_status;
+        record.prompt_tokens = prompt;
+        record.completion_tokens = completion;
+        record.cached_tokens = cached;
+        record.cost_nano = cost;
+        record.duration_ms = i64::try_from(self.started.elapsed().as_millis()).unwrap_or(i64::MAX);
+        record.error = error;
+        ledger.record(record);
+    }
+}
+
+impl Drop for Tab {
+    fn drop(&mut self) {
+        if self.open {
+            // Dropped without a word: the client left while the call was running.
+            let tab = Tab {
+                ledger: self.ledger.take(),
+                metrics: self.metrics.clone(),
+                mapping: Arc::clone(&self.mapping),
+                upstream_model: std::mem::take(&mut self.upstream_model),
+                record: std::mem::replace(&mut self.record, empty_record()),
+                started: self.started,
+                open: false,
+            };
+            tab.aborted(&Usage::default());
+        }
+    }
+}
+
+fn empty_record() -> Record {
+    Record {
+        id: String::new(),
+        at_ms: 0,
+        day: String::new(),
+        request_id: String::new(),
+        user: None,
+        key: None,
+        mapping: String::new(),
+        model: String::new(),
+        stream: false,
+        status: Status::ClientAbort,
+        http_status: 0,
+        prompt_tokens: 0,
+        completion_tokens: 0,
+        cached_tokens: 0,
+        cost_nano: 0,
+        duration_ms: 0,
+        error: None,
+        hold: None,
+    }
+}
+
+/// A ledger row id: 24 random alphanumerics.
+fn random_id() -> String {
+    (0..24).map(|_| fastrand::alphanumeric()).collect()
+}
+
+/// What the server needs to account for calls: the ledger, the budgets and where the user's
+/// identity comes from.
+#[derive(Default)]
+pub struct Accounting {
+    /// Where records go; `None` (`--ledger off`): metrics only.
+    pub ledger: Option<Ledger>,
+    /// Limits per user and per API key (`--budgets`); they need a ledger.
+    pub budgets: Option<crate::ledger::budgets::Budgets>,
+    /// The request header naming the user (`--user-header`), checked before the body's `user`.
+    pub user_header: Option<http::HeaderName>,
+}
+
+/// The longest user identity taken from a request; a longer one is ignored.
+const MAX_USER_LEN: usize = 256;
+
+impl Accounting {
+    /// Who a call is for: the configured header, else the OpenAI `user` field, else the
+    /// inbound API key's name. Empty or overlong values do not count.
+    pub fn user<'a>(
+        &self,
+        headers: &'a http::HeaderMap,
+        request: &'a serde_json::Value,
+        key: Option<&'a str>,
+    ) -> Option<&'a str> {
+        let usable = |s: &'a str| {
+            let s = s.trim();
+            (!s.is_empty() && s.len() <= MAX_USER_LEN).then_some(s)
+        };
+        self.user_header
+            .as_ref()
+            .and_then(|h| headers.get(h))
+            .and_then(|v| v.to_str().ok())
+            .and_then(usable)
+            .or_else(|| {
+                request
+                    .get("user")
+                    .and_then(serde_json::Value::as_str)
+                    .and_then(usable)
+            })
+            .or(key)
+    }
+}
