@@ -549,3 +549,118 @@ on_both!(
     budgets_block_exactly_at_the_limit_across_replicas,
     the_ledger_survives_a_store_outage,
 );
+
+/// `rosetta serve` with its default kind of ledger (a SQLite file, created on start), the admin
+/// API behind its own key, the queue written out on SIGTERM, then `rosetta usage` on the file.
+#[tokio::test]
+async fn serve_records_to_a_sqlite_file_reports_it_and_flushes_on_sigterm() {
+    let fake = FakeUpstream::anthropic_with_key(KEY).await;
+    let dir = temp_dir();
+    std::fs::copy(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("mappings/anthropic.yaml"),
+        dir.join("anthropic.yaml"),
+    )
+    .unwrap();
+    let ledger = dir.join("data").join("ledger.db");
+    let ledger_url = format!("sqlite://{}", ledger.display());
+    let base = fake.base_url();
+    let mut served = super::support::Served::spawn(
+        &dir,
+        &[
+            ("ANTHROPIC_BASE_URL", base.as_str()),
+            ("ANTHROPIC_API_KEY", KEY),
+            ("ROSETTA_LEDGER", ledger_url.as_str()),
+            ("ROSETTA_ADMIN_KEYS", "ops:sk-admin-0123"),
+        ],
+        &["--user-header", "x-user"],
+    );
+    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let send = |req: http::Request<Full<Bytes>>| {
+        let client = client.clone();
+        async move {
+            let r = client.request(req).await.unwrap();
+            let status = r.status().as_u16();
+            let body = r.into_body().collect().await.unwrap().to_bytes();
+            (status, String::from_utf8_lossy(&body).into_owned())
+        }
+    };
+    let chat_req = || {
+        http::Request::post(served.url("/anthropic/v1/chat/completions"))
+            .header("x-user", "zoe")
+            .body(Full::new(Bytes::from(
+                chat("claude-sonnet-4-5", "Hello").to_string(),
+            )))
+            .unwrap()
+    };
+    assert_eq!(send(chat_req()).await.0, 200);
+    let admin = |key: Option<&str>| {
+        let mut r = http::Request::get(served.url("/admin/usage?since=2000-01-01&by=user"));
+        if let Some(k) = key {
+            r = r.header("authorization", format!("Bearer {k}"));
+        }
+        r.body(Full::new(Bytes::new())).unwrap()
+    };
+    assert_eq!(send(admin(None)).await.0, 401);
+    // Wait until the first record is written, then read it through the admin API.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let report = loop {
+        let (status, text) = send(admin(Some("sk-admin-0123"))).await;
+        assert_eq!(status, 200, "{text}");
+        let j: Value = serde_json::from_str(&text).unwrap();
+        if j["data"].as_array().is_some_and(|d| !d.is_empty()) {
+            break j;
+        }
+        assert!(std::time::Instant::now() < deadline, "{text}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(report["object"], "usage_report");
+    assert_eq!(report["data"][0]["group"], "zoe");
+    assert_eq!(report["data"][0]["succeeded"], 1);
+    assert!(report["data"][0]["cost_nano"].as_i64().unwrap() > 0);
+    // A second call, then SIGTERM at once: the record is still queued and must be written.
+    assert_eq!(send(chat_req()).await.0, 200);
+    served.signal("TERM");
+    let (status, _) = served.wait_exit(Duration::from_secs(15));
+    assert!(status.is_some_and(|s| s.success()), "{}", served.log());
+    assert!(served.log().contains("ledger closed"), "{}", served.log());
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rosetta"))
+        .args([
+            "usage",
+            "--ledger",
+            &ledger_url,
+            "--since",
+            "2000-01-01",
+            "--by",
+            "user",
+            "--json",
+        ])
+        .env_remove("ROSETTA_LEDGER")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let j: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(j["data"][0]["group"], "zoe");
+    assert_eq!(j["data"][0]["succeeded"], 2, "{j}");
+    let table = std::process::Command::new(env!("CARGO_BIN_EXE_rosetta"))
+        .args([
+            "usage",
+            "--ledger",
+            &ledger_url,
+            "--since",
+            "2000-01-01",
+            "--by",
+            "model",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&table.stdout);
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("claude-sonnet-4-5 ") && l.contains(" 2 ")),
+        "{text}"
+    );
+}
