@@ -171,7 +171,14 @@ struct Shared {
     late_logged: AtomicBool,
     /// Budget checks are failing: warned once per outage.
     reserve_failing: AtomicBool,
+    /// While checks fail, the earliest time (Unix ms) the next one may try the store: one
+    /// probe per [`RESERVE_PROBE_MS`], the other calls go through unchecked at once instead of
+    /// each waiting `reserve_timeout` on a store that is down.
+    next_probe_ms: AtomicI64,
 }
+
+/// While budget checks fail, how often one of them tries the store again.
+const RESERVE_PROBE_MS: i64 = 1_000;
 
 struct Health {
     state: LedgerState,
@@ -227,6 +234,7 @@ impl Ledger {
             }),
             late_logged: AtomicBool::new(false),
             reserve_failing: AtomicBool::new(false),
+            next_probe_ms: AtomicI64::new(0),
         });
         let batch_size = options.batch_size.max(1);
         let worker = Worker {
@@ -295,6 +303,31 @@ impl Ledger {
         }
         let inner = &self.inner;
         let now = now_ms();
+        let shared = &inner.shared;
+        if shared.reserve_failing.load(Ordering::Relaxed) {
+            // The store failed lately: only the call that wins the probe slot asks it.
+            let next = shared.next_probe_ms.load(Ordering::Relaxed);
+            if now < next
+                || shared
+                    .next_probe_ms
+                    .compare_exchange(
+                        next,
+                        now + RESERVE_PROBE_MS,
+                        Ordering::Relaxed,
+                        Ordering::Relaxed,
+                    )
+                    .is_err()
+            {
+                shared
+                    .metrics
+                    .budget_checks
+                    .with_label_values(&["store_error"])
+                    .inc();
+                return Reservation::Unavailable(
+                    "the ledger store failed the last budget check; not asked again yet".into(),
+                );
+            }
+        }
         let expires = now.saturating_add(inner.hold_ttl.as_millis() as i64);
         let call =
             AssertUnwindSafe(inner.store.reserve(checks, hold_id, now, expires)).catch_unwind();
@@ -306,7 +339,6 @@ impl Ledger {
                 inner.reserve_timeout.as_millis()
             ))),
         };
-        let shared = &inner.shared;
         let counter = |result: &str| {
             shared
                 .metrics
@@ -332,6 +364,9 @@ impl Ledger {
             }
             Err(StoreError(error)) => {
                 counter("store_error");
+                shared
+                    .next_probe_ms
+                    .store(now_ms() + RESERVE_PROBE_MS, Ordering::Relaxed);
                 if !shared.reserve_failing.swap(true, Ordering::Relaxed) {
                     tracing::warn!(
                         %error,
@@ -1189,14 +1224,30 @@ mod tests {
         );
         assert_eq!(budget(&metrics, "store_error"), 1);
 
-        store.set(FAIL);
+        // Within the probe interval the store is not asked again: no second wait.
+        let started = Instant::now();
         let answer = ledger.reserve(&checks, "h2").await;
+        assert!(
+            matches!(&answer, Reservation::Unavailable(e) if e.contains("not asked again")),
+            "{answer:?}"
+        );
+        assert!(started.elapsed() < Duration::from_millis(50));
+        assert_eq!(store.reserve_calls.load(Ordering::SeqCst), 1);
+        assert_eq!(budget(&metrics, "store_error"), 2);
+        // Past it, one call probes the store: still failing, then answering again.
+        store.set(FAIL);
+        tokio::time::sleep(Duration::from_millis(RESERVE_PROBE_MS as u64 + 50)).await;
+        let answer = ledger.reserve(&checks, "h3").await;
         assert_eq!(
             answer,
             Reservation::Unavailable("connection refused".into())
         );
-        assert_eq!(budget(&metrics, "store_error"), 2);
-        assert_eq!(budget(&metrics, "allowed"), 0);
+        store.set(OK);
+        tokio::time::sleep(Duration::from_millis(RESERVE_PROBE_MS as u64 + 50)).await;
+        assert_eq!(ledger.reserve(&checks, "h4").await, Reservation::Granted);
+        assert_eq!(ledger.reserve(&checks, "h5").await, Reservation::Granted);
+        assert_eq!(budget(&metrics, "store_error"), 3);
+        assert_eq!(budget(&metrics, "allowed"), 2);
     }
 
     fn check(subject: &str) -> Check {
