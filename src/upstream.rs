@@ -169,7 +169,7 @@ pub fn build_request(
     let bytes = if matches!(route.method, Method::GET | Method::HEAD) {
         Bytes::new()
     } else {
-        Bytes::from(body.to_string())
+        Bytes::from(serde_json::to_vec(&body).expect("a JSON value always serializes"))
     };
     req.body(Full::new(bytes))
         .map_err(|e| ProxyError::Transform {
