@@ -12,6 +12,9 @@ pub struct Event {
     pub data: String,
 }
 
+/// Largest event buffer [`Decoder::recycle`] keeps.
+const RECYCLED_MAX: usize = 4096;
+
 /// Longest line accepted; a longer one means the upstream is not speaking this framing.
 pub const MAX_LINE: usize = 16 * 1024 * 1024;
 
@@ -23,6 +26,8 @@ pub struct Decoder {
     name: Option<String>,
     data: String,
     has_data: bool,
+    /// A name buffer handed back by [`Decoder::recycle`], reused for the next `event:` line.
+    spare_name: Option<String>,
 }
 
 /// The upstream sent something that cannot be framed.
@@ -37,32 +42,34 @@ impl Decoder {
             name: None,
             data: String::new(),
             has_data: false,
+            spare_name: None,
         }
     }
 
     /// Feeds bytes, pushing every completed event to `events`.
     pub fn feed(&mut self, bytes: &[u8], events: &mut Vec<Event>) -> Result<(), FramingError> {
         self.carry.extend_from_slice(bytes);
+        // The carry is taken out while its lines are handled, so they are read in place.
+        let carry = std::mem::take(&mut self.carry);
         let mut start = 0;
-        while let Some(pos) = self.carry[start..]
-            .iter()
-            .position(|&b| b == b'\n' || b == b'\r')
-        {
+        while let Some(pos) = line_end(&carry[start..]) {
             let end = start + pos;
             // A `\r` at the very end may be the first half of `\r\n`: wait for more bytes.
-            if self.carry[end] == b'\r' && end + 1 == self.carry.len() {
+            if carry[end] == b'\r' && end + 1 == carry.len() {
                 break;
             }
-            let line = std::str::from_utf8(&self.carry[start..end])
-                .map_err(|_| FramingError("upstream sent invalid UTF-8".into()))?
-                .to_string();
+            let Ok(line) = std::str::from_utf8(&carry[start..end]) else {
+                self.carry = carry;
+                return Err(FramingError("upstream sent invalid UTF-8".into()));
+            };
             let mut next = end + 1;
-            if self.carry[end] == b'\r' && self.carry.get(next) == Some(&b'\n') {
+            if carry[end] == b'\r' && carry.get(next) == Some(&b'\n') {
                 next += 1;
             }
             start = next;
-            self.line(&line, events);
+            self.line(line, events);
         }
+        self.carry = carry;
         self.carry.drain(..start);
         if self.carry.len() > MAX_LINE {
             return Err(FramingError(
@@ -85,6 +92,23 @@ impl Decoder {
             self.line("", events);
         }
         Ok(())
+    }
+
+    /// Takes back an event's buffers once it has been handled, so the next event's data and
+    /// name are read into them instead of newly allocated ones. A large buffer is dropped
+    /// rather than kept for the rest of the stream.
+    pub fn recycle(&mut self, event: Event) {
+        if self.data.capacity() == 0 && event.data.capacity() <= RECYCLED_MAX {
+            self.data = event.data;
+            self.data.clear();
+        }
+        if event
+            .name
+            .as_ref()
+            .is_some_and(|n| n.capacity() <= RECYCLED_MAX)
+        {
+            self.spare_name = event.name;
+        }
     }
 
     fn line(&mut self, line: &str, events: &mut Vec<Event>) {
@@ -113,7 +137,8 @@ impl Decoder {
                 if line.starts_with(':') {
                     return; // comment / keep-alive
                 }
-                let (field, value) = match line.find(':') {
+                // Field names are short: a plain scan finds the colon sooner than `find`.
+                let (field, value) = match line.bytes().position(|b| b == b':') {
                     Some(i) => {
                         let v = &line[i + 1..];
                         (&line[..i], v.strip_prefix(' ').unwrap_or(v))
@@ -121,7 +146,12 @@ impl Decoder {
                     None => (line, ""),
                 };
                 match field {
-                    "event" => self.name = Some(value.to_string()),
+                    "event" => {
+                        let mut name = self.spare_name.take().unwrap_or_default();
+                        name.clear();
+                        name.push_str(value);
+                        self.name = Some(name);
+                    }
                     "data" => {
                         if self.has_data {
                             self.data.push('\n');
@@ -134,6 +164,31 @@ impl Decoder {
             }
         }
     }
+}
+
+/// The index of the first `\n` or `\r` in `b`, eight bytes at a time.
+fn line_end(b: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut chunks = b.chunks_exact(8);
+    let mut at = 0;
+    for chunk in &mut chunks {
+        let x = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
+        let (lf, cr) = (x ^ (ONES * u64::from(b'\n')), x ^ (ONES * u64::from(b'\r')));
+        // A byte of `lf` or `cr` is zero where `x` has that character. The test flags every
+        // zero byte, and a false flag can only sit above a true one (it comes from a borrow),
+        // so the lowest flagged byte is the first match.
+        let hits = (lf.wrapping_sub(ONES) & !lf | cr.wrapping_sub(ONES) & !cr) & HIGH;
+        if hits != 0 {
+            return Some(at + hits.trailing_zeros() as usize / 8);
+        }
+        at += 8;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|&c| c == b'\n' || c == b'\r')
+        .map(|p| at + p)
 }
 
 #[cfg(test)]
@@ -197,6 +252,40 @@ mod tests {
                 ev(None, "{\"c\":3}")
             ]
         );
+    }
+
+    #[test]
+    fn line_end_finds_the_first_line_break() {
+        let naive = |b: &[u8]| b.iter().position(|&c| c == b'\n' || c == b'\r');
+        let mut rng = fastrand::Rng::with_seed(7);
+        for _ in 0..20_000 {
+            let len = rng.usize(0..40);
+            let b: Vec<u8> = (0..len)
+                .map(|_| match rng.u8(0..12) {
+                    0 => b'\n',
+                    1 => b'\r',
+                    2 => 0x0b,
+                    3 => 0x8d,
+                    4 => 0x0c,
+                    _ => rng.u8(..),
+                })
+                .collect();
+            assert_eq!(line_end(&b), naive(&b), "{b:?}");
+        }
+    }
+
+    #[test]
+    fn recycled_buffers_do_not_leak_into_the_next_event() {
+        let mut d = Decoder::new(Framing::Sse);
+        let mut events = Vec::new();
+        d.feed(b"event: long-name\ndata: first event data\n\n", &mut events)
+            .unwrap();
+        for e in events.drain(..) {
+            d.recycle(e);
+        }
+        d.feed(b"event: b\ndata: x\n\ndata: y\n\n", &mut events)
+            .unwrap();
+        assert_eq!(events, vec![ev(Some("b"), "x"), ev(None, "y")]);
     }
 
     #[test]

@@ -38,7 +38,8 @@ pub fn tool_call_id() -> String {
 }
 
 fn random_alnum(n: usize) -> String {
-    (0..n).map(|_| fastrand::alphanumeric()).collect()
+    let mut rng = fastrand::Rng::new();
+    (0..n).map(|_| rng.alphanumeric()).collect()
 }
 
 /// Unix time in seconds.
@@ -290,6 +291,21 @@ pub fn embeddings(
     Ok((body, usage))
 }
 
+/// A chunk's delta: a JSON object, or one of the frequent ones written without building it:
+/// one text field (`{"content":"..."}`), or a tool call's argument piece.
+enum Delta<'a> {
+    Object(&'a Value),
+    Text(&'static str, &'a str),
+    /// `{"tool_calls":[{"function":{"arguments":"..."},"index":N}]}`, keys in the order
+    /// `json!` writes them (see the test).
+    ToolArguments(usize, &'a str),
+}
+
+/// Appends compact JSON, as `to_string` would write it.
+fn write_json<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, v: &T) {
+    serde_json::to_writer(out, v).expect("JSON into memory cannot fail");
+}
+
 /// Writes one OpenAI chunk stream. Every chunk goes through here, so the invariants hold no
 /// matter what a mapping emits, in whatever order.
 #[derive(Debug)]
@@ -340,28 +356,47 @@ impl ChunkWriter {
         }
     }
 
-    fn chunk(&self, out: &mut Vec<u8>, delta: &Value, finish: Option<&str>) {
+    fn chunk(&self, out: &mut Vec<u8>, delta: Delta<'_>, finish: Option<&str>) {
         out.extend_from_slice(b"data: ");
         out.extend_from_slice(self.head.as_bytes());
         match self.kind {
             Kind::Chat => {
                 out.extend_from_slice(b"\"choices\":[{\"index\":0,\"delta\":");
-                out.extend_from_slice(delta.to_string().as_bytes());
+                match delta {
+                    Delta::Object(v) => write_json(out, v),
+                    Delta::Text(field, text) => {
+                        out.push(b'{');
+                        write_json(out, field);
+                        out.push(b':');
+                        write_json(out, text);
+                        out.push(b'}');
+                    }
+                    Delta::ToolArguments(index, args) => {
+                        out.extend_from_slice(b"{\"tool_calls\":[{\"function\":{\"arguments\":");
+                        write_json(out, args);
+                        out.extend_from_slice(b"},\"index\":");
+                        write_json(out, &index);
+                        out.extend_from_slice(b"}]}");
+                    }
+                }
             }
             Kind::Text => {
                 // Legacy completions carry the text piece itself, not a delta.
-                let text = delta
-                    .get("content")
-                    .cloned()
-                    .unwrap_or_else(|| Value::String(String::new()));
                 out.extend_from_slice(b"\"choices\":[{\"text\":");
-                out.extend_from_slice(text.to_string().as_bytes());
+                match delta {
+                    Delta::Object(v) => match v.get("content") {
+                        Some(text) => write_json(out, text),
+                        None => out.extend_from_slice(b"\"\""),
+                    },
+                    Delta::Text("content", text) => write_json(out, text),
+                    Delta::Text(..) | Delta::ToolArguments(..) => out.extend_from_slice(b"\"\""),
+                }
                 out.extend_from_slice(b",\"index\":0");
             }
         }
         out.extend_from_slice(b",\"logprobs\":null,\"finish_reason\":");
         match finish {
-            Some(f) => out.extend_from_slice(Value::String(f.into()).to_string().as_bytes()),
+            Some(f) => write_json(out, f),
             None => out.extend_from_slice(b"null"),
         }
         out.extend_from_slice(b"}]}\n\n");
@@ -370,7 +405,8 @@ impl ChunkWriter {
     fn role(&mut self, out: &mut Vec<u8>) {
         if !self.role_sent && self.kind == Kind::Chat {
             self.role_sent = true;
-            self.chunk(out, &json!({"role": "assistant", "content": ""}), None);
+            let delta = json!({"role": "assistant", "content": ""});
+            self.chunk(out, Delta::Object(&delta), None);
         }
     }
 
@@ -381,7 +417,7 @@ impl ChunkWriter {
         }
         self.role(out);
         self.emitted_content = true;
-        self.chunk(out, &json!({"content": text}), None);
+        self.chunk(out, Delta::Text("content", text), None);
     }
 
     /// A reasoning delta (`reasoning_content`, the field LibreChat reads).
@@ -391,7 +427,7 @@ impl ChunkWriter {
         }
         self.role(out);
         self.emitted_content = true;
-        self.chunk(out, &json!({"reasoning_content": text}), None);
+        self.chunk(out, Delta::Text("reasoning_content", text), None);
     }
 
     /// A tool-call start and/or argument piece. A part with a name whose key is new starts a
@@ -416,7 +452,7 @@ impl ChunkWriter {
             let id = part.id.clone().unwrap_or_else(tool_call_id);
             let delta = json!({"tool_calls": [{"index": i, "id": id, "type": "function",
                 "function": {"name": part.name.clone().unwrap_or_default(), "arguments": ""}}]});
-            self.chunk(out, &delta, None);
+            self.chunk(out, Delta::Object(&delta), None);
             i
         } else {
             match known.or(self.last_tool) {
@@ -426,8 +462,7 @@ impl ChunkWriter {
         };
         self.last_tool = Some(index);
         if let Some(args) = part.arguments.filter(|a| !a.is_empty()) {
-            let delta = json!({"tool_calls": [{"index": index, "function": {"arguments": args}}]});
-            self.chunk(out, &delta, None);
+            self.chunk(out, Delta::ToolArguments(index, &args), None);
         }
     }
 
@@ -455,12 +490,12 @@ impl ChunkWriter {
         }
         self.role(out);
         let reason = normalize_finish(self.finish.as_ref(), self.tool_count > 0);
-        self.chunk(out, &json!({}), Some(reason));
+        self.chunk(out, Delta::Object(&json!({})), Some(reason));
         if self.include_usage {
             out.extend_from_slice(b"data: ");
             out.extend_from_slice(self.head.as_bytes());
             out.extend_from_slice(b"\"choices\":[],\"usage\":");
-            out.extend_from_slice(self.usage.to_json().to_string().as_bytes());
+            write_json(out, &self.usage.to_json());
             out.extend_from_slice(b"}\n\n");
         }
         out.extend_from_slice(b"data: [DONE]\n\n");
@@ -473,7 +508,7 @@ impl ChunkWriter {
             return;
         }
         out.extend_from_slice(b"data: ");
-        out.extend_from_slice(err.to_json().to_string().as_bytes());
+        write_json(out, &err.to_json());
         out.extend_from_slice(b"\n\n");
         self.closed = true;
         self.failed = true;
@@ -583,6 +618,28 @@ mod tests {
             "tool_calls"
         );
         assert!(c.iter().all(|x| x.get("usage").is_none()));
+    }
+
+    #[test]
+    fn deltas_written_directly_are_what_json_would_write() {
+        let w = ChunkWriter::new(Kind::Chat, "m", false);
+        let bytes = |d: Delta<'_>| {
+            let mut out = Vec::new();
+            w.chunk(&mut out, d, None);
+            out
+        };
+        for text in ["", "a \"quoted\" line\n", "\u{1}é\u{2028}"] {
+            assert_eq!(
+                bytes(Delta::Text("content", text)),
+                bytes(Delta::Object(&json!({"content": text})))
+            );
+            assert_eq!(
+                bytes(Delta::ToolArguments(7, text)),
+                bytes(Delta::Object(
+                    &json!({"tool_calls": [{"index": 7, "function": {"arguments": text}}]})
+                ))
+            );
+        }
     }
 
     #[test]

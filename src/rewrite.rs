@@ -11,7 +11,7 @@ use crate::error::ProxyError;
 use crate::framing::{Decoder, Event};
 use crate::mapping::{Fields, Mapping, Op, Rule};
 use crate::openai::{ChunkWriter, Kind, ToolCallPart, Usage, text_of};
-use crate::template::{Scope, eval, to_text, truthy};
+use crate::template::{Expr, Scope, eval, to_text, truthy};
 
 /// Evaluates a set of fields on `input`, with `$request` bound to the OpenAI request and
 /// `$headers` to the upstream's response headers.
@@ -213,10 +213,10 @@ impl StreamRewriter {
 
     fn process(&mut self, events: &mut Vec<Event>, out: &mut Vec<u8>) {
         for event in events.drain(..) {
-            if self.writer.closed {
-                continue;
+            if !self.writer.closed {
+                self.apply(&event, out);
             }
-            self.apply(&event, out);
+            self.decoder.recycle(event);
         }
     }
 
@@ -270,15 +270,24 @@ impl StreamRewriter {
     }
 
     fn fire(&mut self, rule: &Rule, data: &Value, out: &mut Vec<u8>) {
-        let emitted = eval_fields(&rule.emit, data, &self.request, &self.state, &self.headers);
+        let globals = [
+            ("root", data),
+            ("request", &*self.request),
+            ("state", &self.state),
+            ("headers", &self.headers),
+        ];
+        let scope = Scope::new(data, &globals);
+        // Every field is evaluated before the state changes, as `eval_fields` would.
+        let field = |e: &Option<Expr>| e.as_ref().and_then(|e| eval(e, scope));
+        let e = &rule.emit;
+        let reasoning = field(&e.reasoning);
+        let content = field(&e.content);
+        let tool_calls = field(&e.tool_calls);
+        let finish_reason = field(&e.finish_reason);
+        let usage = field(&e.usage);
+        let error = field(&e.error);
+        let end = field(&e.end);
         if !rule.set.is_empty() || !rule.incr.is_empty() {
-            let globals = [
-                ("root", data),
-                ("request", &*self.request),
-                ("state", &self.state),
-                ("headers", &self.headers),
-            ];
-            let scope = Scope::new(data, &globals);
             let updates: Vec<(String, Option<Value>)> = rule
                 .set
                 .iter()
@@ -297,31 +306,39 @@ impl StreamRewriter {
             }
         }
         let w = &mut self.writer;
-        if let Some(text) = text_of(emitted.get("reasoning")) {
+        if let Some(text) = into_text(reasoning) {
             w.reasoning(out, &text);
         }
-        if let Some(text) = text_of(emitted.get("content")) {
+        if let Some(text) = into_text(content) {
             w.content(out, &text);
         }
-        if let Some(calls) = emitted.get("tool_calls") {
+        if let Some(calls) = &tool_calls {
             for part in ToolCallPart::list(calls) {
                 w.tool_call(out, part);
             }
         }
-        if let Some(reason) = emitted.get("finish_reason") {
-            w.set_finish(reason.clone());
+        if let Some(reason) = finish_reason {
+            w.set_finish(reason);
         }
-        if let Some(u) = emitted.get("usage") {
+        if let Some(u) = &usage {
             w.add_usage(Usage::from_value(u));
         }
-        if let Some(err) = emitted.get("error") {
+        if let Some(err) = &error {
             w.fail(out, &stream_error(err));
             return;
         }
-        if truthy(emitted.get("end")) {
+        if truthy(end.as_ref()) {
             w.mark_end();
             w.finish(out);
         }
+    }
+}
+
+/// [`text_of`], taking the value (a string is not copied).
+fn into_text(v: Option<Value>) -> Option<String> {
+    match v? {
+        Value::String(t) => (!t.is_empty()).then_some(t),
+        other => text_of(Some(&other)),
     }
 }
 

@@ -8,7 +8,9 @@
 //! OpenAI requests where `null` means "not set". `docs/mapping-reference.md` specifies every
 //! directive; each has a one-line test at the bottom of this file.
 
+use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap};
+use std::sync::LazyLock;
 
 use regex::Regex;
 use serde_json::{Map, Value};
@@ -42,6 +44,11 @@ pub enum Expr {
         over: Box<Expr>,
         bind: Option<String>,
         cond: Box<Expr>,
+    },
+    /// `$use` with `of`: the definition evaluated with `of` as the focus (absent when `of` is).
+    Use {
+        of: Box<Expr>,
+        body: Box<Expr>,
     },
     First(Box<Expr>),
     Last(Box<Expr>),
@@ -526,13 +533,10 @@ impl Compiler<'_, '_> {
                 };
                 match opt("of") {
                     None => body,
-                    Some(of) => Expr::Map {
-                        over: Box::new(Expr::Array(vec![self.expr(of, &join_at(at, "of"))])),
-                        bind: None,
-                        to: Box::new(body),
-                        flat: false,
-                    }
-                    .first(),
+                    Some(of) => Expr::Use {
+                        of: Box::new(self.expr(of, &join_at(at, "of"))),
+                        body: Box::new(body),
+                    },
                 }
             }
             "$var" => match arg.as_str() {
@@ -601,12 +605,6 @@ impl Compiler<'_, '_> {
     }
 }
 
-impl Expr {
-    fn first(self) -> Expr {
-        Expr::First(Box::new(self))
-    }
-}
-
 fn join_at(at: &str, key: &str) -> String {
     if at.is_empty() {
         key.to_string()
@@ -616,7 +614,7 @@ fn join_at(at: &str, key: &str) -> String {
 }
 
 /// Index of the `}` closing a `{` whose body starts at `s[1..]`, skipping quoted text and brackets.
-fn matching_brace(s: &str) -> Option<usize> {
+pub(crate) fn matching_brace(s: &str) -> Option<usize> {
     let mut depth = 0i32;
     let mut quote: Option<char> = None;
     for (i, c) in s.char_indices() {
@@ -754,7 +752,7 @@ pub fn eval(e: &Expr, s: Scope<'_>) -> Option<Value> {
             for p in pieces {
                 match p {
                     Piece::Lit(l) => out.push_str(l),
-                    Piece::Expr(e) => out.push_str(&to_text(&eval(e, s)?)),
+                    Piece::Expr(e) => push_text(&mut out, &*eval_ref(e, s)?),
                 }
             }
             Some(Value::String(out))
@@ -766,9 +764,9 @@ pub fn eval(e: &Expr, s: Scope<'_>) -> Option<Value> {
             to,
             flat,
         } => {
-            let items = as_array(eval(over, s)?);
+            let items = items(over, s)?;
             let mut out = Vec::with_capacity(items.len());
-            for item in &items {
+            for item in items.iter() {
                 match (
                     s.with_item(item, bind.as_deref(), |inner| eval(to, inner)),
                     flat,
@@ -780,24 +778,32 @@ pub fn eval(e: &Expr, s: Scope<'_>) -> Option<Value> {
             }
             Some(Value::Array(out))
         }
+        Expr::Use { of, body } => {
+            let v = eval_ref(of, s)?;
+            s.with_item(&v, None, |inner| eval(body, inner))
+                .filter(|r| !r.is_null())
+        }
         Expr::Filter { over, bind, cond } => {
-            let items = as_array(eval(over, s)?);
-            let kept = items
-                .into_iter()
-                .filter(|item| {
-                    s.with_item(item, bind.as_deref(), |inner| {
-                        truthy(eval(cond, inner).as_ref())
-                    })
+            let keep = |item: &Value| {
+                s.with_item(item, bind.as_deref(), |inner| {
+                    truthy(eval_ref(cond, inner).as_deref())
                 })
-                .collect();
+            };
+            let kept = match items(over, s)? {
+                Items::Owned(values) => values.into_iter().filter(|i| keep(i)).collect(),
+                borrowed => borrowed.iter().filter(|i| keep(i)).cloned().collect(),
+            };
             Some(Value::Array(kept))
         }
-        Expr::First(a) => as_array(eval(a, s)?).into_iter().find(|v| !v.is_null()),
-        Expr::Last(a) => as_array(eval(a, s)?)
-            .into_iter()
-            .rev()
-            .find(|v| !v.is_null()),
-        Expr::Len(a) => Some(match eval(a, s) {
+        Expr::First(a) => match items(a, s)? {
+            Items::Owned(values) => values.into_iter().find(|v| !v.is_null()),
+            borrowed => borrowed.iter().find(|v| !v.is_null()).cloned(),
+        },
+        Expr::Last(a) => match items(a, s)? {
+            Items::Owned(values) => values.into_iter().rev().find(|v| !v.is_null()),
+            borrowed => borrowed.iter().rev().find(|v| !v.is_null()).cloned(),
+        },
+        Expr::Len(a) => Some(match eval_ref(a, s).as_deref() {
             None => 0.into(),
             Some(Value::Array(v)) => v.len().into(),
             Some(Value::String(t)) => t.chars().count().into(),
@@ -805,19 +811,26 @@ pub fn eval(e: &Expr, s: Scope<'_>) -> Option<Value> {
             Some(_) => 1.into(),
         }),
         Expr::Join { of, sep } => {
-            let parts: Vec<String> = as_array(eval(of, s)?)
-                .iter()
-                .filter(|v| !v.is_null())
-                .map(to_text)
-                .collect();
-            (!parts.is_empty()).then(|| Value::String(parts.join(sep)))
+            let mut out = String::new();
+            let mut any = false;
+            for v in items(of, s)?.iter().filter(|v| !v.is_null()) {
+                if any {
+                    out.push_str(sep);
+                }
+                any = true;
+                push_text(&mut out, v);
+            }
+            any.then_some(Value::String(out))
         }
         Expr::Lookup {
             key,
             table,
             default,
         } => {
-            let hit = eval(key, s).and_then(|k| table.get(&to_text(&k)));
+            let hit = eval_ref(key, s).and_then(|k| match &*k {
+                Value::String(t) => table.get(t.as_str()),
+                other => table.get(&other.to_string()),
+            });
             match (hit, default) {
                 (Some(e), _) => eval(e, s),
                 (None, Some(d)) => eval(d, s),
@@ -829,60 +842,59 @@ pub fn eval(e: &Expr, s: Scope<'_>) -> Option<Value> {
             then,
             otherwise,
         } => {
-            let branch = if truthy(eval(cond, s).as_ref()) {
+            let branch = if truthy(eval_ref(cond, s).as_deref()) {
                 then
             } else {
                 otherwise
             };
             branch.as_ref().and_then(|b| eval(b, s))
         }
-        Expr::Eq(a, b) => Some(Value::Bool(same(eval(a, s).as_ref(), eval(b, s).as_ref()))),
-        Expr::Ne(a, b) => Some(Value::Bool(!same(eval(a, s).as_ref(), eval(b, s).as_ref()))),
+        Expr::Eq(a, b) => Some(Value::Bool(same(
+            eval_ref(a, s).as_deref(),
+            eval_ref(b, s).as_deref(),
+        ))),
+        Expr::Ne(a, b) => Some(Value::Bool(!same(
+            eval_ref(a, s).as_deref(),
+            eval_ref(b, s).as_deref(),
+        ))),
         Expr::In(a, values) => {
-            Some(Value::Bool(eval(a, s).is_some_and(|v| {
-                values.iter().any(|x| same(Some(&v), Some(x)))
+            Some(Value::Bool(eval_ref(a, s).is_some_and(|v| {
+                values.iter().any(|x| same(Some(&*v), Some(x)))
             })))
         }
-        Expr::Not(a) => Some(Value::Bool(!truthy(eval(a, s).as_ref()))),
+        Expr::Not(a) => Some(Value::Bool(!truthy(eval_ref(a, s).as_deref()))),
         Expr::And(items) => Some(Value::Bool(
-            items.iter().all(|i| truthy(eval(i, s).as_ref())),
+            items.iter().all(|i| truthy(eval_ref(i, s).as_deref())),
         )),
         Expr::Or(items) => Some(Value::Bool(
-            items.iter().any(|i| truthy(eval(i, s).as_ref())),
+            items.iter().any(|i| truthy(eval_ref(i, s).as_deref())),
         )),
-        Expr::Exists(a) => Some(Value::Bool(eval(a, s).is_some())),
-        Expr::Type(a) => Some(Value::String(
-            match eval(a, s) {
-                None => "absent",
-                Some(Value::Null) => "null",
-                Some(Value::Bool(_)) => "boolean",
-                Some(Value::Number(_)) => "number",
-                Some(Value::String(_)) => "string",
-                Some(Value::Array(_)) => "array",
-                Some(Value::Object(_)) => "object",
-            }
-            .to_string(),
-        )),
-        Expr::Stringify(a) => eval(a, s).map(|v| match v {
-            Value::String(_) => v,
+        Expr::Exists(a) => Some(Value::Bool(eval_ref(a, s).is_some())),
+        Expr::Type(a) => Some(type_name(a, s).clone()),
+        Expr::Stringify(a) => eval_ref(a, s).map(|v| match v {
+            Cow::Owned(v @ Value::String(_)) => v,
+            Cow::Borrowed(v @ Value::String(_)) => v.clone(),
             other => Value::String(other.to_string()),
         }),
-        Expr::Parse { of, fallback } => match eval(of, s)? {
-            Value::String(t) if t.trim().is_empty() => Some(Value::Object(Map::new())),
-            Value::String(t) => match serde_json::from_str::<Value>(&t) {
-                Ok(v) => Some(v),
-                Err(_) => match fallback {
-                    Some(f) => eval(f, s),
-                    None => Some(Value::String(t)),
+        Expr::Parse { of, fallback } => {
+            let v = eval_ref(of, s)?;
+            match v.as_str() {
+                Some(t) if t.trim().is_empty() => Some(Value::Object(Map::new())),
+                Some(t) => match serde_json::from_str::<Value>(t) {
+                    Ok(parsed) => Some(parsed),
+                    Err(_) => match fallback {
+                        Some(f) => eval(f, s),
+                        None => Some(v.into_owned()),
+                    },
                 },
-            },
-            other => Some(other),
-        },
+                None => Some(v.into_owned()),
+            }
+        }
         Expr::Concat(items) => {
             let mut out = String::new();
             for i in items {
-                if let Some(v) = eval(i, s) {
-                    out.push_str(&to_text(&v));
+                if let Some(v) = eval_ref(i, s) {
+                    push_text(&mut out, &v);
                 }
             }
             Some(Value::String(out))
@@ -910,32 +922,37 @@ pub fn eval(e: &Expr, s: Scope<'_>) -> Option<Value> {
         Expr::Sum(items) => numeric(items, s, |a, b| a + b),
         Expr::Min(items) => numeric(items, s, f64::min),
         Expr::Max(items) => numeric(items, s, f64::max),
-        Expr::Int(a) => match eval(a, s)? {
-            Value::Number(n) if n.is_i64() || n.is_u64() => Some(Value::Number(n)),
+        Expr::Int(a) => match &*eval_ref(a, s)? {
+            Value::Number(n) if n.is_i64() || n.is_u64() => Some(Value::Number(n.clone())),
             Value::Number(n) => n.as_f64().map(|f| Value::from(f.round() as i64)),
             Value::String(t) => t
                 .trim()
                 .parse::<f64>()
                 .ok()
                 .map(|f| Value::from(f.round() as i64)),
-            Value::Bool(b) => Some(Value::from(b as i64)),
+            Value::Bool(b) => Some(Value::from(*b as i64)),
             _ => None,
         },
-        Expr::Str(a) => eval(a, s).map(|v| Value::String(to_text(&v))),
+        Expr::Str(a) => eval_ref(a, s).map(|v| match v {
+            Cow::Owned(v @ Value::String(_)) => v,
+            other => Value::String(to_text(&other)),
+        }),
         Expr::Replace { of, pattern, with } => {
-            let text = to_text(&eval(of, s)?);
+            let v = eval_ref(of, s)?;
+            let text = text_ref(&v);
             Some(Value::String(
                 pattern.replace_all(&text, with.as_str()).into_owned(),
             ))
         }
         Expr::Capture { of, pattern, group } => {
-            let text = to_text(&eval(of, s)?);
+            let v = eval_ref(of, s)?;
+            let text = text_ref(&v);
             let caps = pattern.captures(&text)?;
             caps.get(*group)
                 .map(|m| Value::String(m.as_str().to_string()))
         }
         Expr::Matches { of, pattern } => Some(Value::Bool(
-            eval(of, s).is_some_and(|v| pattern.is_match(&to_text(&v))),
+            eval_ref(of, s).is_some_and(|v| pattern.is_match(&text_ref(&v))),
         )),
         Expr::MergeAdjacent { of, by, concat } => {
             let mut out: Vec<Value> = Vec::new();
@@ -964,12 +981,114 @@ pub fn eval(e: &Expr, s: Scope<'_>) -> Option<Value> {
     }
 }
 
-fn select(p: &Path, s: Scope<'_>) -> Option<Value> {
-    let base = match &p.var {
-        None => s.focus,
-        Some(name) => s.var(name)?,
+/// Evaluates `e` without copying what it only reads: constants, variables and singular paths
+/// are borrowed from the template or the input. Same result as [`eval`].
+fn eval_ref<'a>(e: &'a Expr, s: Scope<'a>) -> Option<Cow<'a, Value>> {
+    match e {
+        Expr::Const(v) => Some(Cow::Borrowed(v)),
+        Expr::Path(p) => match p.select(base(p, s)?) {
+            Selected::One(v) => v.filter(|v| !v.is_null()).map(Cow::Borrowed),
+            Selected::Many(vs) => Some(Cow::Owned(Value::Array(vs.into_iter().cloned().collect()))),
+        },
+        Expr::Var(name) => s.var(name).filter(|v| !v.is_null()).map(Cow::Borrowed),
+        Expr::Type(a) => Some(Cow::Borrowed(type_name(a, s))),
+        _ => eval(e, s).map(Cow::Owned),
+    }
+}
+
+/// `$type`: the name of the JSON type of `e`, or `absent`.
+fn type_name(e: &Expr, s: Scope<'_>) -> &'static Value {
+    static NAMES: LazyLock<[Value; 7]> = LazyLock::new(|| {
+        [
+            "absent", "null", "boolean", "number", "string", "array", "object",
+        ]
+        .map(Value::from)
+    });
+    &NAMES[match eval_ref(e, s).as_deref() {
+        None => 0,
+        Some(Value::Null) => 1,
+        Some(Value::Bool(_)) => 2,
+        Some(Value::Number(_)) => 3,
+        Some(Value::String(_)) => 4,
+        Some(Value::Array(_)) => 5,
+        Some(Value::Object(_)) => 6,
+    }]
+}
+
+/// The items a list directive works on (see [`as_array`]), borrowed when they can be.
+enum Items<'a> {
+    Slice(&'a [Value]),
+    Refs(Vec<&'a Value>),
+    Owned(Vec<Value>),
+}
+
+impl Items<'_> {
+    fn iter(&self) -> impl DoubleEndedIterator<Item = &Value> {
+        let (values, refs): (&[Value], &[&Value]) = match self {
+            Items::Slice(v) => (v, &[]),
+            Items::Owned(v) => (v, &[]),
+            Items::Refs(r) => (&[], r),
+        };
+        values.iter().chain(refs.iter().copied())
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Items::Slice(v) => v.len(),
+            Items::Owned(v) => v.len(),
+            Items::Refs(r) => r.len(),
+        }
+    }
+}
+
+/// `as_array(eval(e, s)?)`, without copying the items when they are already in the input or
+/// the template.
+fn items<'a>(e: &'a Expr, s: Scope<'a>) -> Option<Items<'a>> {
+    let borrowed = |v: &'a Value| match v {
+        Value::Array(items) => Items::Slice(items),
+        Value::Null => Items::Slice(&[]),
+        other => Items::Slice(std::slice::from_ref(other)),
     };
-    match p.select(base) {
+    Some(match e {
+        Expr::Path(p) => match p.select(base(p, s)?) {
+            Selected::One(v) => borrowed(v.filter(|v| !v.is_null())?),
+            Selected::Many(vs) => Items::Refs(vs),
+        },
+        Expr::Const(v) => borrowed(v),
+        Expr::Var(name) => borrowed(s.var(name).filter(|v| !v.is_null())?),
+        _ => Items::Owned(as_array(eval(e, s)?)),
+    })
+}
+
+/// Appends [`to_text`] of `v` to `out`.
+fn push_text(out: &mut String, v: &Value) {
+    match v {
+        Value::String(t) => out.push_str(t),
+        other => {
+            use std::fmt::Write as _;
+            let _ = write!(out, "{other}");
+        }
+    }
+}
+
+/// [`to_text`], borrowing strings.
+fn text_ref(v: &Value) -> Cow<'_, str> {
+    match v {
+        Value::String(t) => Cow::Borrowed(t),
+        other => Cow::Owned(other.to_string()),
+    }
+}
+
+/// What a path selects from: the focus, or the variable it names.
+fn base<'a>(p: &Path, s: Scope<'a>) -> Option<&'a Value> {
+    match &p.var {
+        None => Some(s.focus),
+        Some(name) => s.var(name),
+    }
+}
+
+fn select(p: &Path, s: Scope<'_>) -> Option<Value> {
+    match p.select(base(p, s)?) {
         Selected::One(v) => v.filter(|v| !v.is_null()).cloned(),
         Selected::Many(vs) => Some(Value::Array(vs.into_iter().cloned().collect())),
     }
@@ -987,7 +1106,7 @@ fn numeric(items: &[Expr], s: Scope<'_>, f: impl Fn(f64, f64) -> f64) -> Option<
     let mut acc: Option<f64> = None;
     let mut all_int = true;
     for i in items {
-        let Some(v) = eval(i, s) else { continue };
+        let Some(v) = eval_ref(i, s) else { continue };
         let Some(n) = v.as_f64() else { continue };
         all_int &= v.is_i64() || v.is_u64();
         acc = Some(acc.map_or(n, |a| f(a, n)));
