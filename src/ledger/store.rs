@@ -2,15 +2,21 @@
 //! `Any` driver, with the dialects' few differences branched where they matter.
 //!
 //! - `sqlite:PATH` / `sqlite://PATH` (`sqlite::memory:` for a throwaway one): the file and its
-//!   directory are created on first use, in WAL mode, with sqlx's 5 s busy timeout. Writes go
-//!   through one connection and every writing transaction is `BEGIN IMMEDIATE`, so they are
-//!   serialized (another process on the same file waits for the lock); reports read on two
-//!   connections of their own.
+//!   directory are created on first use, in WAL mode with `synchronous = NORMAL` (a power loss
+//!   may undo the last transactions, never corrupt the file), with sqlx's 5 s busy timeout.
+//!   Writes go through one connection and every writing transaction is `BEGIN IMMEDIATE`, so
+//!   they are serialized (another process on the same file waits for the lock); reports read on
+//!   two connections of their own.
 //! - `postgres://` / `postgresql://`: a pool of [`POSTGRES_POOL`] connections. `reserve` locks
 //!   the budget rows it checks (inserted if missing, then `SELECT ... FOR UPDATE`, in sorted
 //!   order so two calls never deadlock), counts the live holds and inserts its own before it
 //!   commits: concurrent calls, from any number of replicas, never both take the last place.
 //!   A `reserve` retried with the same hold id does not count its own hold (nor add a second).
+//!
+//! `write` inserts a batch with multi-row `INSERT`s of 100 records (with SQLite, each statement
+//! is a round trip to sqlx's worker thread, and each row it returns a message: `RETURNING id`
+//! only where a record has a hold to settle), then settles the holds of the records it inserted
+//! with a multi-row `DELETE ... RETURNING` and a multi-row upsert of the budget rows, in order.
 //!
 //! Nothing connects at construction ([`SqlStore::connect_lazy`]): the first operation connects
 //! and applies the migrations (`migrations/{sqlite,postgres}/`, recorded by sqlx in
@@ -21,9 +27,12 @@
 //! [`HOLD_GRACE_MS`] so that a record written late (after a store outage) still settles its
 //! charge on the budgets; older ones are purged now and then by `write`.
 
-use std::collections::BTreeMap;
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Display;
+use std::fmt::Write as _;
 use std::path::PathBuf;
+use std::sync::LazyLock;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
@@ -44,18 +53,42 @@ pub const HOLD_GRACE_MS: i64 = 24 * 3_600_000;
 /// How often `write` purges holds expired for longer than [`HOLD_GRACE_MS`].
 const PURGE_EVERY_MS: i64 = 60_000;
 
+/// Records per `INSERT` statement of `write` (18 parameters each: 1,800 per statement, far under
+/// SQLite's 32,766 and PostgreSQL's 65,535). Only the statements of full chunks are kept
+/// prepared (sqlx's cache of 100 statements per connection): a shorter chunk, a batch's last,
+/// has a length of its own each time.
+const INSERT_ROWS: usize = 100;
+/// Holds per `DELETE` statement of `write` (as many as a full batch of the ledger writer).
+const DELETE_HOLDS: usize = 500;
+/// (subject, period) rows per budget usage statement of `write` (4 parameters each).
+const USAGE_ROWS: usize = 250;
+
 /// The versioned migrations, per dialect. Add a file and a line here; never edit an applied one
 /// (sqlx refuses a migration whose checksum changed).
-const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "ledger",
-    include_str!("../../migrations/sqlite/0001_ledger.sql"),
-)];
-const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "ledger",
-    include_str!("../../migrations/postgres/0001_ledger.sql"),
-)];
+const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "ledger",
+        include_str!("../../migrations/sqlite/0001_ledger.sql"),
+    ),
+    (
+        2,
+        "ledger indexes",
+        include_str!("../../migrations/sqlite/0002_ledger_indexes.sql"),
+    ),
+];
+const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "ledger",
+        include_str!("../../migrations/postgres/0001_ledger.sql"),
+    ),
+    (
+        2,
+        "ledger indexes",
+        include_str!("../../migrations/postgres/0002_ledger_indexes.sql"),
+    ),
+];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Dialect {
@@ -131,11 +164,13 @@ impl SqlStore {
                     )
                 };
                 // One connection, kept open (an in-memory database lives as long as it does).
-                let options = AnyPoolOptions::new()
-                    .max_connections(1)
-                    .acquire_timeout(Duration::from_secs(30))
-                    .idle_timeout(None)
-                    .max_lifetime(None);
+                let options = sqlite_pragmas(
+                    AnyPoolOptions::new()
+                        .max_connections(1)
+                        .acquire_timeout(Duration::from_secs(30))
+                        .idle_timeout(None)
+                        .max_lifetime(None),
+                );
                 (Dialect::Sqlite, conn_url, file, options)
             }
             "postgres" | "postgresql" => {
@@ -158,12 +193,12 @@ impl SqlStore {
         };
         let pool = lazy(options)?;
         let reader = if sqlite_path.is_some() {
-            lazy(
+            lazy(sqlite_pragmas(
                 AnyPoolOptions::new()
                     .max_connections(2)
                     .acquire_timeout(Duration::from_secs(30))
                     .idle_timeout(Duration::from_secs(300)),
-            )?
+            ))?
         } else {
             pool.clone()
         };
@@ -333,72 +368,100 @@ impl SqlStore {
     }
 
     async fn write_tx(&self, batch: &[Record]) -> Result<(), sqlx::Error> {
+        // A record whose id comes again later in the batch: the later one is skipped, as it
+        // would be by the database (it conflicts with the first).
+        let mut ids: HashSet<&str> = HashSet::with_capacity(batch.len());
+        let records: Vec<&Record> = batch.iter().filter(|r| ids.insert(&r.id)).collect();
         let mut tx = self.begin().await?;
+        // The ids inserted now; the others were already written (a retried batch) and their
+        // holds were settled with them.
+        let mut inserted: HashSet<String> = HashSet::with_capacity(records.len());
+        for chunk in records.chunks(INSERT_ROWS) {
+            // Only a record with a hold needs to know whether it was inserted.
+            let returning = chunk.iter().any(|r| r.hold.is_some());
+            let sql = insert_sql(self.dialect, chunk.len(), returning);
+            let mut query = sqlx::query(AssertSqlSafe(sql)).persistent(chunk.len() == INSERT_ROWS);
+            for r in chunk {
+                query = query
+                    .bind(&r.id)
+                    .bind(r.at_ms)
+                    .bind(&r.day)
+                    .bind(&r.request_id)
+                    .bind(r.user.as_deref())
+                    .bind(r.key.as_deref())
+                    .bind(&r.mapping)
+                    .bind(&r.model)
+                    .bind(r.stream)
+                    .bind(r.status.as_str())
+                    .bind(i32::from(r.http_status))
+                    .bind(r.prompt_tokens)
+                    .bind(r.completion_tokens)
+                    .bind(r.cached_tokens)
+                    .bind(r.cost_nano)
+                    .bind(r.duration_ms)
+                    .bind(r.error.as_deref())
+                    .bind(r.hold.as_deref());
+            }
+            if !returning {
+                query.execute(&mut *tx).await?;
+                continue;
+            }
+            for row in query.fetch_all(&mut *tx).await? {
+                inserted.insert(row.try_get(0)?);
+            }
+        }
+        // Each hold is settled by the first record inserted now that names it (a later one
+        // would find it gone).
+        let mut settles: HashMap<&str, &Record> = HashMap::new();
+        for r in records {
+            if let Some(hold) = &r.hold
+                && inserted.contains(&r.id)
+            {
+                settles.entry(hold).or_insert(r);
+            }
+        }
         // (subject, period) → (cost, requests), applied in sorted order (no deadlock between
         // two writers, nor with `reserve`, which locks the same rows in the same order).
         let mut charges: BTreeMap<(String, String), (i64, i64)> = BTreeMap::new();
-        for r in batch {
-            let inserted = sqlx::query(
-                "INSERT INTO ledger (id, at_ms, day, request_id, user_id, key_name, mapping, \
-                 model, stream, status, http_status, prompt_tokens, completion_tokens, \
-                 cached_tokens, cost_nano, duration_ms, error, hold_id) VALUES ($1, $2, $3, $4, \
-                 $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) \
-                 ON CONFLICT (id) DO NOTHING",
-            )
-            .bind(&r.id)
-            .bind(r.at_ms)
-            .bind(&r.day)
-            .bind(&r.request_id)
-            .bind(r.user.as_deref())
-            .bind(r.key.as_deref())
-            .bind(&r.mapping)
-            .bind(&r.model)
-            .bind(r.stream)
-            .bind(r.status.as_str())
-            .bind(i32::from(r.http_status))
-            .bind(r.prompt_tokens)
-            .bind(r.completion_tokens)
-            .bind(r.cached_tokens)
-            .bind(r.cost_nano)
-            .bind(r.duration_ms)
-            .bind(r.error.as_deref())
-            .bind(r.hold.as_deref())
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            // Already written (a retried batch): its hold was settled with it.
-            if inserted == 0 {
-                continue;
+        let holds: Vec<&str> = settles.keys().copied().collect();
+        for chunk in holds.chunks(DELETE_HOLDS) {
+            let mut query = sqlx::query(AssertSqlSafe(format!(
+                "DELETE FROM budget_holds WHERE hold_id IN ({}) \
+                 RETURNING hold_id, subject, period",
+                placeholders(self.dialect, chunk.len(), 0)
+            )))
+            .persistent(chunk.len() == DELETE_HOLDS);
+            for hold in chunk {
+                query = query.bind(*hold);
             }
-            let Some(hold) = &r.hold else { continue };
-            let covered = sqlx::query(
-                "DELETE FROM budget_holds WHERE hold_id = $1 RETURNING subject, period",
-            )
-            .bind(hold)
-            .fetch_all(&mut *tx)
-            .await?;
-            if r.charged() {
-                for row in covered {
-                    let key = (row.try_get(0)?, row.try_get(1)?);
-                    let sum = charges.entry(key).or_default();
+            for row in query.fetch_all(&mut *tx).await? {
+                let hold: String = row.try_get(0)?;
+                let r = settles[hold.as_str()];
+                if r.charged() {
+                    let sum = charges
+                        .entry((row.try_get(1)?, row.try_get(2)?))
+                        .or_default();
                     sum.0 += r.cost_nano;
                     sum.1 += 1;
                 }
             }
         }
-        for ((subject, period), (cost, requests)) in charges {
-            sqlx::query(
-                "INSERT INTO budget_usage (subject, period, spent_nano, requests) \
-                 VALUES ($1, $2, $3, $4) ON CONFLICT (subject, period) DO UPDATE SET \
+        // One statement per chunk, its rows in sorted order: PostgreSQL inserts (and locks) the
+        // rows of a VALUES list one after the other, in order.
+        let charges: Vec<_> = charges.into_iter().collect();
+        for chunk in charges.chunks(USAGE_ROWS) {
+            let mut query = sqlx::query(AssertSqlSafe(format!(
+                "INSERT INTO budget_usage (subject, period, spent_nano, requests) VALUES {} \
+                 ON CONFLICT (subject, period) DO UPDATE SET \
                  spent_nano = budget_usage.spent_nano + excluded.spent_nano, \
                  requests = budget_usage.requests + excluded.requests",
-            )
-            .bind(subject)
-            .bind(period)
-            .bind(cost)
-            .bind(requests)
-            .execute(&mut *tx)
-            .await?;
+                rows_of(self.dialect, chunk.len(), 4)
+            )))
+            .persistent(chunk.len() == USAGE_ROWS);
+            for ((subject, period), (cost, requests)) in chunk {
+                query = query.bind(subject).bind(period).bind(cost).bind(requests);
+            }
+            query.execute(&mut *tx).await?;
         }
         tx.commit().await
     }
@@ -600,6 +663,80 @@ impl Store for SqlStore {
     }
 }
 
+/// Sets up each new SQLite connection: `synchronous = NORMAL`. In WAL mode (set on the file
+/// before anything is written, see `init`) a commit then appends to the WAL without waiting for
+/// the disk, which is synced at each checkpoint: a power loss (not a crash of Rosetta) may undo
+/// the last transactions, never corrupt the file. The default, FULL, syncs on every commit: every
+/// batch and every budget `reserve`.
+fn sqlite_pragmas(options: AnyPoolOptions) -> AnyPoolOptions {
+    options.after_connect(|conn, _| {
+        Box::pin(async move {
+            sqlx::query("PRAGMA synchronous = NORMAL")
+                .execute(&mut *conn)
+                .await
+                .map(|_| ())
+        })
+    })
+}
+
+/// The `INSERT` of `rows` records into the ledger (a record whose id is already there is
+/// skipped), with `RETURNING id` (the ids actually inserted) when `returning`.
+fn insert_sql(dialect: Dialect, rows: usize, returning: bool) -> Cow<'static, str> {
+    fn build(dialect: Dialect, rows: usize, returning: bool) -> String {
+        format!(
+            "INSERT INTO ledger (id, at_ms, day, request_id, user_id, key_name, mapping, model, \
+             stream, status, http_status, prompt_tokens, completion_tokens, cached_tokens, \
+             cost_nano, duration_ms, error, hold_id) VALUES {} ON CONFLICT (id) DO NOTHING{}",
+            rows_of(dialect, rows, 18),
+            if returning { " RETURNING id" } else { "" }
+        )
+    }
+    // The full chunks' statements, built once: [SQLite, PostgreSQL] × [plain, returning].
+    static FULL: LazyLock<[[String; 2]; 2]> = LazyLock::new(|| {
+        [Dialect::Sqlite, Dialect::Postgres]
+            .map(|d| [false, true].map(|returning| build(d, INSERT_ROWS, returning)))
+    });
+    if rows == INSERT_ROWS {
+        let d = usize::from(dialect == Dialect::Postgres);
+        Cow::Borrowed(FULL[d][usize::from(returning)].as_str())
+    } else {
+        Cow::Owned(build(dialect, rows, returning))
+    }
+}
+
+/// `(p1, ..., p_width), (p_width+1, ...), ...`: `rows` tuples of parameters.
+fn rows_of(dialect: Dialect, rows: usize, width: usize) -> String {
+    let mut out = String::with_capacity(rows * width * 6);
+    for row in 0..rows {
+        if row > 0 {
+            out.push_str(", ");
+        }
+        out.push('(');
+        out.push_str(&placeholders(dialect, width, row * width));
+        out.push(')');
+    }
+    out
+}
+
+/// `n` parameters, the `first + 1`th to the `first + n`th of the statement: `$k` on
+/// PostgreSQL, `?` on SQLite, in order. (Binding a numbered or named SQLite parameter looks its
+/// name up in a list: quadratic in a statement of a thousand parameters.)
+fn placeholders(dialect: Dialect, n: usize, first: usize) -> String {
+    let mut out = String::with_capacity(n * 6);
+    for i in 1..=n {
+        if i > 1 {
+            out.push_str(", ");
+        }
+        match dialect {
+            Dialect::Sqlite => out.push('?'),
+            Dialect::Postgres => {
+                let _ = write!(out, "${}", first + i);
+            }
+        }
+    }
+    out
+}
+
 /// The password of a URL (`scheme://user:PASSWORD@host` or `?password=`), raw and
 /// percent-decoded, longest first.
 fn secrets_of(url: &str) -> Vec<String> {
@@ -725,6 +862,129 @@ mod tests {
         store.write(&[record]).await.unwrap();
         let rows = store.report(0, GroupBy::Model).await.unwrap();
         assert_eq!((rows[0].requests, rows[0].cost_nano), (1, 7));
+    }
+
+    /// A SQLite file is in WAL mode, and every connection (writer and readers) syncs NORMAL.
+    #[tokio::test]
+    async fn sqlite_files_are_wal_and_synchronous_normal() {
+        let dir = std::env::temp_dir().join(format!("rosetta-store-{:x}", fastrand::u64(..)));
+        let store = SqlStore::connect_lazy(&format!("sqlite://{}/l.db", dir.display())).unwrap();
+        store.ready().await.unwrap();
+        for pool in [&store.pool, &store.reader] {
+            let row = sqlx::query("PRAGMA journal_mode").fetch_one(pool).await;
+            assert_eq!(row.unwrap().try_get::<String, _>(0).unwrap(), "wal");
+            let row = sqlx::query("PRAGMA synchronous").fetch_one(pool).await;
+            assert_eq!(row.unwrap().try_get::<i32, _>(0).unwrap(), 1, "NORMAL");
+        }
+        drop(store);
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn statements_have_one_parameter_per_value() {
+        assert_eq!(placeholders(Dialect::Postgres, 3, 4), "$5, $6, $7");
+        assert_eq!(placeholders(Dialect::Sqlite, 3, 4), "?, ?, ?");
+        assert_eq!(rows_of(Dialect::Postgres, 2, 2), "($1, $2), ($3, $4)");
+        assert_eq!(rows_of(Dialect::Sqlite, 2, 2), "(?, ?), (?, ?)");
+        for dialect in [Dialect::Sqlite, Dialect::Postgres] {
+            for rows in [1, 7, INSERT_ROWS] {
+                for returning in [false, true] {
+                    let sql = insert_sql(dialect, rows, returning);
+                    let values = sql.matches('?').count() + sql.matches('$').count();
+                    assert_eq!(values, rows * 18, "{sql}");
+                    assert_eq!(sql.ends_with(" RETURNING id"), returning, "{sql}");
+                }
+            }
+        }
+        assert!(insert_sql(Dialect::Postgres, INSERT_ROWS, true).contains("$1800)"));
+    }
+
+    fn record(i: usize, status: super::super::Status, hold: Option<String>) -> Record {
+        Record {
+            id: format!("r{i}"),
+            at_ms: 5,
+            day: "1970-01-01".into(),
+            request_id: format!("q{i}"),
+            user: Some(format!("u{}", i % 3)),
+            key: Some("k".into()),
+            mapping: "m".into(),
+            model: "x".into(),
+            stream: false,
+            status,
+            http_status: 200,
+            prompt_tokens: 1,
+            completion_tokens: 2,
+            cached_tokens: 0,
+            cost_nano: i as i64 + 1,
+            duration_ms: 1,
+            error: None,
+            hold,
+        }
+    }
+
+    /// Batches over several statements: each record is written once, and each hold settled
+    /// once, by the first record written that names it.
+    #[tokio::test]
+    async fn a_large_batch_settles_each_hold_once() {
+        use super::super::Status;
+        let store = SqlStore::connect_lazy("sqlite::memory:").unwrap();
+        let check = |subject: String, period: &str| Check {
+            subject,
+            period: period.into(),
+            max_cost_nano: None,
+            max_requests: None,
+            hold_cost_nano: 0,
+            resets_at_ms: i64::MAX,
+        };
+        for i in 0..120 {
+            let checks = [
+                check(format!("user:u{}", i % 3), "day"),
+                check("key:k".into(), "month"),
+            ];
+            let hold = format!("h{i}");
+            let denied = store.reserve(&checks, &hold, 0, i64::MAX).await.unwrap();
+            assert_eq!(denied, None);
+        }
+        let status = |i: usize| match i % 10 {
+            3 => Status::UpstreamError,
+            _ => Status::Ok,
+        };
+        let mut batch: Vec<Record> = (0..230)
+            .map(|i| record(i, status(i), (i < 120).then(|| format!("h{i}"))))
+            .collect();
+        // Later in the batch: a record already in it (skipped) and another naming a hold
+        // settled by an earlier record (written, charges nothing).
+        batch.push(Record {
+            cost_nano: 1_000_000,
+            ..batch[60].clone()
+        });
+        batch.push(record(1000, Status::Ok, Some("h70".into())));
+        // A batch partly written already (retried): those records are skipped, charge nothing.
+        store.write(&batch[..50]).await.unwrap();
+        store.write(&batch).await.unwrap();
+        store.write(&batch[100..]).await.unwrap();
+
+        let rows = store.report(0, GroupBy::Day).await.unwrap();
+        assert_eq!(rows[0].requests, 231);
+        let charged: Vec<usize> = (0..120).filter(|&i| status(i) == Status::Ok).collect();
+        let sum = |it: &mut dyn Iterator<Item = usize>| {
+            it.fold((0, 0), |(c, n), i| (c + i as i64 + 1, n + 1))
+        };
+        for u in 0..3 {
+            let usage = store.budget_usage(&format!("user:u{u}"), "day").await;
+            let want = sum(&mut charged.iter().copied().filter(|i| i % 3 == u));
+            assert_eq!(usage.unwrap(), want, "u{u}");
+        }
+        let want = sum(&mut charged.iter().copied());
+        assert_eq!(store.budget_usage("key:k", "month").await.unwrap(), want);
+        assert_eq!(store.purge_holds(i64::MAX).await.unwrap(), 0);
+        // A skipped record settles nothing, even a hold of its id taken again since.
+        let checks = [check("key:k".into(), "month")];
+        let denied = store.reserve(&checks, "h0", 0, 1_000).await.unwrap();
+        assert_eq!(denied, None);
+        store.write(&batch[..10]).await.unwrap();
+        assert_eq!(store.budget_usage("key:k", "month").await.unwrap(), want);
+        assert_eq!(store.purge_holds(i64::MAX).await.unwrap(), 1);
     }
 
     #[test]
