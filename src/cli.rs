@@ -128,6 +128,16 @@ async fn health(url: &str, timeout: std::time::Duration) -> Result<(), String> {
     }
 }
 
+/// A single-threaded runtime for the short commands (`health`, `usage`), or `None` after
+/// printing why it could not start.
+fn current_thread_runtime() -> Option<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| eprintln!("error: cannot start the runtime: {e}"))
+        .ok()
+}
+
 /// Loads mappings, printing every error to stderr.
 fn load_with(dir: &Path, env: mapping::Env<'_>) -> Option<Vec<Arc<Mapping>>> {
     reported(dir, mapping::load_dir(dir, env))
@@ -156,15 +166,8 @@ fn load(dir: &Path) -> Option<Vec<Arc<Mapping>>> {
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Health { url, timeout } => {
-            let runtime = match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(r) => r,
-                Err(e) => {
-                    eprintln!("error: cannot start the runtime: {e}");
-                    return ExitCode::FAILURE;
-                }
+            let Some(runtime) = current_thread_runtime() else {
+                return ExitCode::FAILURE;
             };
             match runtime.block_on(health(&url, std::time::Duration::from_secs(timeout))) {
                 Ok(()) => {
@@ -474,26 +477,16 @@ fn usage(ledger: &str, since: Option<&str>, by: &str, as_json: bool) -> ExitCode
         return ExitCode::FAILURE;
     };
     let by = GroupBy::parse(by).expect("clap checked the value");
-    let since_day = match since {
-        Some(d) => d.to_string(),
-        None => {
-            let today = crate::ledger::day_of(crate::ledger::now_ms());
-            format!("{}-01", &today[..7])
-        }
-    };
+    let since_day = since.map_or_else(
+        || crate::ledger::month_start_of(crate::ledger::now_ms()),
+        str::to_string,
+    );
     let Some(since_ms) = crate::ledger::parse_day(&since_day) else {
         eprintln!("error: --since {since_day:?} is not a date (YYYY-MM-DD)");
         return ExitCode::FAILURE;
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+    let Some(runtime) = current_thread_runtime() else {
+        return ExitCode::FAILURE;
     };
     let rows = runtime.block_on(async {
         let store = crate::ledger::store::SqlStore::connect_lazy(&url)?;

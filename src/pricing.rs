@@ -80,16 +80,6 @@ impl Pricing {
     }
 }
 
-/// The currency the loaded mappings price in (loading makes sure there is one), or `None` when
-/// no mapping has prices. A budgets file naming another currency is a configuration error.
-pub fn currency_of<'a>(
-    mappings: impl IntoIterator<Item = &'a crate::mapping::Mapping>,
-) -> Option<&'a str> {
-    mappings
-        .into_iter()
-        .find_map(|m| m.pricing.as_ref().map(|p| p.currency.as_str()))
-}
-
 impl Price {
     /// A price for `pattern` (an id or a glob with `*` and `?`), amounts in nano-units.
     pub fn new(

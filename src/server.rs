@@ -677,6 +677,7 @@ async fn reserve_budget(
     if checks.is_empty() {
         return Ok(());
     }
+    let currency = budgets.currency_or(tab.currency());
     match ledger.reserve(&checks, tab.id()).await {
         Reservation::Granted => {
             tab.held();
@@ -685,11 +686,7 @@ async fn reserve_budget(
         Reservation::Denied(denial) => {
             let check = &checks[denial.check];
             Err(ProxyError::QuotaExceeded {
-                message: crate::ledger::budgets::describe(
-                    check,
-                    &denial,
-                    budgets.currency_or("USD"),
-                ),
+                message: crate::ledger::budgets::describe(check, &denial, currency),
                 resets_at: check.resets_at_ms.div_euclid(1000),
             })
         }
@@ -913,10 +910,7 @@ async fn admin(
             _ => {}
         }
     }
-    let since = since.unwrap_or_else(|| {
-        let today = crate::ledger::day_of(crate::ledger::now_ms());
-        format!("{}-01", &today[..7])
-    });
+    let since = since.unwrap_or_else(|| crate::ledger::month_start_of(crate::ledger::now_ms()));
     let since_ms = crate::ledger::parse_day(&since).ok_or_else(|| ProxyError::BadRequest {
         message: format!("since={since:?} is not a date (YYYY-MM-DD)"),
         param: Some("since".into()),

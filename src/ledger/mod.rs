@@ -166,7 +166,7 @@ impl GroupBy {
 }
 
 /// One line of a usage report.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct ReportRow {
     /// The group's value (`None`: calls without a user or key).
     pub group: Option<String>,
@@ -250,6 +250,12 @@ pub fn day_of(ms: i64) -> String {
     format!("{y:04}-{m:02}-{d:02}")
 }
 
+/// The first day of the UTC month of `ms`, `YYYY-MM-01`: where reports start by default.
+pub fn month_start_of(ms: i64) -> String {
+    let (y, m, _) = civil_from_days(ms.div_euclid(86_400_000));
+    format!("{y:04}-{m:02}-01")
+}
+
 /// Parses `YYYY-MM-DD` (UTC midnight) into Unix milliseconds.
 pub fn parse_day(s: &str) -> Option<i64> {
     let mut it = s.trim().splitn(3, '-');
@@ -290,5 +296,7 @@ mod tests {
         assert_eq!(parse_day("2026-02-29"), None);
         assert_eq!(parse_day("2026-13-01"), None);
         assert_eq!(parse_day("yesterday"), None);
+        assert_eq!(month_start_of(1_795_392_000_000 - 1), "2026-11-01");
+        assert_eq!(month_start_of(19_782 * 86_400_000), "2024-02-01");
     }
 }

@@ -67,17 +67,7 @@ pub fn table(rows: &[ReportRow], by: GroupBy) -> String {
             money(r.cost_nano),
         ]
     };
-    let mut total = ReportRow {
-        group: None,
-        requests: 0,
-        succeeded: 0,
-        failed: 0,
-        aborted: 0,
-        prompt_tokens: 0,
-        completion_tokens: 0,
-        cached_tokens: 0,
-        cost_nano: 0,
-    };
+    let mut total = ReportRow::default();
     let mut cells: Vec<Vec<String>> = vec![head.iter().map(|s| s.to_string()).collect()];
     for r in rows {
         cells.push(line(r, group_name(r)));

@@ -46,13 +46,18 @@ impl Tab {
         upstream_model: &str,
         caller: Caller<'_>,
     ) -> Tab {
+        let id = if ledger.is_some() {
+            random_id()
+        } else {
+            String::new()
+        };
         Tab {
             ledger,
             metrics: metrics.clone(),
             mapping: Arc::clone(mapping),
             upstream_model: upstream_model.to_string(),
             record: Record {
-                id: random_id(),
+                id,
                 at_ms: 0,
                 day: String::new(),
                 request_id: caller.request_id.to_string(),
@@ -93,6 +98,14 @@ impl Tab {
             .as_ref()
             .and_then(|p| p.price(&self.upstream_model, &self.record.model))
             .map_or(0, |p| p.hold_cost())
+    }
+
+    /// The currency the call's mapping prices in (`USD` when it has no prices).
+    pub fn currency(&self) -> &str {
+        self.mapping
+            .pricing
+            .as_ref()
+            .map_or(crate::pricing::DEFAULT_CURRENCY, |p| p.currency.as_str())
     }
 
     /// The call moves to a fallback mapping: it is priced and recorded there.

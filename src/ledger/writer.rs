@@ -927,13 +927,7 @@ mod tests {
                 Ok(vec![ReportRow {
                     group: Some(format!("{by:?}")),
                     requests: self.state.lock().unwrap().rows.len() as i64,
-                    succeeded: 0,
-                    failed: 0,
-                    aborted: 0,
-                    prompt_tokens: 0,
-                    completion_tokens: 0,
-                    cached_tokens: 0,
-                    cost_nano: 0,
+                    ..ReportRow::default()
                 }])
             })
         }
