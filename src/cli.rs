@@ -434,7 +434,7 @@ impl AccountingArgs {
         let ledger = Ledger::start(Arc::new(store), options, metrics.clone());
         let warm = ledger.clone();
         tokio::spawn(async move {
-            let now = crate::ledger::now_ms();
+            let now = warm.now_ms();
             match warm.report(now, crate::ledger::GroupBy::Day).await {
                 Ok(_) => tracing::info!(store = warm.store().kind(), "ledger ready"),
                 Err(e) => {
@@ -478,7 +478,7 @@ fn usage(ledger: &str, since: Option<&str>, by: &str, as_json: bool) -> ExitCode
     };
     let by = GroupBy::parse(by).expect("clap checked the value");
     let since_day = since.map_or_else(
-        || crate::ledger::month_start_of(crate::ledger::now_ms()),
+        || crate::ledger::month_start_of(crate::clock::Clock::system().now_ms()),
         str::to_string,
     );
     let Some(since_ms) = crate::ledger::parse_day(&since_day) else {

@@ -189,10 +189,9 @@ impl ProxyError {
                     ..
                 } => (
                     message.clone(),
-                    kind.clone()
-                        .unwrap_or_else(|| type_for_status(*status).into()),
+                    identifier(kind).unwrap_or_else(|| type_for_status(*status).into()),
                     None,
-                    code.clone(),
+                    identifier(code),
                 ),
                 ProxyError::UpstreamStreamError {
                     message,
@@ -200,9 +199,9 @@ impl ProxyError {
                     code,
                 } => (
                     message.clone(),
-                    kind.clone().unwrap_or_else(|| "server_error".into()),
+                    identifier(kind).unwrap_or_else(|| "server_error".into()),
                     None,
-                    code.clone(),
+                    identifier(code),
                 ),
                 ProxyError::Unreachable { message }
                 | ProxyError::Timeout { message }
@@ -220,6 +219,20 @@ impl ProxyError {
             };
         json!({"error": {"message": message, "type": kind, "param": param, "code": code}})
     }
+}
+
+/// An upstream's error `type` or `code` when it is an identifier (`rate_limit_error`,
+/// `RESOURCE_EXHAUSTED`, `content_filter`: letters, digits, `_`, `.`, `-`, at most 64), else
+/// nothing: free text (a message, a quoted key) never becomes a `type` or a `code`.
+fn identifier(value: &Option<String>) -> Option<String> {
+    value
+        .as_deref()
+        .filter(|v| {
+            (1..=64).contains(&v.len())
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+        })
+        .map(str::to_string)
 }
 
 /// The OpenAI error `type` conventionally used for an HTTP status.
@@ -308,6 +321,17 @@ mod tests {
             retry_after: None,
         };
         assert_eq!(rl.to_json()["error"]["type"], "rate_limit_error");
+        // Free text is never a type or a code.
+        let echoed = ProxyError::UpstreamStatus {
+            status: StatusCode::BAD_REQUEST,
+            message: "x".into(),
+            kind: Some("invalid_request_error sk-ant-0123456789".into()),
+            code: Some("bad key: sk".into()),
+            retry_after: None,
+        };
+        let j = echoed.to_json();
+        assert_eq!(j["error"]["type"], "invalid_request_error");
+        assert_eq!(j["error"]["code"], Value::Null);
         assert_eq!(
             ProxyError::Timeout {
                 message: "t".into()

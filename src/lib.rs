@@ -26,6 +26,7 @@
 pub mod auth;
 pub mod body;
 pub mod cli;
+pub mod clock;
 pub mod error;
 pub mod framing;
 pub mod golden;
@@ -37,6 +38,8 @@ pub mod path;
 pub mod pool;
 pub mod pricing;
 pub mod proxy;
+pub mod redact;
+pub mod redact_body;
 pub mod reload;
 pub mod rewrite;
 pub mod router;

@@ -1194,7 +1194,11 @@ impl Ctx<'_> {
                 // is a constant, never a path; unset, the parameter is left out.
                 let e = match y {
                     Yaml::String(raw) if raw.contains("${") => {
-                        self.note_secrets(raw, env);
+                        // A version or a region is not a secret; a `key`, `token`, `sig`...
+                        // parameter is (its pieces would blank out dates and words).
+                        if crate::trace::secret(k) {
+                            self.note_secrets(raw, env);
+                        }
                         match self.interpolate(raw, &loc, env, &mut missing) {
                             Some(v) if !v.is_empty() => Expr::Const(serde_json::Value::String(v)),
                             _ => Expr::Coalesce(Vec::new()),

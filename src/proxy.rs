@@ -125,7 +125,7 @@ pub fn translate_whole(
         serde_json::from_slice(body).map_err(|_| ProxyError::BadUpstreamResponse {
             message: format!(
                 "the upstream answered with a body that is not JSON: {}",
-                snippet(body)
+                snippet(body, &mapping.upstream.secrets)
             ),
         })?;
     let normalized: Map<String, Value> =
@@ -218,7 +218,7 @@ pub async fn run(call: Call<'_>) -> Result<Response<ProxyBody>, ProxyError> {
         return Err(ProxyError::BadUpstreamResponse {
             message: format!(
                 "the upstream answered a stream request with a JSON body: {}",
-                snippet(&body)
+                snippet(&body, &mapping.upstream.secrets)
             ),
         });
     }

@@ -35,6 +35,8 @@ use crate::mapping::Mapping;
 use crate::mapping::Op;
 use crate::pool::Pool;
 use crate::proxy::{self, Call};
+use crate::redact::Redactor;
+use crate::redact_body::Shield;
 use crate::router::{model_list, model_not_found, op_for, parse_request, pick_mapping};
 use crate::telemetry::{Metrics, status_class};
 use crate::trace::{self, TraceMode};
@@ -106,6 +108,20 @@ impl MappingSet {
     }
 }
 
+/// A redactor of every mapping's secrets.
+fn redactor_of(set: &MappingSet) -> Redactor {
+    crate::redact::remember(
+        set.mappings
+            .values()
+            .flat_map(|l| l.mapping.upstream.secrets.iter()),
+    );
+    Redactor::new(
+        set.mappings
+            .values()
+            .flat_map(|l| l.mapping.upstream.secrets.iter()),
+    )
+}
+
 /// Everything the server needs, shared by all connections.
 pub struct State {
     current: ArcSwap<MappingSet>,
@@ -123,6 +139,8 @@ pub struct State {
     pub accounting: Accounting,
     /// The keys of `/admin/...` ([`State::with_admin`]; the admin API is off otherwise).
     pub admin: Option<Auth>,
+    /// The secrets of the current mappings, redacted from everything sent (rebuilt on reload).
+    redactor: ArcSwap<Redactor>,
 }
 
 impl State {
@@ -135,7 +153,9 @@ impl State {
             crate::limits::DEFAULT_MAX_CONCURRENT,
             metrics.in_flight.clone(),
         );
+        let redactor = ArcSwap::from_pointee(redactor_of(&set));
         State {
+            redactor,
             current: ArcSwap::from_pointee(set),
             metrics,
             started: crate::openai::now_secs(),
@@ -162,7 +182,14 @@ impl State {
         set.carry_over(&old);
         self.metrics
             .observe_mappings(set.mappings.len(), set.loaded_at);
+        self.redactor.store(Arc::new(redactor_of(&set)));
         self.current.store(Arc::new(set));
+    }
+
+    /// The redactor of the current secrets: the one function every upstream-derived string
+    /// passes through on its way to a client, a log or the ledger.
+    pub fn redactor(&self) -> Arc<Redactor> {
+        self.redactor.load_full()
     }
 
     /// The same state, tracing the requests `mode` selects.
@@ -304,11 +331,21 @@ async fn handle(
         .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
         .map_or_else(|| format!("req_{}", random_id()), String::from);
     let set = state.mappings();
+    // Everything this request is answered passes through its shield (redaction).
+    let shield = Shield::new(state.redactor());
+    req.extensions_mut().insert(Arc::clone(&shield));
     let path = req.uri().path().to_string();
+    let req_uri = req.uri().to_string();
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     let permit = match admit(&state, &mut req, &segments, peer, &request_id) {
         Ok(p) => p,
-        Err(e) => return Ok(with_request_id(error_response(&e), &request_id)),
+        Err(e) => {
+            shield.saw_request(req_uri.as_bytes(), b"");
+            return Ok(with_request_id(
+                shield.wrap(error_response(&e)),
+                &request_id,
+            ));
+        }
     };
     let response = match (req.method(), segments.as_slice()) {
         (&Method::GET, ["health"]) => Ok(health(&state, &set)),
@@ -331,7 +368,9 @@ async fn handle(
         },
         _ => Err(not_found(&set, &path)),
     };
-    let mut response = response.unwrap_or_else(|e| error_response(&e));
+    // A request whose body was not read (GET, an early refusal): its request line only.
+    shield.saw_request(req_uri.as_bytes(), b"");
+    let mut response = shield.wrap(response.unwrap_or_else(|e| error_response(&e)));
     if let Some(p) = permit {
         // The permit lives in the body: a stream holds it until its last byte.
         response = crate::limits::hold(response, p);
@@ -545,7 +584,13 @@ async fn dispatch<'s>(
                 after: limits.body_read_timeout,
             });
         }
-        Ok(Ok(c)) => c.to_bytes(),
+        Ok(Ok(c)) => {
+            let bytes = c.to_bytes();
+            if let Some(shield) = parts.extensions.get::<Arc<Shield>>() {
+                shield.saw_request(parts.uri.to_string().as_bytes(), &bytes);
+            }
+            bytes
+        }
         Ok(Err(e))
             if e.downcast_ref::<http_body_util::LengthLimitError>()
                 .is_some() =>
@@ -673,7 +718,7 @@ async fn reserve_budget(
     let (Some(budgets), Some(ledger)) = (&acc.budgets, &acc.ledger) else {
         return Ok(());
     };
-    let checks = budgets.checks(user, key, crate::ledger::now_ms(), tab.hold_cost());
+    let checks = budgets.checks(user, key, ledger.now_ms(), tab.hold_cost());
     if checks.is_empty() {
         return Ok(());
     }
@@ -910,7 +955,7 @@ async fn admin(
             _ => {}
         }
     }
-    let since = since.unwrap_or_else(|| crate::ledger::month_start_of(crate::ledger::now_ms()));
+    let since = since.unwrap_or_else(|| crate::ledger::month_start_of(ledger.now_ms()));
     let since_ms = crate::ledger::parse_day(&since).ok_or_else(|| ProxyError::BadRequest {
         message: format!("since={since:?} is not a date (YYYY-MM-DD)"),
         param: Some("since".into()),

@@ -304,13 +304,30 @@ pub fn status_class(status: u16) -> &'static str {
     }
 }
 
+/// Standard error, through the redactor of secrets: every log line, at every level and in
+/// both formats, passes through it (the formatter writes one event per `write`).
+struct RedactedStderr;
+
+impl std::io::Write for RedactedStderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let redactor = crate::redact::at_rest();
+        let out = redactor.redact_except(buf, &crate::redact::Sent::default());
+        std::io::stderr().write_all(&out)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}
+
 /// Installs the global tracing subscriber: `RUST_LOG` filter (default `info`), text or JSON.
 pub fn init_logging(json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(|| RedactedStderr);
     if json {
         builder.json().init();
     } else {

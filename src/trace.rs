@@ -54,7 +54,7 @@ impl TraceMode {
 }
 
 /// Whether a header or query parameter of this name carries a secret.
-fn secret(name: &str) -> bool {
+pub fn secret(name: &str) -> bool {
     let n = name.to_ascii_lowercase();
     [
         "auth",

@@ -340,29 +340,20 @@ pub fn error_from(
         if body.is_empty() {
             format!("the upstream answered {upstream_status} with no body")
         } else {
-            format!("the upstream answered {upstream_status}: {}", snippet(body))
+            format!(
+                "the upstream answered {upstream_status}: {}",
+                snippet(body, &mapping.upstream.secrets)
+            )
         }
     });
     ProxyError::UpstreamStatus {
         status,
-        message: redact(&mapping.upstream.secrets, message),
+        // Redacted on the way out (the request's shield, the ledger, the logs), where the
+        // client's own words are known: see `crate::redact`.
+        message,
         kind,
         code,
         retry_after,
-    }
-}
-
-/// `text` with every secret of the mapping replaced by `[redacted]` (an upstream may echo
-/// the key it was sent).
-pub fn redact(secrets: &[String], text: String) -> String {
-    if secrets.iter().any(|s| text.contains(s.as_str())) {
-        let mut out = text;
-        for s in secrets {
-            out = out.replace(s.as_str(), "[redacted]");
-        }
-        out
-    } else {
-        text
     }
 }
 
@@ -394,9 +385,17 @@ pub fn header_object(headers: &HeaderMap) -> Value {
     Value::Object(out)
 }
 
-pub fn snippet(body: &[u8]) -> String {
+/// The start of a body (200 characters), for error messages. The cut never splits a piece of
+/// one of `secrets`: it moves back to the piece's start, so that the whole piece is still
+/// there to be redacted on the way out.
+pub fn snippet(body: &[u8], secrets: &[String]) -> String {
     let text = String::from_utf8_lossy(body);
-    let mut s: String = text.chars().take(200).collect();
+    let cut = if text.chars().nth(200).is_none() {
+        text.len()
+    } else {
+        crate::redact::Redactor::new(secrets).cut(&text, 200)
+    };
+    let mut s = text[..cut].to_string();
     if s.len() < text.len() {
         s.push('…');
     }

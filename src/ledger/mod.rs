@@ -270,13 +270,6 @@ pub fn parse_day(s: &str) -> Option<i64> {
     (civil_from_days(days) == (y, m, d)).then_some(days * 86_400_000)
 }
 
-/// Now, in Unix milliseconds.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

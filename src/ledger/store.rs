@@ -42,6 +42,8 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::{Any, AnyConnection, AnyPool, AssertSqlSafe, Connection, Row, SqlSafeStr, Transaction};
 use tokio::sync::OnceCell;
 
+use crate::clock::Clock;
+
 use super::{Check, Denial, GroupBy, Record, ReportRow, Store, StoreError};
 
 /// Connections in a PostgreSQL pool (per Rosetta process).
@@ -114,6 +116,8 @@ pub struct SqlStore {
     sqlite_path: Option<PathBuf>,
     ready: OnceCell<()>,
     last_purge_ms: AtomicI64,
+    /// Where `write` reads "now" to purge old holds ([`SqlStore::with_clock`]).
+    clock: Clock,
 }
 
 impl std::fmt::Debug for SqlStore {
@@ -212,7 +216,14 @@ impl SqlStore {
             sqlite_path,
             ready: OnceCell::new(),
             last_purge_ms: AtomicI64::new(0),
+            clock: Clock::system(),
         })
+    }
+
+    /// The same store reading "now" from `clock` (the system clock by default).
+    pub fn with_clock(mut self, clock: Clock) -> SqlStore {
+        self.clock = clock;
+        self
     }
 
     /// The URL with its password replaced by `***` (for logs and `/health`).
@@ -468,7 +479,7 @@ impl SqlStore {
 
     /// Purges long-expired holds at most once a minute per store; a failure is only logged.
     async fn maybe_purge(&self) {
-        let now = super::now_ms();
+        let now = self.clock.now_ms();
         let last = self.last_purge_ms.load(Ordering::Relaxed);
         if now - last < PURGE_EVERY_MS
             || self

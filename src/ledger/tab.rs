@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use crate::error::ProxyError;
 use crate::ledger::writer::Ledger;
-use crate::ledger::{Record, Status, day_of, now_ms};
+use crate::ledger::{Record, Status, day_of};
 use crate::mapping::Mapping;
 use crate::openai::Usage;
 use crate::telemetry::Metrics;
@@ -133,7 +133,9 @@ impl Tab {
         } else {
             Status::ClientError
         };
-        self.close(status, http_status, usage, Some(error.to_string()));
+        let text = error.to_string();
+        let text = crate::redact::at_rest().redact(&text).into_owned();
+        self.close(status, http_status, usage, Some(text));
     }
 
     /// The client went away before the response was complete: recorded, never charged.
@@ -184,7 +186,7 @@ impl Tab {
         let Some(ledger) = self.ledger.take() else {
             return;
         };
-        let at_ms = now_ms();
+        let at_ms = ledger.now_ms();
         let mut record = std::mem::replace(&mut self.record, empty_record());
         record.at_ms = at_ms;
         record.day = day_of(at_ms);

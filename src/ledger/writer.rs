@@ -28,7 +28,8 @@ use serde::Serialize;
 use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, sleep_until, timeout, timeout_at};
 
-use super::{Check, Denial, GroupBy, Record, ReportRow, Store, StoreError, now_ms};
+use super::{Check, Denial, GroupBy, Record, ReportRow, Store, StoreError};
+use crate::clock::Clock;
 use crate::telemetry::Metrics;
 
 /// How many messages the task takes from the channel at a time.
@@ -60,6 +61,8 @@ pub struct LedgerOptions {
     pub retry_max: Duration,
     /// Where [`Ledger::close`] saves the records it could not write (JSON lines).
     pub spill_dir: Option<PathBuf>,
+    /// Where "now" comes from: records' times and days, holds' expiry, budget periods.
+    pub clock: Clock,
 }
 
 impl Default for LedgerOptions {
@@ -74,6 +77,7 @@ impl Default for LedgerOptions {
             retry_initial: Duration::from_millis(100),
             retry_max: Duration::from_secs(5),
             spill_dir: None,
+            clock: Clock::system(),
         }
     }
 }
@@ -175,6 +179,7 @@ struct Shared {
     /// probe per [`RESERVE_PROBE_MS`], the other calls go through unchecked at once instead of
     /// each waiting `reserve_timeout` on a store that is down.
     next_probe_ms: AtomicI64,
+    clock: Clock,
 }
 
 /// While budget checks fail, how often one of them tries the store again.
@@ -235,6 +240,7 @@ impl Ledger {
             late_logged: AtomicBool::new(false),
             reserve_failing: AtomicBool::new(false),
             next_probe_ms: AtomicI64::new(0),
+            clock: options.clock.clone(),
         });
         let batch_size = options.batch_size.max(1);
         let worker = Worker {
@@ -274,6 +280,11 @@ impl Ledger {
         }
     }
 
+    /// Now, in Unix milliseconds, from the ledger's clock ([`LedgerOptions::clock`]).
+    pub fn now_ms(&self) -> i64 {
+        self.inner.shared.clock.now_ms()
+    }
+
     /// Queues a record for writing. Never blocks, never fails: a record given after
     /// [`Ledger::close`] is counted as dropped (and logged once).
     pub fn record(&self, record: Record) {
@@ -302,7 +313,7 @@ impl Ledger {
             return Reservation::Granted;
         }
         let inner = &self.inner;
-        let now = now_ms();
+        let now = self.now_ms();
         let shared = &inner.shared;
         if shared.reserve_failing.load(Ordering::Relaxed) {
             // The store failed lately: only the call that wins the probe slot asks it.
@@ -366,7 +377,7 @@ impl Ledger {
                 counter("store_error");
                 shared
                     .next_probe_ms
-                    .store(now_ms() + RESERVE_PROBE_MS, Ordering::Relaxed);
+                    .store(self.now_ms() + RESERVE_PROBE_MS, Ordering::Relaxed);
                 if !shared.reserve_failing.swap(true, Ordering::Relaxed) {
                     tracing::warn!(
                         %error,
@@ -676,7 +687,7 @@ impl Worker {
         {
             let mut health = shared.health();
             health.state = LedgerState::Ok;
-            health.last_write_ms = Some(now_ms());
+            health.last_write_ms = Some(shared.clock.now_ms());
         }
         if let Some(outage) = self.outage.take() {
             tracing::info!(
@@ -750,7 +761,8 @@ impl Worker {
         };
         if left > 0 {
             let records: Vec<Record> = self.queue.drain(..).map(|(_, r)| r).collect();
-            match self.spill_dir.as_ref().map(|dir| spill(dir, &records)) {
+            let now = self.shared.clock.now_ms();
+            match self.spill_dir.as_ref().map(|dir| spill(dir, &records, now)) {
                 Some(Ok(path)) => {
                     self.shared.unpend(left);
                     self.shared
@@ -788,9 +800,9 @@ impl Worker {
 }
 
 /// Appends `records` as JSON lines to `ledger-unsent-<unix ms>.jsonl` in `dir`.
-fn spill(dir: &std::path::Path, records: &[Record]) -> std::io::Result<PathBuf> {
+fn spill(dir: &std::path::Path, records: &[Record], now_ms: i64) -> std::io::Result<PathBuf> {
     std::fs::create_dir_all(dir)?;
-    let path = dir.join(format!("ledger-unsent-{}.jsonl", now_ms()));
+    let path = dir.join(format!("ledger-unsent-{now_ms}.jsonl"));
     let mut text = String::new();
     for record in records {
         text.push_str(&serde_json::to_string(record).map_err(std::io::Error::other)?);
@@ -973,9 +985,13 @@ mod tests {
             retry_max: Duration::from_millis(20),
             write_timeout: Duration::from_millis(500),
             reserve_timeout: Duration::from_millis(100),
+            clock: Clock::manual(T0),
             ..LedgerOptions::default()
         }
     }
+
+    /// Where every test's manual clock starts: 2026-11-23T00:00:00Z.
+    const T0: i64 = 1_795_392_000_000;
 
     fn start(store: &Arc<FakeStore>, options: LedgerOptions) -> (Ledger, Metrics) {
         let metrics = Metrics::new();
@@ -1203,7 +1219,9 @@ mod tests {
     async fn reserve_with_a_hung_store_is_unavailable_within_the_timeout() {
         let store = FakeStore::new();
         store.set(HANG);
-        let (ledger, metrics) = start(&store, fast());
+        let options = fast();
+        let clock = options.clock.clone();
+        let (ledger, metrics) = start(&store, options);
         let checks = [check("user:alice")];
         let started = Instant::now();
         let answer = ledger.reserve(&checks, "h1").await;
@@ -1230,14 +1248,14 @@ mod tests {
         assert_eq!(budget(&metrics, "store_error"), 2);
         // Past it, one call probes the store: still failing, then answering again.
         store.set(FAIL);
-        tokio::time::sleep(Duration::from_millis(RESERVE_PROBE_MS as u64 + 50)).await;
+        clock.advance(RESERVE_PROBE_MS);
         let answer = ledger.reserve(&checks, "h3").await;
         assert_eq!(
             answer,
             Reservation::Unavailable("connection refused".into())
         );
         store.set(OK);
-        tokio::time::sleep(Duration::from_millis(RESERVE_PROBE_MS as u64 + 50)).await;
+        clock.advance(RESERVE_PROBE_MS);
         assert_eq!(ledger.reserve(&checks, "h4").await, Reservation::Granted);
         assert_eq!(ledger.reserve(&checks, "h5").await, Reservation::Granted);
         assert_eq!(budget(&metrics, "store_error"), 3);
@@ -1273,13 +1291,12 @@ mod tests {
             "no checks: no store"
         );
 
-        let before = now_ms();
         let answer = ledger
             .reserve(&[check("user:alice"), check("key:k")], "h1")
             .await;
         assert_eq!(answer, Reservation::Granted);
         let (now, expires) = store.state.lock().unwrap().reserves[0];
-        assert!(now >= before && now <= now_ms());
+        assert_eq!(now, T0, "the ledger's clock, not the system's");
         assert_eq!(expires - now, 60_000);
 
         let answer = ledger

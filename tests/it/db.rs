@@ -8,7 +8,11 @@
 
 use std::path::PathBuf;
 
+use rosetta::clock::Clock;
 use rosetta::ledger::store::SqlStore;
+
+/// The time every ledger test stands at: 2026-11-23T00:00:00Z.
+pub const T0: i64 = 1_795_392_000_000;
 use sqlx::{AnyConnection, AssertSqlSafe, Connection, Row};
 
 /// One test's database: a fresh SQLite file path, or a fresh PostgreSQL database.
@@ -57,8 +61,18 @@ impl Db {
         })
     }
 
+    /// A store on the test's database whose clock stands at [`T0`] (tests never read the
+    /// system's date: a hold that expires at a fixed time must not be purged because the
+    /// calendar moved on).
     pub fn store(&self) -> SqlStore {
-        SqlStore::connect_lazy(&self.url).expect("connect_lazy")
+        self.store_at(Clock::manual(T0))
+    }
+
+    /// A store on the test's database reading "now" from `clock`.
+    pub fn store_at(&self, clock: Clock) -> SqlStore {
+        SqlStore::connect_lazy(&self.url)
+            .expect("connect_lazy")
+            .with_clock(clock)
     }
 
     pub fn is_postgres(&self) -> bool {

@@ -10,11 +10,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rosetta::ledger::store::SqlStore;
+use rosetta::clock::Clock;
+use rosetta::ledger::store::{HOLD_GRACE_MS, SqlStore};
 use rosetta::ledger::{Check, Denial, GroupBy, NANO, Record, ReportRow, Status, Store};
 use sqlx::{Connection, Row};
 
-use super::db::{Db, connect, on_both};
+use super::db::{Db, T0, connect, on_both};
 
 on_both!(
     migrations,
@@ -23,11 +24,10 @@ on_both!(
     requests_limit_concurrent,
     cost_limit_concurrent,
     expired_holds_and_denials,
+    holds_are_purged_by_the_stores_clock,
     report_groups,
     unreachable_then_up,
 );
-
-const T0: i64 = 1_795_392_000_000; // 2026-11-23T00:00:00Z
 
 fn record(id: &str, status: Status, cost_nano: i64, hold: Option<&str>) -> Record {
     Record {
@@ -494,6 +494,29 @@ async fn expired_holds_and_denials(db: &Db) {
     assert_eq!(db.holds("h1").await, 0);
     assert_eq!(db.holds("h3").await, 1);
     assert_eq!(db.scalar("SELECT COUNT(*) FROM budget_holds").await, 5);
+}
+
+/// `write` purges holds expired for longer than the grace by the store's own clock, never the
+/// system's: at T0 a hold that expired a minute later is kept, a day and an hour on it is gone.
+async fn holds_are_purged_by_the_stores_clock(db: &Db) {
+    let clock = Clock::manual(T0);
+    let store = db.store_at(clock.clone());
+    let one = [check("user:ann", None, Some(5), 0)];
+    assert_eq!(
+        store.reserve(&one, "h1", T0, T0 + 60_000).await.unwrap(),
+        None
+    );
+    store
+        .write(&[record("r1", Status::Ok, 0, None)])
+        .await
+        .unwrap();
+    assert_eq!(db.holds("h1").await, 1, "not expired for the grace yet");
+    clock.set(T0 + 60_000 + HOLD_GRACE_MS + 3_600_000);
+    store
+        .write(&[record("r2", Status::Ok, 0, None)])
+        .await
+        .unwrap();
+    assert_eq!(db.holds("h1").await, 0, "purged by the store's clock");
 }
 
 /// Reports: one row per group value (no user or key: `None`), the largest cost first, sums of

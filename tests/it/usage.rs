@@ -10,15 +10,16 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use rosetta::auth::Auth;
+use rosetta::clock::Clock;
 use rosetta::ledger::budgets::{Budgets, day_period};
 use rosetta::ledger::store::SqlStore;
 use rosetta::ledger::tab::Accounting;
 use rosetta::ledger::writer::{Ledger, LedgerOptions};
-use rosetta::ledger::{GroupBy, NANO, ReportRow, Store, now_ms};
+use rosetta::ledger::{GroupBy, NANO, ReportRow, Store};
 use rosetta_testkit::FakeUpstream;
 use serde_json::{Value, json};
 
-use super::db::{Db, on_both};
+use super::db::{Db, T0, on_both};
 use super::support::{Proxy, temp_dir};
 
 const KEY: &str = "sk-ant-test-0123456789";
@@ -49,6 +50,8 @@ impl Default for Setup<'_> {
                 // Past it a call goes through unchecked: on a loaded test machine two SQLite
                 // writers in one file can wait on each other for more than the default 2 s.
                 reserve_timeout: Duration::from_secs(15),
+                // The date of T0, running: probes and hold expiry still see time pass.
+                clock: Clock::running_from(T0),
                 ..LedgerOptions::default()
             },
         }
@@ -87,7 +90,7 @@ async fn rig_on(db: &Db, fake: FakeUpstream, setup: Setup<'_>) -> Rig {
     let budgets = setup
         .budgets
         .map(|text| Budgets::parse(text, "budgets.yaml").unwrap());
-    let store: Arc<dyn Store> = Arc::new(db.store());
+    let store: Arc<dyn Store> = Arc::new(db.store_at(setup.options.clock.clone()));
     let mut ledger_slot = None;
     let env = [
         ("ANTHROPIC_BASE_URL", fake.base_url()),
@@ -273,7 +276,7 @@ async fn failures_and_aborts_are_recorded_but_never_charged(db: &Db) {
     );
     let store = SqlStore::connect_lazy(&db.url).unwrap();
     let (spent, requests) = store
-        .budget_usage("user:erin", &day_period(now_ms()).0)
+        .budget_usage("user:erin", &day_period(T0).0)
         .await
         .unwrap();
     assert_eq!(requests, 1, "only the success counts");
@@ -395,7 +398,7 @@ async fn budgets_block_exactly_at_the_limit_across_replicas(db: &Db) {
                 .unwrap()
                 .parse()
                 .unwrap();
-            assert_eq!(reset * 1000, day_period(now_ms()).1);
+            assert_eq!(reset * 1000, day_period(T0).1);
             let message = e["error"]["message"].as_str().unwrap();
             assert!(message.contains(&format!("user \"{user}\"")), "{message}");
         }

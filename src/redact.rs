@@ -1,0 +1,309 @@
+//! Keeping secrets out of everything Rosetta sends: the one function every upstream-derived
+//! string passes through on its way out.
+//!
+//! A [`Redactor`] knows the secrets (each mapping's environment values in headers and secret
+//! query parameters, the inbound and admin API keys) as their pieces of [`PIECE`] bytes, and
+//! replaces every run of text made of such pieces with [`MARK`]. So not only a whole key is
+//! caught, but any 8-byte-or-longer piece of one: a key cut by a truncation, or quoted in part.
+//!
+//! **No oracle.** An upstream often echoes what the client sent (an "unknown model X"
+//! message, a model repeating the prompt). If Rosetta redacted a piece the client itself sent,
+//! a client could guess a key 8 bytes at a time, one character per try, and watch for
+//! `[redacted]`. So a client-visible answer leaves alone the pieces that appear in the client's
+//! own request ([`Redactor::pieces_in`] gives them, [`Redactor::redact_except`] skips them):
+//! echoing a client its own bytes tells it nothing. Logs and the ledger are redacted without
+//! that exception.
+//!
+//! Streams are redacted frame by frame by [`crate::redact_body::RedactBody`]: a frame's last
+//! bytes that could start a piece are held back until the next frame ([`Redactor::hold`]), so a
+//! key split across frames is still caught.
+
+use std::borrow::Cow;
+use std::collections::{BTreeSet, HashSet};
+use std::sync::{Arc, LazyLock, Mutex};
+
+use aho_corasick::{AhoCorasick, MatchKind};
+
+/// The length of the pieces of a secret that are caught wherever they appear.
+pub const PIECE: usize = 8;
+/// What replaces a secret, or a run of pieces of secrets.
+pub const MARK: &str = "[redacted]";
+
+/// The secrets, as an automaton over their pieces.
+#[derive(Default)]
+pub struct Redactor {
+    /// Every distinct [`PIECE`]-byte window of every secret; `None` with no secret.
+    pieces: Option<AhoCorasick>,
+    /// Every proper prefix (1 to PIECE - 1 bytes) of a piece: what a frame may end with and be
+    /// the start of a secret that goes on in the next frame.
+    starts: HashSet<Box<[u8]>>,
+}
+
+/// The pieces of secrets a client's request holds (usually none): ids of the automaton.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Sent(Vec<u32>);
+
+impl Sent {
+    /// Adds the pieces of `other`.
+    pub fn merge(&mut self, other: Sent) {
+        self.0.extend(other.0);
+        self.0.sort_unstable();
+        self.0.dedup();
+    }
+
+    fn has(&self, id: u32) -> bool {
+        self.0.binary_search(&id).is_ok()
+    }
+}
+
+impl std::fmt::Debug for Redactor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the secrets, nor their pieces.
+        let n = self.pieces.as_ref().map_or(0, AhoCorasick::patterns_len);
+        write!(f, "Redactor({n} pieces)")
+    }
+}
+
+impl Redactor {
+    /// A redactor of `secrets`. Secrets shorter than [`PIECE`] bytes are left out: they would
+    /// blank out ordinary words.
+    pub fn new<S: AsRef<[u8]>>(secrets: impl IntoIterator<Item = S>) -> Redactor {
+        let mut seen: HashSet<&[u8]> = HashSet::new();
+        let owned: Vec<S> = secrets.into_iter().collect();
+        let mut pieces: Vec<&[u8]> = Vec::new();
+        for s in &owned {
+            for w in s.as_ref().windows(PIECE) {
+                if seen.insert(w) {
+                    pieces.push(w);
+                }
+            }
+        }
+        if pieces.is_empty() {
+            return Redactor::default();
+        }
+        let starts = pieces
+            .iter()
+            .flat_map(|p| (1..PIECE).map(move |n| Box::<[u8]>::from(&p[..n])))
+            .collect();
+        let automaton = AhoCorasick::builder()
+            .match_kind(MatchKind::Standard)
+            .build(&pieces)
+            .expect("a few thousand 8-byte patterns always build");
+        Redactor {
+            pieces: Some(automaton),
+            starts,
+        }
+    }
+
+    /// No secret known: every call is a no-op.
+    pub fn is_empty(&self) -> bool {
+        self.pieces.is_none()
+    }
+
+    /// The pieces of secrets that `bytes` (a client's request) holds.
+    pub fn pieces_in(&self, bytes: &[u8]) -> Sent {
+        let Some(ac) = &self.pieces else {
+            return Sent::default();
+        };
+        let mut ids: Vec<u32> = ac
+            .find_overlapping_iter(bytes)
+            .map(|m| m.pattern().as_u32())
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        Sent(ids)
+    }
+
+    /// The byte ranges to replace in `text`: overlapping and adjacent pieces merged, the
+    /// pieces in `sent` left out.
+    fn ranges(&self, text: &[u8], sent: &Sent) -> Vec<(usize, usize)> {
+        let Some(ac) = &self.pieces else {
+            return Vec::new();
+        };
+        let mut out: Vec<(usize, usize)> = Vec::new();
+        for m in ac.find_overlapping_iter(text) {
+            if sent.has(m.pattern().as_u32()) {
+                continue;
+            }
+            match out.last_mut() {
+                Some(last) if m.start() <= last.1 => last.1 = last.1.max(m.end()),
+                _ => out.push((m.start(), m.end())),
+            }
+        }
+        out
+    }
+
+    /// `text` with every run of secret pieces replaced by [`MARK`] (logs, the ledger).
+    pub fn redact<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        match self.redact_bytes(text.as_bytes(), &Sent::default()) {
+            Cow::Borrowed(_) => Cow::Borrowed(text),
+            // A piece may cut a multi-byte character: keep what is valid.
+            Cow::Owned(b) => Cow::Owned(String::from_utf8_lossy(&b).into_owned()),
+        }
+    }
+
+    /// `text` with every run of secret pieces replaced by [`MARK`], except the pieces the
+    /// client sent itself (`sent`, see the module doc).
+    pub fn redact_except<'a>(&self, text: &'a [u8], sent: &Sent) -> Cow<'a, [u8]> {
+        self.redact_bytes(text, sent)
+    }
+
+    fn redact_bytes<'a>(&self, text: &'a [u8], sent: &Sent) -> Cow<'a, [u8]> {
+        let ranges = self.ranges(text, sent);
+        if ranges.is_empty() {
+            return Cow::Borrowed(text);
+        }
+        let mut out = Vec::with_capacity(text.len());
+        let mut at = 0;
+        for (start, end) in ranges {
+            out.extend_from_slice(&text[at..start]);
+            out.extend_from_slice(MARK.as_bytes());
+            at = end;
+        }
+        out.extend_from_slice(&text[at..]);
+        Cow::Owned(out)
+    }
+
+    /// How many bytes at the end of `text` (a stream frame, already redacted up to where its
+    /// last replaced piece ends, `after`) to hold back: the longest tail, starting at or after
+    /// `after`, that could be the start of a piece going on in the next frame.
+    pub fn hold(&self, text: &[u8], after: usize) -> usize {
+        if self.pieces.is_none() {
+            return 0;
+        }
+        let room = text.len().saturating_sub(after).min(PIECE - 1);
+        (1..=room)
+            .rev()
+            .find(|&n| self.starts.contains(&text[text.len() - n..]))
+            .unwrap_or(0)
+    }
+
+    /// Redacts one stream frame whose tail may continue in the next: returns the bytes to send
+    /// now and the bytes to carry over (prepended to the next frame, or sent as they are at
+    /// the end).
+    pub fn redact_frame(&self, frame: &[u8], sent: &Sent) -> (Vec<u8>, Vec<u8>) {
+        let ranges = self.ranges(frame, sent);
+        let after = ranges.last().map_or(0, |r| r.1);
+        let keep = frame.len() - self.hold(frame, after);
+        let mut out = Vec::with_capacity(frame.len());
+        let mut at = 0;
+        for (start, end) in ranges {
+            out.extend_from_slice(&frame[at..start]);
+            out.extend_from_slice(MARK.as_bytes());
+            at = end;
+        }
+        out.extend_from_slice(&frame[at..keep]);
+        (out, frame[keep..].to_vec())
+    }
+
+    /// Where to cut `text` to keep at most `max_chars` characters without cutting through a
+    /// piece of a secret (the cut moves back to the piece's start): a byte index.
+    pub fn cut(&self, text: &str, max_chars: usize) -> usize {
+        let mut cut = text
+            .char_indices()
+            .nth(max_chars)
+            .map_or(text.len(), |(i, _)| i);
+        for (start, end) in self.ranges(text.as_bytes(), &Sent::default()) {
+            if start < cut && cut < end {
+                cut = start;
+            }
+        }
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        cut
+    }
+}
+
+/// Every secret this process has served with (all mappings, every reload): what logs and the
+/// ledger are redacted with. It only grows, so a secret rotated out is still kept out of logs.
+static AT_REST: LazyLock<(Mutex<BTreeSet<String>>, arc_swap::ArcSwap<Redactor>)> =
+    LazyLock::new(|| (Mutex::new(BTreeSet::new()), arc_swap::ArcSwap::default()));
+
+/// Adds `secrets` to those redacted from logs and the ledger ([`at_rest`]).
+pub fn remember<'a>(secrets: impl IntoIterator<Item = &'a String>) {
+    let (known, redactor) = &*AT_REST;
+    let mut known = known.lock().unwrap_or_else(|e| e.into_inner());
+    let before = known.len();
+    known.extend(secrets.into_iter().cloned());
+    if known.len() != before {
+        redactor.store(Arc::new(Redactor::new(known.iter())));
+    }
+}
+
+/// The redactor of logs and ledger records: every secret [`remember`]ed.
+pub fn at_rest() -> Arc<Redactor> {
+    AT_REST.1.load_full()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "sk-test-0123456789abcdefXYZ";
+
+    #[test]
+    fn whole_keys_and_pieces_are_replaced_and_the_rest_kept() {
+        let r = Redactor::new([KEY]);
+        assert_eq!(r.redact(&format!("bad key {KEY}!")), "bad key [redacted]!");
+        assert_eq!(r.redact("key ends 89abcdefXYZ."), "key ends [redacted].");
+        // Seven bytes of a key are not a piece; ordinary text is borrowed, not copied.
+        assert!(matches!(r.redact("sk-test and 0123456"), Cow::Borrowed(_)));
+        assert_eq!(
+            r.redact(&format!("{KEY}{KEY} and {KEY}")),
+            "[redacted] and [redacted]"
+        );
+        assert!(Redactor::new(["short"]).is_empty());
+        assert_eq!(format!("{r:?}"), "Redactor(20 pieces)");
+    }
+
+    #[test]
+    fn what_the_client_sent_is_not_redacted_in_its_answer() {
+        let r = Redactor::new([KEY]);
+        let sent = r.pieces_in(b"{\"model\":\"sk-test-0\"}");
+        let echo = b"unknown model sk-test-0; key sk-test-0123456789abcdefXYZ";
+        // The key's own first pieces are the ones the client sent: only "sk" stays.
+        let out = r.redact_except(echo, &sent);
+        assert_eq!(
+            String::from_utf8_lossy(&out),
+            "unknown model sk-test-0; key sk[redacted]"
+        );
+        // Without the exception (logs), everything goes.
+        assert!(
+            !String::from_utf8_lossy(&r.redact_except(echo, &Sent::default()))
+                .contains("sk-test-0")
+        );
+    }
+
+    #[test]
+    fn a_key_split_across_frames_is_caught() {
+        let r = Redactor::new([KEY]);
+        let none = Sent::default();
+        let (out, carry) = r.redact_frame(b"data: sk-tes", &none);
+        assert_eq!(out, b"data: ");
+        assert_eq!(carry, b"sk-tes");
+        let mut next = carry.clone();
+        next.extend_from_slice(b"t-0123456789abcdefXYZ\n\n");
+        let (out2, carry2) = r.redact_frame(&next, &none);
+        assert_eq!(out2, b"[redacted]\n\n");
+        assert!(carry2.is_empty());
+        // A piece inside a frame is replaced there; what follows it is not held back.
+        let (out3, carry3) = r.redact_frame(b"x sk-test-01", &none);
+        assert_eq!(
+            (out3.as_slice(), carry3.as_slice()),
+            (&b"x [redacted]"[..], &b""[..])
+        );
+        // A frame ending in a newline holds nothing back.
+        assert_eq!(r.redact_frame(b"data: {}\n\n", &none).1, b"");
+    }
+
+    #[test]
+    fn a_cut_never_splits_a_piece() {
+        let r = Redactor::new([KEY]);
+        let text = format!("{}{KEY} tail", "x".repeat(195));
+        let cut = r.cut(&text, 200);
+        assert_eq!(cut, 195);
+        assert_eq!(r.cut("short", 200), 5);
+        assert_eq!(Redactor::default().cut(&text, 200), 200);
+    }
+}
