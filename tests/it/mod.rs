@@ -7,6 +7,7 @@ mod db;
 mod edge;
 mod errors;
 mod gemini;
+mod leaks;
 mod ledger_store;
 mod ollama;
 mod openai_compat;
