@@ -1,8 +1,9 @@
-//! Client-side limits: request body size, header and body read timeouts, the global
-//! concurrency limit and the shutdown grace.
+//! Limits: request body size, header and body read timeouts, the global concurrency limit, the
+//! shutdown grace, and what one upstream answer may make Rosetta hold.
 //!
 //! [`Limits`] is plain configuration (`rosetta serve --max-body`, `--header-timeout`,
-//! `--body-timeout`, `--max-concurrent`, `--shutdown-grace`). [`Admission`] enforces the
+//! `--body-timeout`, `--max-concurrent`, `--shutdown-grace`, `--max-upstream-frame`,
+//! `--max-upstream-body`). [`Admission`] enforces the
 //! concurrency limit: every API call holds a [`Permit`] from before its body is read until its
 //! response body ends (a stream until its last byte, or until the client goes away), because
 //! the permit travels inside the response body ([`hold`]). `/health` and `/metrics` never take
@@ -34,6 +35,11 @@ pub const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(60);
 pub const DEFAULT_MAX_CONCURRENT: usize = 1024;
 /// Default time in-flight requests and streams may run after a shutdown signal.
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+/// Default largest stream frame from an upstream (an SSE event, an NDJSON line): 8 MiB, room
+/// for an image sent inline in one event.
+pub const DEFAULT_MAX_UPSTREAM_FRAME: usize = 8 * 1024 * 1024;
+/// Default largest upstream body read whole (non-stream answers and error bodies): 64 MiB.
+pub const DEFAULT_MAX_UPSTREAM_BODY: usize = 64 * 1024 * 1024;
 
 /// The limits Rosetta puts on clients. `Default` gives the documented defaults.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,6 +58,13 @@ pub struct Limits {
     pub max_concurrent: usize,
     /// After SIGTERM/SIGINT, how long in-flight requests and streams may still run.
     pub shutdown_grace: Duration,
+    /// Largest frame of an upstream stream (an SSE event, an NDJSON line) in bytes; past it the
+    /// stream ends with an error event (code `upstream_too_large`) and the upstream connection
+    /// is closed.
+    pub max_upstream_frame: usize,
+    /// Largest upstream body read whole, in bytes; past it, `502` (code `upstream_too_large`)
+    /// and the upstream connection is closed.
+    pub max_upstream_body: usize,
 }
 
 impl Default for Limits {
@@ -62,6 +75,8 @@ impl Default for Limits {
             body_read_timeout: DEFAULT_BODY_READ_TIMEOUT,
             max_concurrent: DEFAULT_MAX_CONCURRENT,
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+            max_upstream_frame: DEFAULT_MAX_UPSTREAM_FRAME,
+            max_upstream_body: DEFAULT_MAX_UPSTREAM_BODY,
         }
     }
 }

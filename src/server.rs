@@ -748,6 +748,7 @@ async fn run_with_fallbacks<'s>(
             started: shared.started,
             trace: shared.trace.clone(),
             tab: &mut *tab,
+            limits: &state.limits,
         })
         .instrument(shared.span.clone())
         .await;
