@@ -517,7 +517,8 @@ pub struct EdgeArgs {
     #[arg(long, env = "ROSETTA_MAX_BODY", default_value = "32MiB", value_parser = crate::limits::parse_size)]
     pub max_body: usize,
     /// How long a client may take to send its request line and headers (also the longest an
-    /// idle keep-alive connection stays open); `0` turns it off.
+    /// idle keep-alive connection, or an HTTP/2 connection with no request running, stays
+    /// open); `0` turns it off.
     #[arg(long, env = "ROSETTA_HEADER_TIMEOUT", default_value = "10s", value_parser = mapping::parse_duration)]
     pub header_timeout: std::time::Duration,
     /// How long a client may take to send its whole request body (408 past it); `0` turns it

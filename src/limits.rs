@@ -47,8 +47,8 @@ pub struct Limits {
     /// Largest request body in bytes; a larger one gets `413` (code `request_too_large`).
     pub max_request_body: usize,
     /// How long a client may take to send its request line and headers (HTTP/1; also the
-    /// longest a keep-alive connection may sit idle). Past it the connection is closed.
-    /// Zero turns it off.
+    /// longest a keep-alive connection may sit idle, and an HTTP/2 connection may go without a
+    /// request running). Past it the connection is closed. Zero turns it off.
     pub header_read_timeout: Duration,
     /// How long a client may take to send its whole body; past it, `408` (code
     /// `request_timeout`). Zero turns it off.
@@ -174,19 +174,30 @@ impl Body for Held {
     }
 }
 
+/// What a new connection opened with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Opening {
+    /// The client closed it without sending anything useful.
+    Closed,
+    Http1,
+    /// The HTTP/2 preface (h2c with prior knowledge).
+    Http2,
+}
+
 /// Waits until a new connection has sent enough bytes to tell HTTP/1 from HTTP/2, at most
-/// `limit` (zero: no limit). `Ok(false)`: the client closed; `Err`: it sent too little in time.
+/// `limit` (zero: no limit). `Err`: it sent too little in time.
 ///
 /// hyper's own header timeout only starts once the protocol is known, so without this a client
 /// that connects and stays silent would hold its connection forever.
-pub async fn first_bytes(stream: &TcpStream, limit: Duration) -> Result<bool, Elapsed> {
+pub async fn first_bytes(stream: &TcpStream, limit: Duration) -> Result<Opening, Elapsed> {
     const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
     let wait = async {
         let mut buf = [0u8; 24];
         loop {
             match stream.peek(&mut buf).await {
-                Ok(0) | Err(_) => return false,
-                Ok(n) if n >= PREFACE.len() || buf[..n] != PREFACE[..n] => return true,
+                Ok(0) | Err(_) => return Opening::Closed,
+                Ok(n) if buf[..n] != PREFACE[..n] => return Opening::Http1,
+                Ok(n) if n == PREFACE.len() => return Opening::Http2,
                 // A partial HTTP/2 preface: `peek` would return the same bytes at once.
                 Ok(_) => tokio::time::sleep(Duration::from_millis(10)).await,
             }

@@ -7,6 +7,7 @@ mod db;
 mod edge;
 mod errors;
 mod gemini;
+mod h2_idle;
 mod ledger_store;
 mod ollama;
 mod openai_compat;
