@@ -14,6 +14,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::{Body, Frame, Incoming};
 use tokio::time::Sleep;
 
+use crate::buffers::OUT_KEEP;
 use crate::error::ProxyError;
 use crate::ledger::tab::Tab;
 use crate::mapping::Mapping;
@@ -241,6 +242,9 @@ impl Body for RewriteBody {
             if !this.out.is_empty() {
                 let bytes = Bytes::copy_from_slice(&this.out);
                 this.out.clear();
+                if this.out.capacity() > OUT_KEEP {
+                    this.out = Vec::with_capacity(4096);
+                }
                 return Poll::Ready(Some(Ok(Frame::data(bytes))));
             }
         }

@@ -23,6 +23,7 @@ use hyper_util::server::conn::auto;
 use tokio::sync::watch;
 
 use crate::body::ProxyBody;
+use crate::buffers::CLIENT_WRITE_BUF;
 use crate::limits::Limits;
 
 /// Interval of the HTTP/2 keep-alive ping, and how long its answer may take.
@@ -31,7 +32,7 @@ pub const H2_KEEP_ALIVE: Duration = Duration::from_secs(20);
 pub const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
 /// The connection builder for `limits`: HTTP/1 with the header timeout, HTTP/2 with keep-alive
-/// pings.
+/// pings, both with the small write buffers of [`crate::buffers`].
 pub fn builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     let header_timeout =
@@ -39,12 +40,14 @@ pub fn builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(header_timeout);
+        .header_read_timeout(header_timeout)
+        .max_buf_size(CLIENT_WRITE_BUF);
     builder
         .http2()
         .timer(TokioTimer::new())
         .keep_alive_interval(H2_KEEP_ALIVE)
-        .keep_alive_timeout(H2_KEEP_ALIVE);
+        .keep_alive_timeout(H2_KEEP_ALIVE)
+        .max_send_buf_size(CLIENT_WRITE_BUF);
     builder
 }
 

@@ -21,12 +21,14 @@
 //! - [`telemetry`]: Prometheus metrics and logging; [`trace`]: one request logged end to end.
 //! - [`auth`]: optional inbound API keys (`Authorization: Bearer`), checked in constant time;
 //!   [`limits`]: body size, header and body read timeouts, the concurrency limit, shutdown grace,
-//!   the caps on upstream frames and bodies.
+//!   the caps on upstream frames and bodies; [`buffers`]: what one stream may hold toward a
+//!   slow client.
 //! - [`golden`]: `rosetta test`, golden cases run through the same pure phases as the server.
 #![forbid(unsafe_code)]
 
 pub mod auth;
 pub mod body;
+pub mod buffers;
 pub mod cli;
 pub mod conn;
 pub mod error;

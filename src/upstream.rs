@@ -14,6 +14,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use serde_json::Value;
 
+use crate::buffers::{UPSTREAM_H2_STREAM_WINDOW, UPSTREAM_READ_BUF};
 use crate::error::ProxyError;
 use crate::mapping::{Endpoint, Framing, Mapping, Route};
 use crate::template::{Scope, eval, to_text};
@@ -34,10 +35,13 @@ pub fn client_for(mapping: &Mapping) -> UpstreamClient {
         .enable_http1()
         .enable_http2()
         .wrap_connector(http);
-    // The timer is what makes the pool close idle connections at all.
+    // The timer is what makes the pool close idle connections at all. The small read side
+    // bounds what a stream to a slow client holds (crate::buffers).
     Client::builder(TokioExecutor::new())
         .pool_idle_timeout(mapping.upstream.keep_alive)
         .pool_timer(TokioTimer::new())
+        .http1_max_buf_size(UPSTREAM_READ_BUF)
+        .http2_initial_stream_window_size(UPSTREAM_H2_STREAM_WINDOW)
         .build(https)
 }
 

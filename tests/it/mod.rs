@@ -14,6 +14,7 @@ mod openai_compat;
 mod raw_upstream;
 mod reliability;
 mod reload;
+mod slow_reader;
 mod support;
 mod surface;
 mod tgi;
