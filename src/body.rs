@@ -14,6 +14,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::{Body, Frame, Incoming};
 use tokio::time::Sleep;
 
+use crate::buffers::OUT_KEEP;
 use crate::error::ProxyError;
 use crate::ledger::tab::Tab;
 use crate::mapping::Mapping;
@@ -33,12 +34,13 @@ pub fn full(bytes: impl Into<Bytes>) -> ProxyBody {
 
 /// Wraps the upstream body and rewrites it into OpenAI chunks, frame by frame.
 pub struct RewriteBody {
-    upstream: Incoming,
+    /// `None` once the client's stream is over: an upstream cut off mid-body (a frame over
+    /// the limit, an error) is dropped at once, which closes its connection.
+    upstream: Option<Incoming>,
     rewriter: StreamRewriter,
     idle: Duration,
     idle_timer: Pin<Box<Sleep>>,
     out: Vec<u8>,
-    done: bool,
     stats: StreamStats,
     /// The request id, when each upstream frame is logged next to the OpenAI bytes it became.
     trace: Option<String>,
@@ -120,12 +122,11 @@ impl RewriteBody {
             .inc();
         let idle = mapping.upstream.idle_timeout;
         RewriteBody {
-            upstream,
+            upstream: Some(upstream),
             rewriter,
             idle,
             idle_timer: Box::pin(tokio::time::sleep(idle)),
             out: Vec::with_capacity(4096),
-            done: false,
             trace,
             stats: StreamStats {
                 metrics,
@@ -158,13 +159,13 @@ impl Body for RewriteBody {
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
         let this = self.get_mut();
         loop {
-            if this.done {
+            let Some(upstream) = this.upstream.as_mut() else {
                 return Poll::Ready(None);
-            }
+            };
             let mut failure = None;
             let mut ended = None;
             let before = this.out.len();
-            match Pin::new(&mut this.upstream).poll_frame(cx) {
+            match Pin::new(upstream).poll_frame(cx) {
                 Poll::Ready(Some(Ok(frame))) => {
                     if let Ok(data) = frame.into_data() {
                         let before = this.out.len();
@@ -225,7 +226,7 @@ impl Body for RewriteBody {
                     .observe(this.stats.started.elapsed().as_secs_f64());
             }
             if this.rewriter.writer.closed {
-                this.done = true;
+                this.upstream = None;
                 let failure = failure.or_else(|| {
                     this.rewriter
                         .writer
@@ -241,6 +242,9 @@ impl Body for RewriteBody {
             if !this.out.is_empty() {
                 let bytes = Bytes::copy_from_slice(&this.out);
                 this.out.clear();
+                if this.out.capacity() > OUT_KEEP {
+                    this.out = Vec::with_capacity(4096);
+                }
                 return Poll::Ready(Some(Ok(Frame::data(bytes))));
             }
         }

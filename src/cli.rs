@@ -517,7 +517,8 @@ pub struct EdgeArgs {
     #[arg(long, env = "ROSETTA_MAX_BODY", default_value = "32MiB", value_parser = crate::limits::parse_size)]
     pub max_body: usize,
     /// How long a client may take to send its request line and headers (also the longest an
-    /// idle keep-alive connection stays open); `0` turns it off.
+    /// idle keep-alive connection, or an HTTP/2 connection with no request running, stays
+    /// open); `0` turns it off.
     #[arg(long, env = "ROSETTA_HEADER_TIMEOUT", default_value = "10s", value_parser = mapping::parse_duration)]
     pub header_timeout: std::time::Duration,
     /// How long a client may take to send its whole request body (408 past it); `0` turns it
@@ -531,6 +532,14 @@ pub struct EdgeArgs {
     /// After SIGTERM or SIGINT, how long in-flight requests and streams may still run.
     #[arg(long, env = "ROSETTA_SHUTDOWN_GRACE", default_value = "30s", value_parser = mapping::parse_duration)]
     pub shutdown_grace: std::time::Duration,
+    /// Largest frame of an upstream stream (one SSE event with all its lines, one NDJSON line);
+    /// past it the stream ends with an error event and the upstream connection is closed.
+    #[arg(long, env = "ROSETTA_MAX_UPSTREAM_FRAME", default_value = "8MiB", value_parser = crate::limits::parse_size)]
+    pub max_upstream_frame: usize,
+    /// Largest upstream body read whole (non-stream answers, error bodies); past it, 502 and
+    /// the upstream connection is closed.
+    #[arg(long, env = "ROSETTA_MAX_UPSTREAM_BODY", default_value = "64MiB", value_parser = crate::limits::parse_size)]
+    pub max_upstream_body: usize,
     /// Inbound API keys, comma-separated, each `name:key` or `key`: clients must send
     /// `Authorization: Bearer <key>`. Prefer the environment variable or a file: a command
     /// line is visible to other users.
@@ -559,6 +568,8 @@ impl EdgeArgs {
             body_read_timeout: self.body_timeout,
             max_concurrent: self.max_concurrent,
             shutdown_grace: self.shutdown_grace,
+            max_upstream_frame: self.max_upstream_frame,
+            max_upstream_body: self.max_upstream_body,
         };
         let auth = crate::auth::Auth::load(
             self.api_keys.as_ref().map(crate::auth::Secret::expose),
@@ -595,6 +606,8 @@ fn log_edge(
         body_timeout = ?limits.body_read_timeout,
         max_concurrent = limits.max_concurrent,
         shutdown_grace = ?limits.shutdown_grace,
-        "client limits"
+        max_upstream_frame = limits.max_upstream_frame,
+        max_upstream_body = limits.max_upstream_body,
+        "limits"
     );
 }

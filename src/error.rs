@@ -45,6 +45,13 @@ pub enum ProxyError {
     Timeout { message: String },
     /// The upstream answered something that is not what the mapping expects.
     BadUpstreamResponse { message: String },
+    /// One piece of the upstream's answer (`what`: a stream frame, a whole body) is over its
+    /// limit of `limit` bytes, set by the `serve` flag `flag`.
+    UpstreamTooLarge {
+        what: &'static str,
+        limit: usize,
+        flag: &'static str,
+    },
     /// An error the upstream reported inside a stream it had started.
     UpstreamStreamError {
         message: String,
@@ -64,7 +71,8 @@ impl ProxyError {
         match self {
             ProxyError::Unreachable { .. }
             | ProxyError::Timeout { .. }
-            | ProxyError::BadUpstreamResponse { .. } => true,
+            | ProxyError::BadUpstreamResponse { .. }
+            | ProxyError::UpstreamTooLarge { .. } => true,
             ProxyError::UpstreamStatus { status, .. } => {
                 *status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error()
             }
@@ -87,6 +95,7 @@ impl ProxyError {
             ProxyError::Unreachable { .. } => "upstream_unreachable",
             ProxyError::Timeout { .. } => "upstream_timeout",
             ProxyError::BadUpstreamResponse { .. } => "upstream_bad_response",
+            ProxyError::UpstreamTooLarge { .. } => "upstream_too_large",
             ProxyError::UpstreamStreamError { .. } => "upstream_stream_error",
             ProxyError::Transform { .. } => "transform",
             ProxyError::QuotaExceeded { .. } => "insufficient_quota",
@@ -107,6 +116,7 @@ impl ProxyError {
             ProxyError::UpstreamStatus { status, .. } => *status,
             ProxyError::Unreachable { .. }
             | ProxyError::BadUpstreamResponse { .. }
+            | ProxyError::UpstreamTooLarge { .. }
             | ProxyError::UpstreamStreamError { .. } => StatusCode::BAD_GATEWAY,
             ProxyError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
         }
@@ -202,6 +212,14 @@ impl ProxyError {
                     identifier(kind).unwrap_or_else(|| "server_error".into()),
                     None,
                     identifier(code),
+                ),
+                ProxyError::UpstreamTooLarge { what, limit, flag } => (
+                    format!(
+                        "the upstream sent {what} over the limit of {limit} bytes (rosetta serve {flag})"
+                    ),
+                    "server_error".into(),
+                    None,
+                    Some(self.kind().into()),
                 ),
                 ProxyError::Unreachable { message }
                 | ProxyError::Timeout { message }

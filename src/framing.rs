@@ -2,7 +2,13 @@
 //!
 //! Input arrives in arbitrary network chunks: a line, an event, even a UTF-8 character may be
 //! split across them. Each decoder keeps one carry buffer for the incomplete tail and reuses it.
+//!
+//! Whatever the framing, one frame (an SSE event with all its lines, an NDJSON line; a length-
+//! prefixed binary frame would be the same) may grow to `max_frame` bytes and no more
+//! ([`frame_fits`]): an upstream cannot make Rosetta buffer without bound.
 
+use crate::error::ProxyError;
+use crate::limits::DEFAULT_MAX_UPSTREAM_FRAME;
 use crate::mapping::Framing;
 
 /// One upstream event: the SSE `event:` name (if any) and its data.
@@ -15,9 +21,6 @@ pub struct Event {
 /// Largest event buffer [`Decoder::recycle`] keeps.
 const RECYCLED_MAX: usize = 4096;
 
-/// Longest line accepted; a longer one means the upstream is not speaking this framing.
-pub const MAX_LINE: usize = 16 * 1024 * 1024;
-
 /// A stream decoder for one framing.
 #[derive(Debug)]
 pub struct Decoder {
@@ -28,11 +31,41 @@ pub struct Decoder {
     has_data: bool,
     /// A name buffer handed back by [`Decoder::recycle`], reused for the next `event:` line.
     spare_name: Option<String>,
+    /// The largest frame accepted, in bytes.
+    max_frame: usize,
 }
 
 /// The upstream sent something that cannot be framed.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FramingError(pub String);
+pub enum FramingError {
+    /// Bytes that are not this framing (invalid UTF-8...).
+    Invalid(String),
+    /// One frame grew past the limit of this many bytes.
+    TooLarge(usize),
+}
+
+impl From<FramingError> for ProxyError {
+    fn from(e: FramingError) -> Self {
+        match e {
+            FramingError::Invalid(message) => ProxyError::BadUpstreamResponse { message },
+            FramingError::TooLarge(limit) => ProxyError::UpstreamTooLarge {
+                what: "a stream frame (an event or line)",
+                limit,
+                flag: "--max-upstream-frame",
+            },
+        }
+    }
+}
+
+/// `Ok` while a frame of `len` bytes is within `max_frame`: the one check every framing makes
+/// before it buffers more of a frame.
+pub fn frame_fits(len: usize, max_frame: usize) -> Result<(), FramingError> {
+    if len > max_frame {
+        Err(FramingError::TooLarge(max_frame))
+    } else {
+        Ok(())
+    }
+}
 
 impl Decoder {
     pub fn new(framing: Framing) -> Self {
@@ -43,7 +76,13 @@ impl Decoder {
             data: String::new(),
             has_data: false,
             spare_name: None,
+            max_frame: DEFAULT_MAX_UPSTREAM_FRAME,
         }
+    }
+
+    /// Accepts frames of at most `max_frame` bytes from now on.
+    pub fn set_max_frame(&mut self, max_frame: usize) {
+        self.max_frame = max_frame;
     }
 
     /// Feeds bytes, pushing every completed event to `events`.
@@ -58,9 +97,14 @@ impl Decoder {
             if carry[end] == b'\r' && end + 1 == carry.len() {
                 break;
             }
+            // The event so far plus this line: an NDJSON line, or an SSE event's lines.
+            if let Err(e) = frame_fits(self.data.len() + (end - start), self.max_frame) {
+                self.carry = carry;
+                return Err(e);
+            }
             let Ok(line) = std::str::from_utf8(&carry[start..end]) else {
                 self.carry = carry;
-                return Err(FramingError("upstream sent invalid UTF-8".into()));
+                return Err(FramingError::Invalid("upstream sent invalid UTF-8".into()));
             };
             let mut next = end + 1;
             if carry[end] == b'\r' && carry.get(next) == Some(&b'\n') {
@@ -71,12 +115,7 @@ impl Decoder {
         }
         self.carry = carry;
         self.carry.drain(..start);
-        if self.carry.len() > MAX_LINE {
-            return Err(FramingError(
-                "upstream line exceeds the maximum length".into(),
-            ));
-        }
-        Ok(())
+        frame_fits(self.data.len() + self.carry.len(), self.max_frame)
     }
 
     /// Flushes what is left at the end of the stream.
@@ -84,7 +123,7 @@ impl Decoder {
         if !self.carry.is_empty() {
             let rest = std::mem::take(&mut self.carry);
             let line = String::from_utf8(rest)
-                .map_err(|_| FramingError("upstream sent invalid UTF-8".into()))?;
+                .map_err(|_| FramingError::Invalid("upstream sent invalid UTF-8".into()))?;
             self.line(line.trim_end_matches('\r'), events);
         }
         if self.framing == Framing::Sse {
@@ -286,6 +325,45 @@ mod tests {
         d.feed(b"event: b\ndata: x\n\ndata: y\n\n", &mut events)
             .unwrap();
         assert_eq!(events, vec![ev(Some("b"), "x"), ev(None, "y")]);
+    }
+
+    fn capped(framing: Framing, max_frame: usize) -> Decoder {
+        let mut d = Decoder::new(framing);
+        d.set_max_frame(max_frame);
+        d
+    }
+
+    #[test]
+    fn a_frame_over_the_cap_is_an_error_whatever_its_lines() {
+        let cap = 1000;
+        // SSE: many short data lines, never the blank line that ends the event.
+        let mut d = capped(Framing::Sse, cap);
+        let mut ev = Vec::new();
+        let mut result = Ok(());
+        for _ in 0..100 {
+            result = d.feed(b"data: 0123456789012345678901234567890123456789\n", &mut ev);
+            if result.is_err() {
+                break;
+            }
+        }
+        assert_eq!(result, Err(FramingError::TooLarge(cap)));
+        // One event that fits, split anywhere, is fine; so are many of them.
+        let mut d = capped(Framing::Sse, cap);
+        let event = format!("data: {}\n\n", "x".repeat(900));
+        for _ in 0..50 {
+            d.feed(event.as_bytes(), &mut ev).unwrap();
+        }
+        assert_eq!(ev.len(), 50);
+        // NDJSON: a line over the cap, whole or still open.
+        let line = "y".repeat(1001);
+        let mut d = capped(Framing::Ndjson, cap);
+        assert!(d.feed(format!("{line}\n").as_bytes(), &mut ev).is_err());
+        let mut d = capped(Framing::Ndjson, cap);
+        assert!(d.feed(line.as_bytes(), &mut ev).is_err());
+        assert_eq!(
+            ProxyError::from(FramingError::TooLarge(cap)).kind(),
+            "upstream_too_large"
+        );
     }
 
     #[test]

@@ -7,7 +7,8 @@
 //!   a [`mapping::Mapping`]: upstream, routes, templates and stream rules, every JSONPath
 //!   ([`path`]) and regex compiled once. Every error is reported with file, line and location.
 //! - [`server`] is the hyper server: `/NAME/v1/chat/completions`, `/NAME/v1/models`, `/health`,
-//!   `/metrics`, and the one place errors become responses.
+//!   `/metrics`, and the one place errors become responses. [`conn`] sets hyper up for client
+//!   connections and drives each one (idle HTTP/2 connections closed, graceful shutdown).
 //! - [`reload`] recompiles the mappings directory on SIGHUP or a file change and swaps the new
 //!   set in whole; a broken file keeps the running set.
 //! - [`proxy`] runs one call: renders the upstream request with the [`template`] engine, sends
@@ -19,14 +20,18 @@
 //!   finish reasons, usage chunks, `[DONE]`. [`error`] renders every error as OpenAI JSON.
 //! - [`telemetry`]: Prometheus metrics and logging; [`trace`]: one request logged end to end.
 //! - [`auth`]: optional inbound API keys (`Authorization: Bearer`), checked in constant time;
-//!   [`limits`]: body size, header and body read timeouts, the concurrency limit, shutdown grace.
+//!   [`limits`]: body size, header and body read timeouts, the concurrency limit, shutdown grace,
+//!   the caps on upstream frames and bodies; [`buffers`]: what one stream may hold toward a
+//!   slow client.
 //! - [`golden`]: `rosetta test`, golden cases run through the same pure phases as the server.
 #![forbid(unsafe_code)]
 
 pub mod auth;
 pub mod body;
+pub mod buffers;
 pub mod cli;
 pub mod clock;
+pub mod conn;
 pub mod error;
 pub mod framing;
 pub mod golden;

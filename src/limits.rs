@@ -1,8 +1,9 @@
-//! Client-side limits: request body size, header and body read timeouts, the global
-//! concurrency limit and the shutdown grace.
+//! Limits: request body size, header and body read timeouts, the global concurrency limit, the
+//! shutdown grace, and what one upstream answer may make Rosetta hold.
 //!
 //! [`Limits`] is plain configuration (`rosetta serve --max-body`, `--header-timeout`,
-//! `--body-timeout`, `--max-concurrent`, `--shutdown-grace`). [`Admission`] enforces the
+//! `--body-timeout`, `--max-concurrent`, `--shutdown-grace`, `--max-upstream-frame`,
+//! `--max-upstream-body`). [`Admission`] enforces the
 //! concurrency limit: every API call holds a [`Permit`] from before its body is read until its
 //! response body ends (a stream until its last byte, or until the client goes away), because
 //! the permit travels inside the response body ([`hold`]). `/health` and `/metrics` never take
@@ -34,6 +35,11 @@ pub const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(60);
 pub const DEFAULT_MAX_CONCURRENT: usize = 1024;
 /// Default time in-flight requests and streams may run after a shutdown signal.
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+/// Default largest stream frame from an upstream (an SSE event, an NDJSON line): 8 MiB, room
+/// for an image sent inline in one event.
+pub const DEFAULT_MAX_UPSTREAM_FRAME: usize = 8 * 1024 * 1024;
+/// Default largest upstream body read whole (non-stream answers and error bodies): 64 MiB.
+pub const DEFAULT_MAX_UPSTREAM_BODY: usize = 64 * 1024 * 1024;
 
 /// The limits Rosetta puts on clients. `Default` gives the documented defaults.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,8 +47,8 @@ pub struct Limits {
     /// Largest request body in bytes; a larger one gets `413` (code `request_too_large`).
     pub max_request_body: usize,
     /// How long a client may take to send its request line and headers (HTTP/1; also the
-    /// longest a keep-alive connection may sit idle). Past it the connection is closed.
-    /// Zero turns it off.
+    /// longest a keep-alive connection may sit idle, and an HTTP/2 connection may go without a
+    /// request running). Past it the connection is closed. Zero turns it off.
     pub header_read_timeout: Duration,
     /// How long a client may take to send its whole body; past it, `408` (code
     /// `request_timeout`). Zero turns it off.
@@ -52,6 +58,13 @@ pub struct Limits {
     pub max_concurrent: usize,
     /// After SIGTERM/SIGINT, how long in-flight requests and streams may still run.
     pub shutdown_grace: Duration,
+    /// Largest frame of an upstream stream (an SSE event, an NDJSON line) in bytes; past it the
+    /// stream ends with an error event (code `upstream_too_large`) and the upstream connection
+    /// is closed.
+    pub max_upstream_frame: usize,
+    /// Largest upstream body read whole, in bytes; past it, `502` (code `upstream_too_large`)
+    /// and the upstream connection is closed.
+    pub max_upstream_body: usize,
 }
 
 impl Default for Limits {
@@ -62,6 +75,8 @@ impl Default for Limits {
             body_read_timeout: DEFAULT_BODY_READ_TIMEOUT,
             max_concurrent: DEFAULT_MAX_CONCURRENT,
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+            max_upstream_frame: DEFAULT_MAX_UPSTREAM_FRAME,
+            max_upstream_body: DEFAULT_MAX_UPSTREAM_BODY,
         }
     }
 }
@@ -159,19 +174,30 @@ impl Body for Held {
     }
 }
 
+/// What a new connection opened with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Opening {
+    /// The client closed it without sending anything useful.
+    Closed,
+    Http1,
+    /// The HTTP/2 preface (h2c with prior knowledge).
+    Http2,
+}
+
 /// Waits until a new connection has sent enough bytes to tell HTTP/1 from HTTP/2, at most
-/// `limit` (zero: no limit). `Ok(false)`: the client closed; `Err`: it sent too little in time.
+/// `limit` (zero: no limit). `Err`: it sent too little in time.
 ///
 /// hyper's own header timeout only starts once the protocol is known, so without this a client
 /// that connects and stays silent would hold its connection forever.
-pub async fn first_bytes(stream: &TcpStream, limit: Duration) -> Result<bool, Elapsed> {
+pub async fn first_bytes(stream: &TcpStream, limit: Duration) -> Result<Opening, Elapsed> {
     const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
     let wait = async {
         let mut buf = [0u8; 24];
         loop {
             match stream.peek(&mut buf).await {
-                Ok(0) | Err(_) => return false,
-                Ok(n) if n >= PREFACE.len() || buf[..n] != PREFACE[..n] => return true,
+                Ok(0) | Err(_) => return Opening::Closed,
+                Ok(n) if buf[..n] != PREFACE[..n] => return Opening::Http1,
+                Ok(n) if n == PREFACE.len() => return Opening::Http2,
                 // A partial HTTP/2 preface: `peek` would return the same bytes at once.
                 Ok(_) => tokio::time::sleep(Duration::from_millis(10)).await,
             }

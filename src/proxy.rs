@@ -15,6 +15,7 @@ use serde_json::{Map, Value};
 use crate::body::{ProxyBody, RewriteBody, full};
 use crate::error::ProxyError;
 use crate::ledger::tab::Tab;
+use crate::limits::Limits;
 use crate::mapping::{Endpoint, Mapping, Op, RetryPolicy};
 use crate::openai::{self, Kind, Usage};
 use crate::pool::Pool;
@@ -46,6 +47,9 @@ pub struct Call<'a> {
     pub trace: Option<String>,
     /// The call's accounting: a stream takes it into its body, a whole answer closes it.
     pub tab: &'a mut Option<Tab>,
+    /// What one upstream answer may make Rosetta hold (`max_upstream_frame`,
+    /// `max_upstream_body`).
+    pub limits: &'a Limits,
 }
 
 /// The upstream request of a call, and how its answer must be read.
@@ -214,7 +218,8 @@ pub async fn run(call: Call<'_>) -> Result<Response<ProxyBody>, ProxyError> {
     if stream && answered_json(&response, route) {
         // The upstream ignored the stream request or failed with a JSON body: nothing has
         // reached the client yet, so this can still be a plain HTTP error.
-        let body = read_body(response.into_body(), mapping.upstream.idle_timeout).await?;
+        let max = call.limits.max_upstream_body;
+        let body = read_body(response.into_body(), mapping.upstream.idle_timeout, max).await?;
         return Err(ProxyError::BadUpstreamResponse {
             message: format!(
                 "the upstream answered a stream request with a JSON body: {}",
@@ -230,7 +235,8 @@ pub async fn run(call: Call<'_>) -> Result<Response<ProxyBody>, ProxyError> {
             headers,
             call.client_model,
             include_usage,
-        )?;
+        )?
+        .with_max_frame(call.limits.max_upstream_frame);
         let body = RewriteBody::new(
             response.into_body(),
             rewriter,
@@ -248,7 +254,8 @@ pub async fn run(call: Call<'_>) -> Result<Response<ProxyBody>, ProxyError> {
         h.insert("x-accel-buffering", HeaderValue::from_static("no"));
         return Ok(resp);
     }
-    let body = read_body(response.into_body(), mapping.upstream.idle_timeout).await?;
+    let max = call.limits.max_upstream_body;
+    let body = read_body(response.into_body(), mapping.upstream.idle_timeout, max).await?;
     if let Some(id) = &call.trace {
         tracing::info!(target: "rosetta::trace", id = %id, body = %trace::text(&body), "upstream body");
     }
@@ -352,7 +359,7 @@ async fn send_with_retries(call: &Call<'_>) -> Result<Answered, ProxyError> {
             Ok(response) => {
                 let status = response.status().as_u16();
                 let hold = retry_after(response.headers());
-                let error = upstream_error(mapping, response).await;
+                let error = upstream_error(mapping, response, call.limits.max_upstream_body).await;
                 if status != 429 && status < 500 {
                     // The endpoint is up; the request is what it refused.
                     call.pool.success(i);
@@ -450,22 +457,28 @@ pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
 }
 
 /// The upstream's own model listing through the mapping's `models` route, normalized to
-/// `[{id, created?, owned_by?}]`.
+/// `[{id, created?, owned_by?}]`, its body read up to `max_body` bytes.
 pub async fn list_models(
     mapping: &Mapping,
     client: &UpstreamClient,
     pool: &Pool,
     headers: &HeaderMap,
+    max_body: usize,
 ) -> Result<Vec<Value>, ProxyError> {
     let request = Value::Object(Map::new());
     let endpoint = &mapping.upstream.endpoints[pool.pick(&mapping.upstream.endpoints, &[])];
     let prepared = prepare_for(mapping, Op::Models, &request, headers, endpoint)?;
     let response = send(mapping, client, prepared.request).await?;
     if !response.status().is_success() {
-        return Err(upstream_error(mapping, response).await);
+        return Err(upstream_error(mapping, response, max_body).await);
     }
     let headers = upstream_headers(mapping, &response);
-    let body = read_body(response.into_body(), mapping.upstream.idle_timeout).await?;
+    let body = read_body(
+        response.into_body(),
+        mapping.upstream.idle_timeout,
+        max_body,
+    )
+    .await?;
     match translate_whole(mapping, Op::Models, &body, &headers, &request, "")?.0 {
         Value::Array(items) => Ok(items),
         _ => unreachable!("translate_whole gives an array for Op::Models"),

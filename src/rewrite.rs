@@ -120,6 +120,12 @@ impl StreamRewriter {
         })
     }
 
+    /// The same rewriter, accepting upstream stream frames of at most `max_frame` bytes.
+    pub fn with_max_frame(mut self, max_frame: usize) -> Self {
+        self.decoder.set_max_frame(max_frame);
+        self
+    }
+
     /// Feeds upstream bytes; appends OpenAI bytes to `out`.
     pub fn feed(&mut self, bytes: &[u8], out: &mut Vec<u8>) {
         if self.writer.closed {
@@ -146,8 +152,7 @@ impl StreamRewriter {
         self.process(&mut events, out);
         self.events = events;
         if let Err(e) = framed {
-            self.writer
-                .fail(out, &ProxyError::BadUpstreamResponse { message: e.0 });
+            self.writer.fail(out, &e.into());
         }
     }
 
@@ -174,8 +179,7 @@ impl StreamRewriter {
         let framed = self.decoder.finish(&mut events);
         self.process(&mut events, out);
         if let Err(e) = framed {
-            self.writer
-                .fail(out, &ProxyError::BadUpstreamResponse { message: e.0 });
+            self.writer.fail(out, &e.into());
         }
         if self.writer.closed {
             return;

@@ -188,7 +188,13 @@ pub async fn model_list(
     }
     let fetched = match tokio::time::timeout(
         MODEL_LIST_TIMEOUT,
-        proxy::list_models(m, &loaded.client, &loaded.pool, headers),
+        proxy::list_models(
+            m,
+            &loaded.client,
+            &loaded.pool,
+            headers,
+            state.limits.max_upstream_body,
+        ),
     )
     .await
     {

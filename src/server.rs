@@ -18,19 +18,18 @@ use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tracing::Instrument;
 
 use crate::auth::{Auth, KeyName};
 use crate::body::{ProxyBody, full};
+use crate::conn::{Activity, Ended};
 use crate::error::ProxyError;
 use crate::ledger::tab::{Accounting, Caller, Tab};
 use crate::ledger::writer::Reservation;
-use crate::limits::{Admission, Limits, Permit};
+use crate::limits::{Admission, Limits, Opening, Permit};
 use crate::mapping::Mapping;
 use crate::mapping::Op;
 use crate::pool::Pool;
@@ -232,16 +231,8 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let limits = state.limits;
-    let graceful = GracefulShutdown::new();
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(
-            (!limits.header_read_timeout.is_zero()).then_some(limits.header_read_timeout),
-        );
-    let builder = Arc::new(builder);
-    // Tells connections still waiting for their first bytes that the server is stopping.
+    let builder = Arc::new(crate::conn::builder(&limits));
+    // Tells connections that the server is stopping; each one holds a receiver until it ends.
     let (stopping, stop) = tokio::sync::watch::channel(false);
     tokio::pin!(shutdown);
     loop {
@@ -258,13 +249,12 @@ pub async fn serve(
                 let _ = stream.set_nodelay(true);
                 let state = Arc::clone(&state);
                 let builder = Arc::clone(&builder);
-                let watcher = graceful.watcher();
                 let mut stop = stop.clone();
                 tokio::spawn(async move {
-                    tokio::select! {
+                    let opening = tokio::select! {
                         ready = crate::limits::first_bytes(&stream, limits.header_read_timeout) => match ready {
-                            Ok(true) => {}
-                            Ok(false) => return,
+                            Ok(Opening::Closed) => return,
+                            Ok(opening) => opening,
                             Err(_) => {
                                 state.metrics.rejected.with_label_values(&["header_timeout"]).inc();
                                 tracing::debug!(%peer, "connection closed: no request within the header timeout");
@@ -272,24 +262,45 @@ pub async fn serve(
                             }
                         },
                         _ = stop.wait_for(|s| *s) => return,
-                    }
+                    };
                     // Whether a request got through: a timeout after that is an idle keep-alive.
                     let served = Arc::new(std::sync::atomic::AtomicBool::new(false));
                     let seen = Arc::clone(&served);
                     let svc_state = Arc::clone(&state);
+                    // HTTP/2 connections count their requests in flight, to be closed when idle.
+                    let activity = (opening == Opening::Http2).then(Activity::default);
+                    let tracker = activity.clone();
                     let svc = service_fn(move |req| {
                         seen.store(true, std::sync::atomic::Ordering::Relaxed);
-                        handle(Arc::clone(&svc_state), peer, req)
+                        let busy = tracker.as_ref().map(Activity::begin);
+                        let response = handle(Arc::clone(&svc_state), peer, req);
+                        async move {
+                            let response = response.await?;
+                            Ok::<_, std::convert::Infallible>(match busy {
+                                Some(b) => b.hold(response),
+                                None => response,
+                            })
+                        }
                     });
                     let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc);
-                    if let Err(e) = watcher.watch(conn.into_owned()).await {
-                        let timed_out = e.downcast_ref::<hyper::Error>().is_some_and(hyper::Error::is_timeout);
-                        if timed_out && !served.load(std::sync::atomic::Ordering::Relaxed) {
+                    let ended = crate::conn::drive(conn, |c| c.graceful_shutdown(), activity, limits.header_read_timeout, stop).await;
+                    let never_served = !served.load(std::sync::atomic::Ordering::Relaxed);
+                    match ended {
+                        Ended::Idle if never_served => {
                             state.metrics.rejected.with_label_values(&["header_timeout"]).inc();
-                            tracing::debug!(%peer, "connection closed: request headers not received within the header timeout");
-                        } else {
-                            tracing::debug!(error = %e, "connection ended with an error");
+                            tracing::debug!(%peer, "HTTP/2 connection closed: no request within the header timeout");
                         }
+                        Ended::Idle => tracing::debug!(%peer, "idle HTTP/2 connection closed"),
+                        Ended::Served(Err(e)) => {
+                            let timed_out = e.downcast_ref::<hyper::Error>().is_some_and(hyper::Error::is_timeout);
+                            if timed_out && never_served {
+                                state.metrics.rejected.with_label_values(&["header_timeout"]).inc();
+                                tracing::debug!(%peer, "connection closed: request headers not received within the header timeout");
+                            } else {
+                                tracing::debug!(error = %e, "connection ended with an error");
+                            }
+                        }
+                        Ended::Served(Ok(())) => {}
                     }
                 });
             }
@@ -297,13 +308,15 @@ pub async fn serve(
         }
     }
     drop(listener);
+    drop(stop);
     let _ = stopping.send(true);
     tracing::info!(
         grace = ?limits.shutdown_grace,
         in_flight = state.metrics.in_flight.get(),
         "shutting down: no new connections; waiting for in-flight requests"
     );
-    if tokio::time::timeout(limits.shutdown_grace, graceful.shutdown())
+    // Every connection task holds a receiver until it ends.
+    if tokio::time::timeout(limits.shutdown_grace, stopping.closed())
         .await
         .is_err()
     {
@@ -793,6 +806,7 @@ async fn run_with_fallbacks<'s>(
             started: shared.started,
             trace: shared.trace.clone(),
             tab: &mut *tab,
+            limits: &state.limits,
         })
         .instrument(shared.span.clone())
         .await;

@@ -6,6 +6,7 @@ use bytes::Bytes;
 use http::header::{ACCEPT, CONTENT_TYPE, RETRY_AFTER};
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Uri};
 use http_body_util::{BodyExt, Full};
+use hyper::body::Body;
 use hyper::body::Incoming;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
@@ -13,15 +14,13 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use serde_json::Value;
 
+use crate::buffers::{UPSTREAM_H2_STREAM_WINDOW, UPSTREAM_READ_BUF};
 use crate::error::ProxyError;
 use crate::mapping::{Endpoint, Framing, Mapping, Route};
 use crate::template::{Scope, eval, to_text};
 
 /// The pooled HTTP(S) client of one mapping.
 pub type UpstreamClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
-
-/// Largest upstream body read whole (non-stream answers and error bodies).
-pub const MAX_UPSTREAM_BODY: usize = 64 * 1024 * 1024;
 
 /// Builds the one pooled client of a mapping: HTTP/1.1 and HTTP/2 (by ALPN), rustls with
 /// the bundled web PKI roots, and the mapping's connect timeout.
@@ -36,10 +35,13 @@ pub fn client_for(mapping: &Mapping) -> UpstreamClient {
         .enable_http1()
         .enable_http2()
         .wrap_connector(http);
-    // The timer is what makes the pool close idle connections at all.
+    // The timer is what makes the pool close idle connections at all. The small read side
+    // bounds what a stream to a slow client holds (crate::buffers).
     Client::builder(TokioExecutor::new())
         .pool_idle_timeout(mapping.upstream.keep_alive)
         .pool_timer(TokioTimer::new())
+        .http1_max_buf_size(UPSTREAM_READ_BUF)
+        .http2_initial_stream_window_size(UPSTREAM_H2_STREAM_WINDOW)
         .build(https)
 }
 
@@ -267,8 +269,22 @@ fn connect_error(e: &hyper_util::client::legacy::Error) -> ProxyError {
     }
 }
 
-/// Reads a whole upstream body, bounded in size and in silence between frames.
-pub async fn read_body(mut body: Incoming, idle: Duration) -> Result<Bytes, ProxyError> {
+/// Reads a whole upstream body, bounded in size (`max` bytes) and in silence between frames.
+/// Past `max` (announced by `content-length`, or counted) the body is dropped unread, which
+/// closes its connection instead of returning it to the pool.
+pub async fn read_body(
+    mut body: Incoming,
+    idle: Duration,
+    max: usize,
+) -> Result<Bytes, ProxyError> {
+    let too_large = || ProxyError::UpstreamTooLarge {
+        what: "a body",
+        limit: max,
+        flag: "--max-upstream-body",
+    };
+    if body.size_hint().lower() > max as u64 {
+        return Err(too_large());
+    }
     let mut buf = Vec::new();
     loop {
         match tokio::time::timeout(idle, body.frame()).await {
@@ -285,10 +301,8 @@ pub async fn read_body(mut body: Incoming, idle: Duration) -> Result<Bytes, Prox
             }
             Ok(Some(Ok(frame))) => {
                 if let Ok(data) = frame.into_data() {
-                    if buf.len() + data.len() > MAX_UPSTREAM_BODY {
-                        return Err(ProxyError::BadUpstreamResponse {
-                            message: format!("the upstream body exceeds {MAX_UPSTREAM_BODY} bytes"),
-                        });
+                    if buf.len() + data.len() > max {
+                        return Err(too_large());
                     }
                     buf.extend_from_slice(&data);
                 }
@@ -297,11 +311,16 @@ pub async fn read_body(mut body: Incoming, idle: Duration) -> Result<Bytes, Prox
     }
 }
 
-/// Translates an upstream error response with the mapping's `errors` section.
-pub async fn upstream_error(mapping: &Mapping, response: Response<Incoming>) -> ProxyError {
+/// Translates an upstream error response with the mapping's `errors` section; its body is
+/// read up to `max` bytes (past that, the error has no upstream message).
+pub async fn upstream_error(
+    mapping: &Mapping,
+    response: Response<Incoming>,
+    max: usize,
+) -> ProxyError {
     let upstream_status = response.status().as_u16();
     let retry_after = response.headers().get(RETRY_AFTER).cloned();
-    let body = read_body(response.into_body(), Duration::from_secs(10))
+    let body = read_body(response.into_body(), Duration::from_secs(10), max)
         .await
         .unwrap_or_default();
     error_from(mapping, upstream_status, retry_after, &body)

@@ -177,7 +177,7 @@ fn check(framing: Framing, data: &[u8]) {
         (&events, failed),
         "decoder (left) vs reference decoder (right)"
     );
-    if let Some(FramingError(message)) = &whole.1 {
+    if let Some(FramingError::Invalid(message)) = &whole.1 {
         assert!(!message.is_empty(), "an empty framing error message");
     }
 }

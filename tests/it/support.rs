@@ -388,8 +388,27 @@ impl Served {
     /// `ROSETTA_*` and `RUST_LOG` variables removed, `NO_COLOR=1`, then `env`. Waits (up to
     /// 20 s) for the "listening on" line to learn the address.
     pub fn spawn(dir: &Path, env: &[(&str, &str)], flags: &[&str]) -> Served {
+        Self::spawn_limited(dir, env, flags, None)
+    }
+
+    /// [`Served::spawn`], with the open-file limit lowered to `nofile` (`ulimit -n` in a
+    /// shell that then execs Rosetta) when given.
+    pub fn spawn_limited(
+        dir: &Path,
+        env: &[(&str, &str)],
+        flags: &[&str],
+        nofile: Option<u32>,
+    ) -> Served {
         use std::io::BufRead;
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_rosetta"));
+        let bin = env!("CARGO_BIN_EXE_rosetta");
+        let mut cmd = match nofile {
+            None => std::process::Command::new(bin),
+            Some(n) => {
+                let mut sh = std::process::Command::new("sh");
+                sh.args(["-c", &format!("ulimit -n {n} && exec \"$0\" \"$@\""), bin]);
+                sh
+            }
+        };
         cmd.args(["serve", "--listen", "127.0.0.1:0", "--mappings"])
             .arg(dir)
             .args(flags)
