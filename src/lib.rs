@@ -29,6 +29,7 @@ pub mod cli;
 pub mod error;
 pub mod framing;
 pub mod golden;
+pub mod json_cost;
 pub mod ledger;
 pub mod limits;
 pub mod mapping;
