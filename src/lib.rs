@@ -20,6 +20,8 @@
 //! - [`telemetry`]: Prometheus metrics and logging; [`trace`]: one request logged end to end.
 //! - [`auth`]: optional inbound API keys (`Authorization: Bearer`), checked in constant time;
 //!   [`limits`]: body size, header and body read timeouts, the concurrency limit, shutdown grace.
+//! - [`intake`] reads a request body under the limits: [`json_cost`] measures it before it is
+//!   parsed, [`memory`] keeps the budget of what in-flight requests hold.
 //! - [`golden`]: `rosetta test`, golden cases run through the same pure phases as the server.
 #![forbid(unsafe_code)]
 
@@ -29,10 +31,12 @@ pub mod cli;
 pub mod error;
 pub mod framing;
 pub mod golden;
+pub mod intake;
 pub mod json_cost;
 pub mod ledger;
 pub mod limits;
 pub mod mapping;
+pub mod memory;
 pub mod openai;
 pub mod path;
 pub mod pool;
