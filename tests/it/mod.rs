@@ -8,6 +8,7 @@ mod edge;
 mod errors;
 mod gemini;
 mod ledger_store;
+mod memory;
 mod ollama;
 mod openai_compat;
 mod reliability;
