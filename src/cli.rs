@@ -526,7 +526,7 @@ pub struct EdgeArgs {
     pub max_parsed_size: usize,
     /// Memory all in-flight requests may hold together (bodies, parsed forms, upstream
     /// renderings); a large request past it gets 503 with `retry-after: 1`. `0`: no limit.
-    #[arg(long, env = "ROSETTA_MAX_INFLIGHT_BYTES", default_value = "512MiB", value_parser = crate::limits::parse_size)]
+    #[arg(long, env = "ROSETTA_MAX_INFLIGHT_BYTES", default_value = "1GiB", value_parser = crate::limits::parse_size)]
     pub max_inflight_bytes: usize,
     /// How long a client may take to send its request line and headers (also the longest an
     /// idle keep-alive connection stays open); `0` turns it off.

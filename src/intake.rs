@@ -179,7 +179,7 @@ mod tests {
         parse(Op::Chat, CHAT.as_bytes(), &limits, &mut charge).unwrap();
         let shape = json_cost::measure(CHAT.as_bytes(), 0).unwrap();
         assert_eq!(charge.bytes(), footprint(CHAT.len(), shape.parsed_bytes));
-        // A string of 40 MiB: 160 MiB of footprint, more than the whole budget.
+        // A string of 40 MiB: about 215 MiB of footprint, more than the whole budget.
         let big = format!(
             r#"{{"model":"m","messages":[{{"role":"user","content":"{}"}}]}}"#,
             "a".repeat(40 << 20)
@@ -187,7 +187,7 @@ mod tests {
         let e = parse(Op::Chat, big.as_bytes(), &limits, &mut b.open()).unwrap_err();
         assert_eq!(code(&e), (413, "request_too_complex".into()));
         assert!(e.to_string().contains("--max-inflight-bytes"), "{e}");
-        // 10 MiB (40 MiB of footprint) fits once, not twice.
+        // 10 MiB (about 55 MiB of footprint) fits once, not twice.
         let ten = format!(
             r#"{{"model":"m","messages":[{{"role":"user","content":"{}"}}]}}"#,
             "a".repeat(10 << 20)

@@ -36,7 +36,7 @@ pub const DEFAULT_MAX_JSON_VALUES: usize = 500_000;
 pub const DEFAULT_MAX_PARSED_SIZE: usize = 4 * DEFAULT_MAX_REQUEST_BODY;
 /// Default memory budget of all in-flight requests together (bodies, parsed forms and upstream
 /// renderings, [`crate::memory::footprint`]).
-pub const DEFAULT_MAX_INFLIGHT_BYTES: usize = 512 * 1024 * 1024;
+pub const DEFAULT_MAX_INFLIGHT_BYTES: usize = 1024 * 1024 * 1024;
 /// Default time a client has to send its request line and headers.
 pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default time a client has to send its whole request body, once the headers are in.

@@ -17,10 +17,12 @@ use prometheus::IntGauge;
 /// A request whose footprint is at most this is small: it may use the whole budget.
 pub const SMALL: usize = 256 * 1024;
 
-/// What a request is charged once its body is scanned: the body, its parsed form, and the
-/// upstream request rendered from them (a second parsed form and its serialized bytes).
+/// What a request is charged once its body is scanned: the body and its parsed form, then the
+/// upstream request rendered from them: the template's output (a second parsed form, measured
+/// up to twice the first for chats of tool calls) and its serialized bytes.
 pub fn footprint(body: usize, parsed: usize) -> usize {
-    body.saturating_add(parsed).saturating_mul(2)
+    body.saturating_mul(2)
+        .saturating_add(parsed.saturating_mul(3))
 }
 
 /// The budget shared by all in-flight requests. A limit of `0` means no limit (charges are
