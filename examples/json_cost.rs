@@ -1,5 +1,5 @@
 //! Compares `json_cost::measure`'s estimate with what parsing really allocates, shape by shape:
-//! `cargo run --release --example json_cost`.
+//! `cargo run --release --example json_cost [FILE...]`.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -27,7 +27,12 @@ static A: Counting = Counting;
 
 fn main() {
     let n = 100_000;
-    let shapes: Vec<(&str, String)> = vec![
+    // Or the files named on the command line.
+    let files: Vec<(String, String)> = std::env::args()
+        .skip(1)
+        .map(|f| (f.clone(), std::fs::read_to_string(&f).unwrap()))
+        .collect();
+    let mut shapes: Vec<(&str, String)> = vec![
         ("ints", format!("[{}0]", "1,".repeat(n - 1))),
         ("small objects", format!("[{}{{\"a\":0}}]", "{\"a\":0},".repeat(n - 1))),
         (
@@ -53,6 +58,9 @@ fn main() {
         ("wide object", format!("{{{}\"z\":0}}", (0..n).map(|i| format!("\"k{i}\":0,")).collect::<String>())),
         ("one big string", format!("[\"{}\"]", "A".repeat(20 << 20))),
     ];
+    if !files.is_empty() {
+        shapes = files.iter().map(|(f, b)| (f.as_str(), b.clone())).collect();
+    }
     println!(
         "{:<24} {:>10} {:>8} {:>12} {:>12} {:>7} {:>7}",
         "shape", "body", "values", "parsed", "estimate", "x body", "est/real"
