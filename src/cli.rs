@@ -516,6 +516,18 @@ pub struct EdgeArgs {
     /// one gets 413.
     #[arg(long, env = "ROSETTA_MAX_BODY", default_value = "32MiB", value_parser = crate::limits::parse_size)]
     pub max_body: usize,
+    /// Most JSON values (objects, arrays, strings, numbers, literals) in a request body; past
+    /// it, 413 before anything is parsed. `0`: no limit.
+    #[arg(long, env = "ROSETTA_MAX_JSON_VALUES", default_value_t = crate::limits::DEFAULT_MAX_JSON_VALUES)]
+    pub max_json_values: usize,
+    /// Most memory one request body may take once parsed (estimated before parsing); past it,
+    /// 413. `0`: no limit.
+    #[arg(long, env = "ROSETTA_MAX_PARSED_SIZE", default_value = "128MiB", value_parser = crate::limits::parse_size)]
+    pub max_parsed_size: usize,
+    /// Memory all in-flight requests may hold together (bodies, parsed forms, upstream
+    /// renderings); a large request past it gets 503 with `retry-after: 1`. `0`: no limit.
+    #[arg(long, env = "ROSETTA_MAX_INFLIGHT_BYTES", default_value = "1GiB", value_parser = crate::limits::parse_size)]
+    pub max_inflight_bytes: usize,
     /// How long a client may take to send its request line and headers (also the longest an
     /// idle keep-alive connection, or an HTTP/2 connection with no request running, stays
     /// open); `0` turns it off.
@@ -564,6 +576,9 @@ impl EdgeArgs {
     pub fn resolve(&self) -> Result<(crate::limits::Limits, crate::auth::Auth), String> {
         let limits = crate::limits::Limits {
             max_request_body: self.max_body,
+            max_json_values: self.max_json_values,
+            max_parsed_size: self.max_parsed_size,
+            max_inflight_bytes: self.max_inflight_bytes,
             header_read_timeout: self.header_timeout,
             body_read_timeout: self.body_timeout,
             max_concurrent: self.max_concurrent,
@@ -602,6 +617,9 @@ fn log_edge(
     }
     tracing::info!(
         max_body = limits.max_request_body,
+        max_json_values = limits.max_json_values,
+        max_parsed_size = limits.max_parsed_size,
+        max_inflight_bytes = limits.max_inflight_bytes,
         header_timeout = ?limits.header_read_timeout,
         body_timeout = ?limits.body_read_timeout,
         max_concurrent = limits.max_concurrent,
@@ -610,4 +628,42 @@ fn log_edge(
         max_upstream_body = limits.max_upstream_body,
         "limits"
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serve_flag_defaults_are_the_documented_limits() {
+        let Command::Serve { edge, .. } =
+            Cli::try_parse_from(["rosetta", "serve"]).unwrap().command
+        else {
+            unreachable!()
+        };
+        assert_eq!(edge.resolve().unwrap().0, crate::limits::Limits::default());
+        let cli = Cli::try_parse_from([
+            "rosetta",
+            "serve",
+            "--max-json-values",
+            "1000",
+            "--max-parsed-size",
+            "1MiB",
+            "--max-inflight-bytes",
+            "0",
+        ])
+        .unwrap();
+        let Command::Serve { edge, .. } = cli.command else {
+            unreachable!()
+        };
+        let limits = edge.resolve().unwrap().0;
+        assert_eq!(
+            (
+                limits.max_json_values,
+                limits.max_parsed_size,
+                limits.max_inflight_bytes
+            ),
+            (1000, 1 << 20, 0)
+        );
+    }
 }

@@ -19,6 +19,13 @@ pub enum ProxyError {
     },
     /// The request body is larger than the limit.
     TooLarge { limit: usize },
+    /// The request would take more memory than one request may (too many JSON values, too big
+    /// parsed, or more than the whole in-flight budget). `unread`: its body was not read, so
+    /// the connection cannot carry another request.
+    TooComplex { message: String, unread: bool },
+    /// The in-flight memory budget of `limit` bytes is held by other requests; the client
+    /// should retry shortly. `unread` as for [`ProxyError::TooComplex`].
+    MemoryBusy { limit: usize, unread: bool },
     /// The client did not send its whole request body in time.
     ClientTimeout { after: std::time::Duration },
     /// No valid inbound API key (`Authorization: Bearer`); the message never quotes the key.
@@ -85,6 +92,8 @@ impl ProxyError {
         match self {
             ProxyError::BadRequest { .. } => "invalid_request",
             ProxyError::TooLarge { .. } => "too_large",
+            ProxyError::TooComplex { .. } => "too_complex",
+            ProxyError::MemoryBusy { .. } => "memory_busy",
             ProxyError::ClientTimeout { .. } => "client_timeout",
             ProxyError::Unauthorized { .. } => "unauthorized",
             ProxyError::Overloaded { .. } => "overloaded",
@@ -106,10 +115,14 @@ impl ProxyError {
     pub fn status(&self) -> StatusCode {
         match self {
             ProxyError::BadRequest { .. } | ProxyError::Transform { .. } => StatusCode::BAD_REQUEST,
-            ProxyError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ProxyError::TooLarge { .. } | ProxyError::TooComplex { .. } => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
             ProxyError::ClientTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             ProxyError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
-            ProxyError::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ProxyError::Overloaded { .. } | ProxyError::MemoryBusy { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ProxyError::NotFound { .. } | ProxyError::ModelNotFound { .. } => StatusCode::NOT_FOUND,
             ProxyError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ProxyError::QuotaExceeded { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -126,7 +139,7 @@ impl ProxyError {
     pub fn retry_after(&self) -> Option<&HeaderValue> {
         match self {
             ProxyError::UpstreamStatus { retry_after, .. } => retry_after.as_ref(),
-            ProxyError::Overloaded { .. } => Some(&RETRY_SOON),
+            ProxyError::Overloaded { .. } | ProxyError::MemoryBusy { .. } => Some(&RETRY_SOON),
             _ => None,
         }
     }
@@ -146,6 +159,20 @@ impl ProxyError {
                     "invalid_request_error".into(),
                     None,
                     Some("request_too_large".into()),
+                ),
+                ProxyError::TooComplex { message, .. } => (
+                    message.clone(),
+                    "invalid_request_error".into(),
+                    None,
+                    Some("request_too_complex".into()),
+                ),
+                ProxyError::MemoryBusy { limit, .. } => (
+                    format!(
+                        "Rosetta is holding its limit of {limit} bytes for the requests in flight; retry shortly"
+                    ),
+                    "server_error".into(),
+                    None,
+                    Some("overloaded".into()),
                 ),
                 ProxyError::ClientTimeout { after } => (
                     format!("the request body was not received within {after:?}"),
@@ -294,6 +321,14 @@ mod tests {
                 message: "no key".into(),
             },
             ProxyError::Overloaded { limit: 2 },
+            ProxyError::TooComplex {
+                message: "too many values".into(),
+                unread: false,
+            },
+            ProxyError::MemoryBusy {
+                limit: 3,
+                unread: true,
+            },
             ProxyError::ModelNotFound {
                 message: "no".into(),
             },

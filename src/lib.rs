@@ -23,6 +23,8 @@
 //!   [`limits`]: body size, header and body read timeouts, the concurrency limit, shutdown grace,
 //!   the caps on upstream frames and bodies; [`buffers`]: what one stream may hold toward a
 //!   slow client.
+//! - [`intake`] reads a request body under the limits: [`json_cost`] measures it before it is
+//!   parsed, [`memory`] keeps the budget of what in-flight requests hold.
 //! - [`golden`]: `rosetta test`, golden cases run through the same pure phases as the server.
 #![forbid(unsafe_code)]
 
@@ -35,9 +37,12 @@ pub mod conn;
 pub mod error;
 pub mod framing;
 pub mod golden;
+pub mod intake;
+pub mod json_cost;
 pub mod ledger;
 pub mod limits;
 pub mod mapping;
+pub mod memory;
 pub mod openai;
 pub mod path;
 pub mod pool;

@@ -1,9 +1,12 @@
-//! Limits: request body size, header and body read timeouts, the global concurrency limit, the
-//! shutdown grace, and what one upstream answer may make Rosetta hold.
+//! Limits: request body size, the JSON a body may hold, the memory of in-flight requests,
+//! header and body read timeouts, the global concurrency limit, the shutdown grace, and what one
+//! upstream answer may make Rosetta hold.
 //!
-//! [`Limits`] is plain configuration (`rosetta serve --max-body`, `--header-timeout`,
-//! `--body-timeout`, `--max-concurrent`, `--shutdown-grace`, `--max-upstream-frame`,
-//! `--max-upstream-body`). [`Admission`] enforces the
+//! [`Limits`] is plain configuration (`rosetta serve --max-body`, `--max-json-values`,
+//! `--max-parsed-size`, `--max-inflight-bytes`, `--header-timeout`, `--body-timeout`,
+//! `--max-concurrent`, `--shutdown-grace`, `--max-upstream-frame`, `--max-upstream-body`);
+//! [`crate::intake`] applies the body and memory limits, [`crate::memory`] keeps the in-flight
+//! budget. [`Admission`] enforces the
 //! concurrency limit: every API call holds a [`Permit`] from before its body is read until its
 //! response body ends (a stream until its last byte, or until the client goes away), because
 //! the permit travels inside the response body ([`hold`]). `/health` and `/metrics` never take
@@ -27,6 +30,15 @@ use crate::body::ProxyBody;
 
 /// Default largest request body: 32 MiB (images as data URLs make chats big).
 pub const DEFAULT_MAX_REQUEST_BODY: usize = 32 * 1024 * 1024;
+/// Default most JSON values (objects, arrays, strings, numbers, literals) in one request body.
+/// A chat of 2,000 messages with tool calls holds about 25,000.
+pub const DEFAULT_MAX_JSON_VALUES: usize = 500_000;
+/// Default most memory one request's parsed body may take (estimated before parsing): four
+/// times the default body limit.
+pub const DEFAULT_MAX_PARSED_SIZE: usize = 4 * DEFAULT_MAX_REQUEST_BODY;
+/// Default memory budget of all in-flight requests together (bodies, parsed forms and upstream
+/// renderings, [`crate::memory::footprint`]).
+pub const DEFAULT_MAX_INFLIGHT_BYTES: usize = 1024 * 1024 * 1024;
 /// Default time a client has to send its request line and headers.
 pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default time a client has to send its whole request body, once the headers are in.
@@ -46,6 +58,16 @@ pub const DEFAULT_MAX_UPSTREAM_BODY: usize = 64 * 1024 * 1024;
 pub struct Limits {
     /// Largest request body in bytes; a larger one gets `413` (code `request_too_large`).
     pub max_request_body: usize,
+    /// Most JSON values in a request body; past it, `413` (code `request_too_complex`),
+    /// before anything is parsed. Zero means no limit.
+    pub max_json_values: usize,
+    /// Most memory a request body may take once parsed (an upper estimate made before
+    /// parsing); past it, `413` (code `request_too_complex`). Zero means no limit.
+    pub max_parsed_size: usize,
+    /// Memory budget of all in-flight requests together; a large request that does not fit
+    /// gets `503` (code `overloaded`) with `retry-after: 1`, one larger than the whole budget
+    /// `413`. Zero means no limit.
+    pub max_inflight_bytes: usize,
     /// How long a client may take to send its request line and headers (HTTP/1; also the
     /// longest a keep-alive connection may sit idle, and an HTTP/2 connection may go without a
     /// request running). Past it the connection is closed. Zero turns it off.
@@ -71,6 +93,9 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_request_body: DEFAULT_MAX_REQUEST_BODY,
+            max_json_values: DEFAULT_MAX_JSON_VALUES,
+            max_parsed_size: DEFAULT_MAX_PARSED_SIZE,
+            max_inflight_bytes: DEFAULT_MAX_INFLIGHT_BYTES,
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
             body_read_timeout: DEFAULT_BODY_READ_TIMEOUT,
             max_concurrent: DEFAULT_MAX_CONCURRENT,
@@ -131,9 +156,13 @@ impl Drop for Permit {
     }
 }
 
-/// The response with `permit` moved into its body: the permit is freed when the body has sent
-/// its last frame or is dropped (the client went away), not when the handler returns.
-pub fn hold(response: Response<ProxyBody>, permit: Permit) -> Response<ProxyBody> {
+/// The response with `permit` (a [`Permit`], a [`crate::memory::Charge`]) moved into its body:
+/// the permit is freed when the body has sent its last frame or is dropped (the client went
+/// away), not when the handler returns.
+pub fn hold<P: Send + Unpin + 'static>(
+    response: Response<ProxyBody>,
+    permit: P,
+) -> Response<ProxyBody> {
     response.map(|inner| {
         Held {
             inner,
@@ -143,13 +172,13 @@ pub fn hold(response: Response<ProxyBody>, permit: Permit) -> Response<ProxyBody
     })
 }
 
-/// A body that holds a [`Permit`] until it ends.
-struct Held {
+/// A body that holds a permit until it ends.
+struct Held<P> {
     inner: ProxyBody,
-    permit: Option<Permit>,
+    permit: Option<P>,
 }
 
-impl Body for Held {
+impl<P: Send + Unpin + 'static> Body for Held<P> {
     type Data = Bytes;
     type Error = std::convert::Infallible;
 

@@ -10,12 +10,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
-use bytes::Bytes;
-use http::header::{
-    AUTHORIZATION, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE,
-};
+use http::header::{AUTHORIZATION, CONNECTION, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{HeaderValue, Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
@@ -32,11 +28,12 @@ use crate::ledger::writer::Reservation;
 use crate::limits::{Admission, Limits, Opening, Permit};
 use crate::mapping::Mapping;
 use crate::mapping::Op;
+use crate::memory::MemoryBudget;
 use crate::pool::Pool;
 use crate::proxy::{self, Call};
 use crate::redact::Redactor;
 use crate::redact_body::Shield;
-use crate::router::{model_list, model_not_found, op_for, parse_request, pick_mapping};
+use crate::router::{model_list, model_not_found, op_for, pick_mapping};
 use crate::telemetry::{Metrics, status_class};
 use crate::trace::{self, TraceMode};
 use crate::upstream::{self, UpstreamClient};
@@ -134,6 +131,8 @@ pub struct State {
     pub auth: Arc<Auth>,
     /// The concurrency limit, sized by `limits.max_concurrent`.
     admission: Admission,
+    /// The memory budget of in-flight requests, sized by `limits.max_inflight_bytes`.
+    memory: Arc<MemoryBudget>,
     /// Usage, pricing and budgets ([`State::with_accounting`]; metrics only otherwise).
     pub accounting: Accounting,
     /// The keys of `/admin/...` ([`State::with_admin`]; the admin API is off otherwise).
@@ -153,6 +152,10 @@ impl State {
             metrics.in_flight.clone(),
         );
         let redactor = ArcSwap::from_pointee(redactor_of(&set));
+        let memory = MemoryBudget::new(
+            crate::limits::DEFAULT_MAX_INFLIGHT_BYTES,
+            metrics.inflight_bytes.clone(),
+        );
         State {
             redactor,
             current: ArcSwap::from_pointee(set),
@@ -162,6 +165,7 @@ impl State {
             limits: Limits::default(),
             auth: Arc::new(Auth::off()),
             admission,
+            memory,
             accounting: Accounting::default(),
             admin: None,
         }
@@ -197,10 +201,14 @@ impl State {
         self
     }
 
-    /// The same state with these client limits (body size, read timeouts, concurrency limit,
-    /// shutdown grace).
+    /// The same state with these client limits (body size and content, memory budget, read
+    /// timeouts, concurrency limit, shutdown grace).
     pub fn with_limits(mut self, limits: Limits) -> Self {
         self.admission = Admission::new(limits.max_concurrent, self.metrics.in_flight.clone());
+        self.memory = MemoryBudget::new(
+            limits.max_inflight_bytes,
+            self.metrics.inflight_bytes.clone(),
+        );
         self.limits = limits;
         self
     }
@@ -529,6 +537,8 @@ async fn call(
         }
         match e {
             ProxyError::TooLarge { .. } => m.rejected.with_label_values(&["too_large"]).inc(),
+            ProxyError::TooComplex { .. } => m.rejected.with_label_values(&["too_complex"]).inc(),
+            ProxyError::MemoryBusy { .. } => m.rejected.with_label_values(&["memory"]).inc(),
             ProxyError::ClientTimeout { .. } => {
                 m.rejected.with_label_values(&["body_timeout"]).inc()
             }
@@ -573,50 +583,23 @@ async fn dispatch<'s>(
     let trace = state.trace.wanted(&parts.headers);
     seen.traced = trace;
     let limits = &state.limits;
-    let too_large = ProxyError::TooLarge {
-        limit: limits.max_request_body,
-    };
-    // A declared length over the limit is refused before a byte of the body is read.
-    let declared = parts
-        .headers
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limits.max_request_body as u64) {
-        return Err(too_large);
-    }
-    let read = Limited::new(body, limits.max_request_body).collect();
+    let read = crate::intake::read(&parts.headers, body, limits, &state.memory);
     let read = if limits.body_read_timeout.is_zero() {
         Ok(read.await)
     } else {
         tokio::time::timeout(limits.body_read_timeout, read).await
     };
-    let bytes: Bytes = match read {
+    let (bytes, mut charge) = match read {
         Err(_) => {
             return Err(ProxyError::ClientTimeout {
                 after: limits.body_read_timeout,
             });
         }
-        Ok(Ok(c)) => {
-            let bytes = c.to_bytes();
-            if let Some(shield) = parts.extensions.get::<Arc<Shield>>() {
-                shield.saw_request(parts.uri.to_string().as_bytes(), &bytes);
-            }
-            bytes
-        }
-        Ok(Err(e))
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some() =>
-        {
-            return Err(too_large);
-        }
-        Ok(Err(e)) => {
-            return Err(ProxyError::BadRequest {
-                message: format!("cannot read the request body: {e}"),
-                param: None,
-            });
-        }
+        Ok(read) => read?,
     };
+    if let Some(shield) = parts.extensions.get::<Arc<Shield>>() {
+        shield.saw_request(parts.uri.to_string().as_bytes(), &bytes);
+    }
     if trace {
         tracing::info!(
             target: "rosetta::trace",
@@ -627,7 +610,7 @@ async fn dispatch<'s>(
             "client request"
         );
     }
-    let mut request = parse_request(op, &bytes)?;
+    let mut request = crate::intake::parse(op, &bytes, limits, &mut charge)?;
     let client_model = request["model"].as_str().unwrap_or_default().to_string();
     let (name, model) = match seen.mapping {
         Some(n) => (n, client_model.as_str()),
@@ -672,6 +655,8 @@ async fn dispatch<'s>(
     }
     let span = tracing::info_span!("request", id = %request_id, mapping = %name, route = op.name(), stream = seen.stream, key, user = user.as_deref());
     span.in_scope(|| tracing::trace!(body = %String::from_utf8_lossy(&bytes), "client request"));
+    // The parsed request is all the call needs from here on.
+    drop(bytes);
     let mut tab = Tab::open(
         state.accounting.ledger.clone(),
         &state.metrics,
@@ -715,7 +700,8 @@ async fn dispatch<'s>(
             Ok(_) => t.succeeded(&Default::default()),
         }
     }
-    result
+    // The charge lives in the body: a stream keeps its parsed request to its last byte.
+    result.map(|r| crate::limits::hold(r, charge))
 }
 
 /// Takes a hold on every budget limit of the caller, or refuses the call (429,
@@ -1025,7 +1011,10 @@ pub fn error_response(e: &ProxyError) -> Response<ProxyBody> {
             }
         }
         // The rest of the body is unread: this connection cannot carry another request.
-        ProxyError::ClientTimeout { .. } | ProxyError::TooLarge { .. } => {
+        ProxyError::ClientTimeout { .. }
+        | ProxyError::TooLarge { .. }
+        | ProxyError::TooComplex { unread: true, .. }
+        | ProxyError::MemoryBusy { unread: true, .. } => {
             r.headers_mut()
                 .insert(CONNECTION, HeaderValue::from_static("close"));
         }

@@ -37,10 +37,12 @@ pub struct Metrics {
     pub endpoint_ejections: IntCounterVec,
     pub fallbacks: IntCounterVec,
     /// Requests refused before reaching an upstream, by reason (`concurrency`, `unauthorized`,
-    /// `too_large`, `body_timeout`, `header_timeout`).
+    /// `too_large`, `too_complex`, `memory`, `body_timeout`, `header_timeout`).
     pub rejected: IntCounterVec,
     /// API calls admitted and not finished yet (a stream until its last byte).
     pub in_flight: IntGauge,
+    /// Bytes the in-flight requests hold on the memory budget (`--max-inflight-bytes`).
+    pub inflight_bytes: IntGauge,
     /// Cost of succeeded calls in nano-units of the prices' currency, by mapping and model
     /// (the model as priced: a declared model or price pattern, `other` otherwise).
     pub cost_nano: IntCounterVec,
@@ -164,13 +166,15 @@ impl Metrics {
         );
         let rejected = counter(
             "rosetta_rejected_total",
-            "Requests refused before reaching an upstream, by reason (concurrency, unauthorized, too_large, body_timeout, header_timeout)",
+            "Requests refused before reaching an upstream, by reason (concurrency, unauthorized, too_large, too_complex, memory, body_timeout, header_timeout)",
             &["reason"],
         );
         for reason in [
             "concurrency",
             "unauthorized",
             "too_large",
+            "too_complex",
+            "memory",
             "body_timeout",
             "header_timeout",
         ] {
@@ -179,6 +183,10 @@ impl Metrics {
         let in_flight = gauge(
             "rosetta_in_flight_requests",
             "API calls being served (a stream until its last byte); /health and /metrics are not counted",
+        );
+        let inflight_bytes = gauge(
+            "rosetta_inflight_request_bytes",
+            "Bytes held on the memory budget by in-flight requests: bodies, parsed forms and upstream renderings (estimated)",
         );
         let cost_nano = counter(
             "rosetta_cost_nano_total",
@@ -237,6 +245,7 @@ impl Metrics {
             ledger_up,
             rejected,
             in_flight,
+            inflight_bytes,
             reloads,
             mappings_loaded,
             last_reload_success,

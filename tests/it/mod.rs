@@ -10,6 +10,7 @@ mod gemini;
 mod h2_idle;
 mod leaks;
 mod ledger_store;
+mod memory;
 mod ollama;
 mod openai_compat;
 mod raw_upstream;

@@ -455,6 +455,11 @@ impl Served {
         served
     }
 
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// `host:port`.
     pub fn addr(&self) -> &str {
         &self.addr
