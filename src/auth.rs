@@ -12,7 +12,8 @@
 //! keys some mappings forward. The header is then removed from the request, so it can never
 //! reach an upstream.
 //!
-//! Keys are kept only as SHA-256 digests. A presented key is hashed and compared with every
+//! Keys are checked against SHA-256 digests; their text is kept only as the pieces a
+//! [`Redactor`] needs to keep them out of everything sent. A presented key is hashed and compared with every
 //! configured digest using `subtle`'s constant-time equality, with no early exit, so the time
 //! taken tells neither which key matched nor how long the keys are. No key, presented or
 //! configured, is ever logged, counted or echoed in an error (errors about the keys file give
@@ -30,6 +31,8 @@ use arc_swap::ArcSwap;
 use http::HeaderMap;
 use http::header::AUTHORIZATION;
 use subtle::{Choice, ConditionallySelectable, ConstantTimeEq};
+
+use crate::redact::Redactor;
 
 /// A secret from the command line or the environment: `Debug` never shows it.
 #[derive(Clone, Default)]
@@ -77,6 +80,7 @@ struct Key {
 struct Entry {
     name: Option<String>,
     digest: [u8; 32],
+    text: Secret,
     /// Where it came from, for error messages: `--api-keys entry 2`, `keys.txt:4`.
     at: String,
 }
@@ -117,6 +121,8 @@ impl Denied {
 /// The inbound keys (possibly none: auth off) and whether `/metrics` needs one.
 pub struct Auth {
     keys: ArcSwap<Vec<Key>>,
+    /// The keys' pieces, redacted from every answer, log and ledger row ([`crate::redact`]).
+    redactor: ArcSwap<Redactor>,
     /// Entries from `--api-keys`, kept for reloads of the file.
     listed: Vec<Entry>,
     file: Option<PathBuf>,
@@ -144,6 +150,7 @@ impl Auth {
     pub fn off() -> Self {
         Auth {
             keys: ArcSwap::from_pointee(Vec::new()),
+            redactor: ArcSwap::default(),
             listed: Vec::new(),
             file: None,
             protect_metrics: false,
@@ -161,9 +168,11 @@ impl Auth {
             Some(f) => read_file(f)?,
             None => Vec::new(),
         };
+        let redactor = redactor_of(listed.iter().chain(&from_file));
         let keys = assemble(&listed, from_file)?;
         Ok(Auth {
             keys: ArcSwap::from_pointee(keys),
+            redactor: ArcSwap::from_pointee(redactor),
             listed,
             file: file.map(Path::to_path_buf),
             protect_metrics: false,
@@ -206,10 +215,18 @@ impl Auth {
         let Some(file) = &self.file else {
             return Ok(self.keys.load().len());
         };
-        let keys = assemble(&self.listed, read_file(file)?)?;
+        let from_file = read_file(file)?;
+        let redactor = redactor_of(self.listed.iter().chain(&from_file));
+        let keys = assemble(&self.listed, from_file)?;
         let n = keys.len();
         self.keys.store(Arc::new(keys));
+        self.redactor.store(Arc::new(redactor));
         Ok(n)
+    }
+
+    /// The redactor of the keys in force.
+    pub fn redactor(&self) -> Arc<Redactor> {
+        self.redactor.load_full()
     }
 
     /// Checks a request's headers: `Ok(None)` when auth is off, `Ok(Some(name))` for a valid
@@ -291,6 +308,7 @@ fn parse_entry(raw: &str, at: String) -> Result<Entry, String> {
     Ok(Entry {
         name: name.map(String::from),
         digest: digest(key.as_bytes()),
+        text: Secret(key.to_string()),
         at,
     })
 }
@@ -345,6 +363,13 @@ fn assemble(listed: &[Entry], from_file: Vec<Entry>) -> Result<Vec<Key>, String>
         });
     }
     Ok(keys)
+}
+
+/// A redactor of the entries' keys; they are also remembered for logs and the ledger.
+fn redactor_of<'a>(entries: impl Iterator<Item = &'a Entry> + Clone) -> Redactor {
+    let texts: Vec<String> = entries.map(|e| e.text.expose().to_string()).collect();
+    crate::redact::remember(texts.iter());
+    Redactor::new(texts)
 }
 
 /// Re-reads the keys file on every SIGHUP while the runtime runs (nothing to do without a

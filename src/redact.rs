@@ -153,24 +153,13 @@ impl Redactor {
         if ranges.is_empty() {
             return Cow::Borrowed(text);
         }
-        let mut out = Vec::with_capacity(text.len());
-        let mut at = 0;
-        for (start, end) in ranges {
-            out.extend_from_slice(&text[at..start]);
-            out.extend_from_slice(MARK.as_bytes());
-            at = end;
-        }
-        out.extend_from_slice(&text[at..]);
-        Cow::Owned(out)
+        Cow::Owned(render(text, &ranges))
     }
 
     /// How many bytes at the end of `text` (a stream frame, already redacted up to where its
     /// last replaced piece ends, `after`) to hold back: the longest tail, starting at or after
     /// `after`, that could be the start of a piece going on in the next frame.
-    pub fn hold(&self, text: &[u8], after: usize) -> usize {
-        if self.pieces.is_none() {
-            return 0;
-        }
+    fn hold(&self, text: &[u8], after: usize) -> usize {
         let room = text.len().saturating_sub(after).min(PIECE - 1);
         (1..=room)
             .rev()
@@ -178,22 +167,44 @@ impl Redactor {
             .unwrap_or(0)
     }
 
-    /// Redacts one stream frame whose tail may continue in the next: returns the bytes to send
-    /// now and the bytes to carry over (prepended to the next frame, or sent as they are at
-    /// the end).
-    pub fn redact_frame(&self, frame: &[u8], sent: &Sent) -> (Vec<u8>, Vec<u8>) {
-        let ranges = self.ranges(frame, sent);
-        let after = ranges.last().map_or(0, |r| r.1);
-        let keep = frame.len() - self.hold(frame, after);
-        let mut out = Vec::with_capacity(frame.len());
-        let mut at = 0;
-        for (start, end) in ranges {
-            out.extend_from_slice(&frame[at..start]);
-            out.extend_from_slice(MARK.as_bytes());
-            at = end;
-        }
-        out.extend_from_slice(&frame[at..keep]);
-        (out, frame[keep..].to_vec())
+    /// Redacts one stream frame whose tail may continue in the next. `frame` starts with the
+    /// previous call's carry, whose first `forced` bytes were part of a replaced run and are
+    /// replaced whatever follows. Returns the bytes to send now, the bytes to carry over
+    /// (prepended to the next frame, or given to [`Redactor::redact_end`]) and how many of
+    /// them are forced.
+    ///
+    /// A run that reaches the frame's end may go on in the next frame: its last bytes (at most
+    /// [`PIECE`] - 1) are carried, forced, so that the next frame's pieces join them and no
+    /// byte of a key split across frames gets out. Otherwise the longest tail that could
+    /// start a piece is carried ([`Redactor::hold`]).
+    pub fn redact_frame(
+        &self,
+        frame: &[u8],
+        sent: &Sent,
+        forced: usize,
+    ) -> (Vec<u8>, Vec<u8>, usize) {
+        let mut ranges = self.ranges(frame, sent);
+        force(&mut ranges, forced.min(frame.len()));
+        let (keep, forced_next) = match ranges.last_mut() {
+            Some(last) if last.1 == frame.len() => {
+                let c = (PIECE - 1).min(last.1 - last.0 - 1);
+                last.1 -= c;
+                (frame.len() - c, c)
+            }
+            last => {
+                let after = last.map_or(0, |r| r.1);
+                (frame.len() - self.hold(frame, after), 0)
+            }
+        };
+        let out = render(&frame[..keep], &ranges);
+        (out, frame[keep..].to_vec(), forced_next)
+    }
+
+    /// Redacts a stream's last carry (see [`Redactor::redact_frame`]).
+    pub fn redact_end(&self, carry: &[u8], sent: &Sent, forced: usize) -> Vec<u8> {
+        let mut ranges = self.ranges(carry, sent);
+        force(&mut ranges, forced.min(carry.len()));
+        render(carry, &ranges)
     }
 
     /// Where to cut `text` to keep at most `max_chars` characters without cutting through a
@@ -234,6 +245,35 @@ pub fn remember<'a>(secrets: impl IntoIterator<Item = &'a String>) {
 /// The redactor of logs and ledger records: every secret [`remember`]ed.
 pub fn at_rest() -> Arc<Redactor> {
     AT_REST.1.load_full()
+}
+
+/// Adds the range `[0, n)` (bytes that must be replaced) to sorted, merged `ranges`.
+fn force(ranges: &mut Vec<(usize, usize)>, n: usize) {
+    if n == 0 {
+        return;
+    }
+    let mut end = n;
+    while let Some(first) = ranges.first() {
+        if first.0 > end {
+            break;
+        }
+        end = end.max(first.1);
+        ranges.remove(0);
+    }
+    ranges.insert(0, (0, end));
+}
+
+/// `text` with each range (sorted, within `text`) replaced by [`MARK`].
+fn render(text: &[u8], ranges: &[(usize, usize)]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len());
+    let mut at = 0;
+    for &(start, end) in ranges {
+        out.extend_from_slice(&text[at..start]);
+        out.extend_from_slice(MARK.as_bytes());
+        at = end;
+    }
+    out.extend_from_slice(&text[at..]);
+    out
 }
 
 #[cfg(test)]
@@ -279,22 +319,34 @@ mod tests {
     fn a_key_split_across_frames_is_caught() {
         let r = Redactor::new([KEY]);
         let none = Sent::default();
-        let (out, carry) = r.redact_frame(b"data: sk-tes", &none);
-        assert_eq!(out, b"data: ");
-        assert_eq!(carry, b"sk-tes");
+        // A tail that could start a piece waits for the next frame.
+        let (out, carry, forced) = r.redact_frame(b"data: sk-tes", &none, 0);
+        assert_eq!(
+            (out.as_slice(), carry.as_slice(), forced),
+            (&b"data: "[..], &b"sk-tes"[..], 0)
+        );
         let mut next = carry.clone();
         next.extend_from_slice(b"t-0123456789abcdefXYZ\n\n");
-        let (out2, carry2) = r.redact_frame(&next, &none);
-        assert_eq!(out2, b"[redacted]\n\n");
-        assert!(carry2.is_empty());
-        // A piece inside a frame is replaced there; what follows it is not held back.
-        let (out3, carry3) = r.redact_frame(b"x sk-test-01", &none);
+        let (out, carry, _) = r.redact_frame(&next, &none, 0);
+        assert_eq!(out, b"[redacted]\n\n");
+        assert!(carry.is_empty());
+        // A run reaching the frame's end carries its last 7 bytes, forced: the key's next
+        // bytes join them, and none of it gets out even when what follows is short.
+        let (out, carry, forced) = r.redact_frame(b"x sk-test-01", &none, 0);
         assert_eq!(
-            (out3.as_slice(), carry3.as_slice()),
-            (&b"x [redacted]"[..], &b""[..])
+            (out.as_slice(), carry.as_slice(), forced),
+            (&b"x [redacted]"[..], &b"test-01"[..], 7)
         );
+        let mut next = carry.clone();
+        next.extend_from_slice(b"23 and more\n");
+        let (out, carry, forced) = r.redact_frame(&next, &none, forced);
+        assert_eq!(
+            (out.as_slice(), carry.as_slice(), forced),
+            (&b"[redacted] and more\n"[..], &b""[..], 0)
+        );
+        assert_eq!(r.redact_end(b"test-01", &none, 7), b"[redacted]");
         // A frame ending in a newline holds nothing back.
-        assert_eq!(r.redact_frame(b"data: {}\n\n", &none).1, b"");
+        assert_eq!(r.redact_frame(b"data: {}\n\n", &none, 0).1, b"");
     }
 
     #[test]

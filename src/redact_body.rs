@@ -18,67 +18,86 @@ use hyper::body::{Body, Frame, SizeHint};
 use crate::body::ProxyBody;
 use crate::redact::{Redactor, Sent};
 
-/// One request's view of the redactor.
+/// One request's view of the redactors (the mappings' secrets, the inbound keys, the admin
+/// keys: each a layer).
 #[derive(Debug)]
 pub struct Shield {
+    layers: Vec<Layer>,
+}
+
+#[derive(Debug)]
+struct Layer {
     redactor: Arc<Redactor>,
     sent: OnceLock<Sent>,
 }
 
-impl Shield {
-    pub fn new(redactor: Arc<Redactor>) -> Arc<Shield> {
-        Arc::new(Shield {
-            redactor,
-            sent: OnceLock::new(),
-        })
-    }
-
-    /// Remembers which pieces of secrets the client's request line and body hold (the first
-    /// call counts).
-    pub fn saw_request(&self, uri: &[u8], body: &[u8]) {
-        if self.redactor.is_empty() || self.sent.get().is_some() {
-            return;
-        }
-        let mut sent = self.redactor.pieces_in(uri);
-        sent.merge(self.redactor.pieces_in(body));
-        let _ = self.sent.set(sent);
-    }
-
-    pub fn redactor(&self) -> &Redactor {
-        &self.redactor
-    }
-
+impl Layer {
     fn sent(&self) -> &Sent {
         static NONE: OnceLock<Sent> = OnceLock::new();
         self.sent
             .get()
             .unwrap_or_else(|| NONE.get_or_init(Sent::default))
     }
+}
 
-    /// The response with its header values and body redacted. With no secret configured, the
-    /// response as it is.
+impl Shield {
+    /// A shield of these redactors (the empty ones are left out).
+    pub fn new(redactors: impl IntoIterator<Item = Arc<Redactor>>) -> Arc<Shield> {
+        let layers = redactors
+            .into_iter()
+            .filter(|r| !r.is_empty())
+            .map(|redactor| Layer {
+                redactor,
+                sent: OnceLock::new(),
+            })
+            .collect();
+        Arc::new(Shield { layers })
+    }
+
+    /// Remembers which pieces of secrets the client's request line and body hold (the first
+    /// call counts).
+    pub fn saw_request(&self, uri: &[u8], body: &[u8]) {
+        for layer in &self.layers {
+            if layer.sent.get().is_some() {
+                continue;
+            }
+            let mut sent = layer.redactor.pieces_in(uri);
+            sent.merge(layer.redactor.pieces_in(body));
+            let _ = layer.sent.set(sent);
+        }
+    }
+
+    /// The response with its header values and body redacted by every layer. With no secret
+    /// configured, the response as it is.
     pub fn wrap(self: &Arc<Self>, response: Response<ProxyBody>) -> Response<ProxyBody> {
-        if self.redactor.is_empty() {
+        if self.layers.is_empty() {
             return response;
         }
-        let (mut parts, body) = response.into_parts();
+        let (mut parts, mut body) = response.into_parts();
         for value in parts.headers.values_mut() {
-            let redacted = self.redactor.redact_except(value.as_bytes(), self.sent());
-            if let std::borrow::Cow::Owned(v) = redacted {
-                *value = HeaderValue::from_bytes(&v)
-                    .unwrap_or_else(|_| HeaderValue::from_static("[redacted]"));
+            for layer in &self.layers {
+                let redacted = layer.redactor.redact_except(value.as_bytes(), layer.sent());
+                if let std::borrow::Cow::Owned(v) = redacted {
+                    *value = HeaderValue::from_bytes(&v)
+                        .unwrap_or_else(|_| HeaderValue::from_static("[redacted]"));
+                }
             }
         }
         // The body's length may change: hyper frames it itself.
         parts.headers.remove(CONTENT_LENGTH);
-        let body = RedactBody {
-            inner: body,
-            shield: Arc::clone(self),
-            carry: Vec::new(),
-            queued: VecDeque::new(),
-            ended: false,
-        };
-        Response::from_parts(parts, body.boxed_unsync())
+        for layer in 0..self.layers.len() {
+            body = RedactBody {
+                inner: body,
+                shield: Arc::clone(self),
+                layer,
+                carry: Vec::new(),
+                forced: 0,
+                queued: VecDeque::new(),
+                ended: false,
+            }
+            .boxed_unsync();
+        }
+        Response::from_parts(parts, body)
     }
 }
 
@@ -87,21 +106,26 @@ impl Shield {
 struct RedactBody {
     inner: ProxyBody,
     shield: Arc<Shield>,
+    /// Which of the shield's layers this body applies.
+    layer: usize,
     carry: Vec<u8>,
+    /// How many of `carry`'s first bytes belong to a replaced run (see `redact_frame`).
+    forced: usize,
     /// Frames ready to send before polling the inner body again.
     queued: VecDeque<Frame<Bytes>>,
     ended: bool,
 }
 
 impl RedactBody {
+    fn layer(&self) -> &Layer {
+        &self.shield.layers[self.layer]
+    }
+
     fn flush_carry(&mut self) {
         if !self.carry.is_empty() {
             let carry = std::mem::take(&mut self.carry);
-            let out = self
-                .shield
-                .redactor
-                .redact_except(&carry, self.shield.sent())
-                .into_owned();
+            let layer = self.layer();
+            let out = layer.redactor.redact_end(&carry, layer.sent(), self.forced);
             self.queued.push_back(Frame::data(Bytes::from(out)));
         }
     }
@@ -131,16 +155,18 @@ impl Body for RedactBody {
                 }
                 Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
                     Ok(data) => {
-                        let (out, carry) = if this.carry.is_empty() {
-                            this.shield.redactor.redact_frame(&data, this.shield.sent())
+                        let layer = &this.shield.layers[this.layer];
+                        let (out, carry, forced) = if this.carry.is_empty() {
+                            layer.redactor.redact_frame(&data, layer.sent(), 0)
                         } else {
                             let mut joined = std::mem::take(&mut this.carry);
                             joined.extend_from_slice(&data);
-                            this.shield
+                            layer
                                 .redactor
-                                .redact_frame(&joined, this.shield.sent())
+                                .redact_frame(&joined, layer.sent(), this.forced)
                         };
                         this.carry = carry;
+                        this.forced = forced;
                         if !out.is_empty() {
                             return Poll::Ready(Some(Ok(Frame::data(Bytes::from(out)))));
                         }
@@ -180,13 +206,20 @@ mod tests {
 
     #[tokio::test]
     async fn headers_and_a_split_body_are_redacted() {
-        let shield = Shield::new(Arc::new(Redactor::new([KEY])));
+        let other = Arc::new(Redactor::new(["an-inbound-key-42"]));
+        let shield = Shield::new([Arc::new(Redactor::new([KEY])), other]);
         shield.saw_request(b"/v1/chat/completions", b"{}");
-        let frames: Vec<Result<Frame<Bytes>, Infallible>> =
-            ["data: sk-te", "st-0123", "456789abcdefXYZ\n\n", "tail sk-t"]
-                .into_iter()
-                .map(|s| Ok(Frame::data(Bytes::from(s))))
-                .collect();
+        let frames: Vec<Result<Frame<Bytes>, Infallible>> = [
+            "data: sk-te",
+            "st-0123",
+            "456789abcdefXYZ\n\n",
+            "an-inbound",
+            "-key-42 ",
+            "tail sk-t",
+        ]
+        .into_iter()
+        .map(|s| Ok(Frame::data(Bytes::from(s))))
+        .collect();
         let body = StreamBody::new(futures_util::stream::iter(frames)).boxed_unsync();
         let mut response = Response::new(body);
         response.headers_mut().insert(
@@ -196,12 +229,15 @@ mod tests {
         let (headers, text) = collect(shield.wrap(response)).await;
         assert_eq!(headers["x-echo"], "k=[redacted]");
         // A key replaced up to a frame's end and going on in the next: two marks, no byte of it.
-        assert_eq!(text, "data: [redacted][redacted]\n\ntail sk-t");
+        assert_eq!(
+            text,
+            "data: [redacted][redacted]\n\n[redacted][redacted] tail sk-t"
+        );
     }
 
     #[tokio::test]
     async fn no_secret_leaves_the_response_alone() {
-        let shield = Shield::new(Arc::new(Redactor::default()));
+        let shield = Shield::new([Arc::new(Redactor::default())]);
         let mut r = Response::new(full(KEY));
         r.headers_mut()
             .insert(CONTENT_LENGTH, HeaderValue::from(KEY.len()));

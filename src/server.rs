@@ -189,10 +189,12 @@ impl State {
         self.current.store(Arc::new(set));
     }
 
-    /// The redactor of the current secrets: the one function every upstream-derived string
-    /// passes through on its way to a client, a log or the ledger.
-    pub fn redactor(&self) -> Arc<Redactor> {
-        self.redactor.load_full()
+    /// The redactors of the current secrets (the mappings', the inbound keys', the admin
+    /// keys'): what every string passes through on its way to a client ([`Shield`]).
+    pub fn redactors(&self) -> Vec<Arc<Redactor>> {
+        let mut out = vec![self.redactor.load_full(), self.auth.redactor()];
+        out.extend(self.admin.as_ref().map(Auth::redactor));
+        out
     }
 
     /// The same state, tracing the requests `mode` selects.
@@ -353,7 +355,7 @@ async fn handle(
         .map_or_else(|| format!("req_{}", random_id()), String::from);
     let set = state.mappings();
     // Everything this request is answered passes through its shield (redaction).
-    let shield = Shield::new(state.redactor());
+    let shield = Shield::new(state.redactors());
     req.extensions_mut().insert(Arc::clone(&shield));
     let path = req.uri().path().to_string();
     let req_uri = req.uri().to_string();

@@ -18,6 +18,9 @@ use super::support::{Proxy, chat, post, stream};
 
 const KEY: &str = "sk-ant-api03-Zq8XwV3mK7pL2nR9tY4uB6cD1eF5gH0jA";
 const URL: &str = "/anthropic/v1/chat/completions";
+const ALICE: &str = "rosetta-alice-7Hq2Lx9Pw4Zr";
+const BOB: &str = "rosetta-bob-3Kd8Vn1Qs6Ty";
+const ADMIN: &str = "rosetta-admin-5Mf0Gc2Ju8Xe";
 
 /// An Anthropic-shaped upstream that answers the way the last user message names
 /// (`MODE` or `MODE:<offset>`), quoting the `x-api-key` it was sent.
@@ -78,6 +81,12 @@ async fn answer(req: Request<Incoming>) -> Response<Full<Bytes>> {
             json!({"type":"error","error":{"type":"authentication_error","message": format!("invalid x-api-key {padded}")}}).to_string(),
         ),
         "TEXT200" => (200, "text/plain", format!("OK {padded}")),
+        // An upstream that somehow knows another client's Rosetta key.
+        "ALICE" => (
+            200,
+            "application/json",
+            json!({"id":"msg_1","type":"message","role":"assistant","model":"claude","content":[{"type":"text","text": format!("alice uses {ALICE} and admin {ADMIN}")}],"stop_reason":"end_turn","usage":{"input_tokens":1,"output_tokens":2}}).to_string(),
+        ),
         "TEXTERR" => (500, "text/plain", padded.clone()),
         "CONTENT" => (
             200,
@@ -291,4 +300,46 @@ async fn logs_and_the_ledger_never_carry_the_key() {
         "the ledger holds the redacted error"
     );
     assert_no_piece(&String::from_utf8_lossy(&db), "ledger");
+}
+
+/// Inbound and admin keys are secrets too: an answer that holds another client's key, or an
+/// admin key, shows `[redacted]`; a client's own key in its Authorization header is no
+/// exception (only its request line and body are).
+#[tokio::test]
+async fn inbound_and_admin_keys_are_redacted() {
+    use rosetta::auth::Auth;
+    let addr = echoing_upstream().await;
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("mappings");
+    let proxy = Proxy::start_with(
+        &shipped,
+        &[
+            ("ANTHROPIC_BASE_URL", format!("http://{addr}")),
+            ("ANTHROPIC_API_KEY", KEY.to_string()),
+        ],
+        |state| {
+            state
+                .with_auth(Auth::load(Some(&format!("alice:{ALICE},bob:{BOB}")), None).unwrap())
+                .with_admin(Auth::load(Some(ADMIN), None).unwrap())
+        },
+    )
+    .await;
+    let req = http::Request::builder()
+        .method("POST")
+        .uri(proxy.url(URL))
+        .header("content-type", "application/json")
+        .header("authorization", format!("Bearer {BOB}"))
+        .body(http_body_util::Full::new(Bytes::from(
+            chat("claude-sonnet-4-5", "ALICE").to_string(),
+        )))
+        .unwrap();
+    let client = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
+        .build_http::<http_body_util::Full<Bytes>>();
+    let resp = client.request(req).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let text =
+        String::from_utf8_lossy(&resp.into_body().collect().await.unwrap().to_bytes()).into_owned();
+    assert!(
+        text.contains("alice uses [redacted] and admin [redacted]"),
+        "{text}"
+    );
 }
