@@ -859,3 +859,42 @@ async fn empty_rosetta_variables_count_as_unset() {
     .await;
     assert_eq!(r.status, 200, "{}", r.text);
 }
+
+/// Text logs into a pipe (as `docker logs` reads them) carry no colour escape codes, even
+/// without NO_COLOR; NO_COLOR is for terminals.
+#[test]
+fn text_logs_have_no_colour_codes_off_a_terminal() {
+    use std::io::BufRead;
+    let dir = temp_dir();
+    std::fs::copy(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/mappings/anthropic.yaml"),
+        dir.join("anthropic.yaml"),
+    )
+    .unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rosetta"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--watch=false"])
+        .args(["--ledger", "off", "--log-format", "text", "--mappings"])
+        .arg(&dir)
+        .env_remove("NO_COLOR")
+        .env_remove("RUST_LOG")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut log = String::new();
+    for line in std::io::BufReader::new(child.stderr.take().unwrap()).lines() {
+        let line = line.unwrap();
+        log.push_str(&line);
+        log.push('\n');
+        if line.contains("listening on") {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(log.contains("listening on"), "{log}");
+    assert!(
+        !log.contains('\x1b'),
+        "colour codes in a piped log:\n{log:?}"
+    );
+}
