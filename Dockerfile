@@ -21,10 +21,19 @@ ARG RUST_VERSION=1.95
 FROM rust:${RUST_VERSION}-slim-bookworm AS build
 WORKDIR /src
 
-# The workspace: both members' manifests and sources must be present for Cargo to load it,
-# though only `rosetta` is built (testkit is a dev-dependency).
+# Every input of the build, and nothing else (CI builds from exactly these lines:
+# scripts/ci-dockerfile-build):
+# - the workspace: both members' manifests and sources must be present for Cargo to load it,
+#   though only `rosetta` is built (testkit is a dev-dependency);
+# - benches/: Cargo.toml declares its [[bench]] targets, and Cargo refuses a manifest whose
+#   targets are missing;
+# - migrations/: the ledger's SQL, compiled into the binary (include_str! in src/ledger/store.rs);
+# - .cargo/config.toml: its CFLAGS make mimalloc commit memory lazily (half the idle memory).
 COPY Cargo.toml Cargo.lock ./
+COPY .cargo ./.cargo
 COPY src ./src
+COPY benches ./benches
+COPY migrations ./migrations
 COPY testkit ./testkit
 
 # Downloaded crates and compiled dependencies live in cache mounts, so a source change

@@ -1,10 +1,11 @@
 //! The command line: `rosetta serve`, `check`, `test` and `health`.
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::mapping::{self, Mapping};
 use crate::reload;
@@ -16,6 +17,69 @@ use crate::server::{self, State};
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+}
+
+impl Cli {
+    /// The command line of this process, with its environment; exits with clap's message (and
+    /// status 2) on an error, or after printing `--help` / `--version`.
+    pub fn from_process() -> Cli {
+        Cli::try_parse_with_env(std::env::args_os(), &|name| std::env::var_os(name))
+            .unwrap_or_else(|e| e.exit())
+    }
+
+    /// Parses `args` (program name first) with `env` as the environment of the options' `ROSETTA_*`
+    /// variables. **An empty variable counts as unset**, as Docker and compose users expect
+    /// (`FOO: ${FOO:-}` passes an empty value): the option then takes its default, or stays
+    /// off. A flag on the command line still wins over the variable, and the variable over
+    /// the default.
+    ///
+    /// This is done once, for every option: clap reads each `env` variable when the command is
+    /// built and refuses an empty value, so each option's variable is looked up here instead,
+    /// in `env`, and a non-empty value becomes the option's default.
+    pub fn try_parse_with_env<I, T>(
+        args: I,
+        env: &dyn Fn(&str) -> Option<OsString>,
+    ) -> Result<Cli, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<OsString>,
+    {
+        let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+        let mut command = with_env(Cli::command(), env);
+        match command.try_get_matches_from_mut(&args) {
+            Ok(matches) => Cli::from_arg_matches(&matches).map_err(|e| e.format(&mut command)),
+            // Help as clap writes it from the options themselves, `[env: NAME]` included.
+            Err(e) if is_help(e.kind()) => Err(Cli::command()
+                .try_get_matches_from(&args)
+                .err()
+                .filter(|plain| is_help(plain.kind()))
+                .unwrap_or(e)),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+fn is_help(kind: clap::error::ErrorKind) -> bool {
+    use clap::error::ErrorKind::{DisplayHelp, DisplayHelpOnMissingArgumentOrSubcommand};
+    matches!(kind, DisplayHelp | DisplayHelpOnMissingArgumentOrSubcommand)
+}
+
+/// `command` and its subcommands with every option's environment variable looked up in `env`
+/// rather than by clap: a non-empty value becomes the option's default, an empty or missing
+/// one leaves the option as if the variable were unset.
+fn with_env(command: clap::Command, env: &dyn Fn(&str) -> Option<OsString>) -> clap::Command {
+    command
+        .mut_args(|arg| {
+            let Some(name) = arg.get_env().map(|n| n.to_string_lossy().into_owned()) else {
+                return arg;
+            };
+            let arg = arg.env(None::<&str>);
+            match env(&name).filter(|v| !v.is_empty()) {
+                Some(value) => arg.default_value(value),
+                None => arg,
+            }
+        })
+        .mut_subcommands(|sub| with_env(sub, env))
 }
 
 #[derive(Debug, Subcommand)]
@@ -229,6 +293,11 @@ pub fn run(cli: Cli) -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
+            if edge.protect_metrics && !auth.enabled() {
+                tracing::warn!(
+                    "--protect-metrics has no effect without API keys: /metrics stays open, like every path"
+                );
+            }
             let auth = Arc::new(auth);
             let budgets = match accounting.budgets() {
                 Ok(b) => b,
@@ -408,11 +477,17 @@ impl AccountingArgs {
         crate::ledger::budgets::Budgets::load(path).map(Some)
     }
 
+    /// The admin API's keys, `None` when it is off: without `--admin-keys`, and also when the
+    /// list holds no key (`""`, `","`), which must never mean "open to anyone".
     fn admin(&self) -> Result<Option<crate::auth::Auth>, String> {
         let Some(keys) = &self.admin_keys else {
             return Ok(None);
         };
-        crate::auth::Auth::load(Some(keys.expose()), None).map(Some)
+        let admin = crate::auth::Auth::load(Some(keys.expose()), None)?;
+        if !admin.enabled() {
+            tracing::warn!("--admin-keys holds no key: the admin API stays off");
+        }
+        Ok(admin.enabled().then_some(admin))
     }
 
     /// Opens the ledger (inside the runtime): the store connects on first use, so Rosetta
@@ -665,5 +740,187 @@ mod tests {
             ),
             (1000, 1 << 20, 0)
         );
+    }
+
+    /// Parses `args` with exactly the variables `vars` set.
+    fn parse(args: &[&str], vars: &[(&str, &str)]) -> Result<Cli, clap::Error> {
+        let vars: Vec<(String, OsString)> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), OsString::from(v)))
+            .collect();
+        let env = move |name: &str| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+        Cli::try_parse_with_env(std::iter::once("rosetta").chain(args.iter().copied()), &env)
+    }
+
+    fn serve(vars: &[(&str, &str)], flags: &[&str]) -> Command {
+        let args: Vec<&str> = std::iter::once("serve")
+            .chain(flags.iter().copied())
+            .collect();
+        parse(&args, vars).unwrap().command
+    }
+
+    /// Every environment variable of every option, by subcommand.
+    fn variables() -> Vec<(String, Vec<String>)> {
+        Cli::command()
+            .get_subcommands()
+            .map(|sub| {
+                let names = sub
+                    .get_arguments()
+                    .filter_map(|a| a.get_env())
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .collect();
+                (sub.get_name().to_string(), names)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_option_variable_is_rosetta_prefixed() {
+        let all: Vec<String> = variables().into_iter().flat_map(|(_, v)| v).collect();
+        assert!(all.len() >= 20, "{all:?}");
+        for name in &all {
+            assert!(name.starts_with("ROSETTA_"), "{name}");
+        }
+        for name in [
+            "ROSETTA_BUDGETS",
+            "ROSETTA_USER_HEADER",
+            "ROSETTA_ADMIN_KEYS",
+            "ROSETTA_API_KEYS",
+            "ROSETTA_API_KEYS_FILE",
+            "ROSETTA_PROTECT_METRICS",
+        ] {
+            assert!(all.iter().any(|n| n == name), "{name} missing from {all:?}");
+        }
+    }
+
+    /// The rule itself, for every option at once: each subcommand parses to the same thing
+    /// with all of its variables set to "" as with none of them set.
+    #[test]
+    fn an_empty_variable_is_the_same_as_an_unset_one() {
+        for (sub, names) in variables() {
+            let empty: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), "")).collect();
+            let with_empty = parse(&[sub.as_str()], &empty)
+                .unwrap_or_else(|e| panic!("rosetta {sub} with {names:?} empty: {e}"));
+            let unset = parse(&[sub.as_str()], &[]).unwrap();
+            assert_eq!(
+                format!("{with_empty:?}"),
+                format!("{unset:?}"),
+                "rosetta {sub}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_compose_defaults_start_with_everything_off() {
+        // What docker-compose.override.yml.example passes when nothing is set in .env.
+        let vars = [
+            ("ROSETTA_API_KEYS", ""),
+            ("ROSETTA_API_KEYS_FILE", ""),
+            ("ROSETTA_BUDGETS", ""),
+            ("ROSETTA_USER_HEADER", ""),
+            ("ROSETTA_ADMIN_KEYS", ""),
+            ("ROSETTA_PROTECT_METRICS", ""),
+            ("ROSETTA_LEDGER", "sqlite:///data/ledger.db"),
+            ("ROSETTA_ALWAYS_INCLUDE_USAGE", "true"),
+            ("ROSETTA_LOG_FORMAT", "json"),
+        ];
+        let Command::Serve {
+            edge,
+            accounting,
+            always_include_usage,
+            log_format,
+            ..
+        } = serve(&vars, &[])
+        else {
+            unreachable!()
+        };
+        assert!(always_include_usage);
+        assert_eq!(log_format, "json");
+        assert_eq!(accounting.ledger, "sqlite:///data/ledger.db");
+        assert!(accounting.budgets.is_none());
+        assert!(accounting.user_header.is_none());
+        assert!(accounting.admin().unwrap().is_none(), "admin API on");
+        let (_, auth) = edge.resolve().unwrap();
+        assert!(!auth.enabled());
+        assert!(!auth.metrics_protected());
+    }
+
+    #[test]
+    fn variables_set_options_and_flags_win() {
+        let vars = [
+            ("ROSETTA_LISTEN", "0.0.0.0:9000"),
+            ("ROSETTA_BUDGETS", "/etc/rosetta/budgets.yaml"),
+            ("ROSETTA_USER_HEADER", "x-user-id"),
+            ("ROSETTA_ADMIN_KEYS", "ops:sk-admin-1"),
+            ("ROSETTA_WATCH", "false"),
+            ("ROSETTA_MAX_BODY", "1MiB"),
+            ("ROSETTA_PROTECT_METRICS", "true"),
+        ];
+        let Command::Serve {
+            listen,
+            watch,
+            edge,
+            accounting,
+            ..
+        } = serve(&vars, &[])
+        else {
+            unreachable!()
+        };
+        assert_eq!(listen, "0.0.0.0:9000");
+        assert!(!watch);
+        assert_eq!(edge.max_body, 1 << 20);
+        assert!(edge.protect_metrics);
+        assert_eq!(
+            accounting.budgets.as_deref(),
+            Some(Path::new("/etc/rosetta/budgets.yaml"))
+        );
+        assert_eq!(accounting.user_header.as_ref().unwrap(), "x-user-id");
+        assert_eq!(accounting.admin().unwrap().unwrap().names(), ["ops"]);
+
+        let Command::Serve { listen, watch, .. } =
+            serve(&vars, &["--listen", "127.0.0.1:1", "--watch"])
+        else {
+            unreachable!()
+        };
+        assert_eq!(listen, "127.0.0.1:1");
+        assert!(watch);
+    }
+
+    #[test]
+    fn an_invalid_variable_is_still_an_error() {
+        for (name, value) in [
+            ("ROSETTA_MAX_BODY", "lots"),
+            ("ROSETTA_LOG_FORMAT", "xml"),
+            ("ROSETTA_USER_HEADER", "bad header"),
+            ("ROSETTA_WATCH", "maybe"),
+        ] {
+            let e = parse(&["serve"], &[(name, value)]).unwrap_err();
+            use clap::error::ErrorKind::{InvalidValue, ValueValidation};
+            assert!(
+                matches!(e.kind(), InvalidValue | ValueValidation),
+                "{name}: {e}"
+            );
+            assert!(e.to_string().contains(value), "{name}: {e}");
+        }
+    }
+
+    #[test]
+    fn help_still_names_the_variables() {
+        let e = parse(&["serve", "--help"], &[]).unwrap_err();
+        assert_eq!(e.kind(), clap::error::ErrorKind::DisplayHelp);
+        let help = e.to_string();
+        assert!(help.contains("[env: ROSETTA_LISTEN"), "{help}");
+        assert!(help.contains("[env: ROSETTA_ADMIN_KEYS]"), "{help}");
+    }
+
+    /// In the code, not only in the parsing: a key list with no key leaves the admin API off.
+    #[test]
+    fn an_empty_admin_key_list_is_off() {
+        for keys in ["", " ", ",", " , ,"] {
+            let Command::Serve { accounting, .. } = serve(&[], &["--admin-keys", keys]) else {
+                unreachable!()
+            };
+            assert!(accounting.admin().unwrap().is_none(), "{keys:?}");
+        }
     }
 }

@@ -2,13 +2,11 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 /// mimalloc: the glibc allocator was about 30% of the instructions of a translated call
 /// (docs/performance.md).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    rosetta::cli::run(rosetta::cli::Cli::parse())
+    rosetta::cli::run(rosetta::cli::Cli::from_process())
 }

@@ -227,9 +227,10 @@ impl State {
         self
     }
 
-    /// The same state, serving `/admin/...` to holders of these keys.
+    /// The same state, serving `/admin/...` to holders of these keys. Keys with no key in them
+    /// leave the admin API off: it is never open to anyone.
     pub fn with_admin(mut self, admin: Auth) -> Self {
-        self.admin = Some(admin);
+        self.admin = admin.enabled().then_some(admin);
         self
     }
 }
@@ -425,24 +426,24 @@ fn admit(
     }
     if segments.first() == Some(&"admin") {
         // The admin API has keys of its own; an ordinary API key does not open it.
-        return match &state.admin {
-            None => Err(ProxyError::NotFound {
+        // No admin keys means off, never open: `check` lets everyone in when it has no key.
+        let admin = state.admin.as_ref().filter(|a| a.enabled());
+        return match admin.map(|a| a.check(req.headers())) {
+            None | Some(Ok(None)) => Err(ProxyError::NotFound {
                 message: "the admin API is off (rosetta serve --admin-keys)".into(),
             }),
-            Some(admin) => match admin.check(req.headers()) {
-                Ok(_) => Ok(None),
-                Err(denied) => {
-                    state
-                        .metrics
-                        .rejected
-                        .with_label_values(&["unauthorized"])
-                        .inc();
-                    tracing::warn!(id = %request_id, %peer, path = %req.uri().path(), reason = denied.reason(), "admin request refused");
-                    Err(ProxyError::Unauthorized {
-                        message: denied.message().into(),
-                    })
-                }
-            },
+            Some(Ok(Some(_))) => Ok(None),
+            Some(Err(denied)) => {
+                state
+                    .metrics
+                    .rejected
+                    .with_label_values(&["unauthorized"])
+                    .inc();
+                tracing::warn!(id = %request_id, %peer, path = %req.uri().path(), reason = denied.reason(), "admin request refused");
+                Err(ProxyError::Unauthorized {
+                    message: denied.message().into(),
+                })
+            }
         };
     }
     match state.auth.check(req.headers()) {

@@ -798,3 +798,103 @@ async fn past_the_grace_a_hanging_stream_is_cut_and_the_exit_is_still_zero() {
         .unwrap();
     assert!(!s.done(), "a cut stream has no [DONE]");
 }
+
+/// An admin key list with no key in it leaves the admin API off (404), exactly as no list does:
+/// it must never answer without a key.
+#[tokio::test]
+async fn an_empty_admin_key_list_keeps_the_admin_api_off() {
+    let (_fake, env) = anthropic().await;
+    for keys in ["", " , "] {
+        let edge = Edge::start(None, &env, |s| {
+            s.with_admin(Auth::load(Some(keys), None).unwrap())
+        })
+        .await;
+        let r = call("GET", &edge.url("/admin/usage"), &[], None).await;
+        assert_eq!(r.status, 404, "admin keys {keys:?}: {}", r.text);
+        assert!(
+            r.text.contains("the admin API is off"),
+            "{keys:?}: {}",
+            r.text
+        );
+    }
+    let edge = Edge::start(None, &env, |s| s.with_admin(Auth::off())).await;
+    let r = call("GET", &edge.url("/admin/usage"), &[], None).await;
+    assert_eq!(r.status, 404, "{}", r.text);
+    assert!(r.text.contains("the admin API is off"), "{}", r.text);
+}
+
+/// The binary with what the compose example passes when nothing is set: every key, file and
+/// header variable empty. It starts, lets calls in (no inbound keys) and keeps /admin off.
+#[tokio::test]
+async fn empty_rosetta_variables_count_as_unset() {
+    let fake = FakeUpstream::anthropic_with_key("k").await;
+    let mut vars: Vec<(&str, &str)> = [
+        "ROSETTA_API_KEYS",
+        "ROSETTA_API_KEYS_FILE",
+        "ROSETTA_PROTECT_METRICS",
+        "ROSETTA_BUDGETS",
+        "ROSETTA_USER_HEADER",
+        "ROSETTA_ADMIN_KEYS",
+        "ROSETTA_TRACE",
+        "ROSETTA_MAX_BODY",
+        "ROSETTA_WATCH",
+    ]
+    .into_iter()
+    .map(|name| (name, ""))
+    .collect();
+    // A ledger, so that /admin/usage has something to report if it were on.
+    let ledger = format!("sqlite://{}", temp_dir().join("ledger.db").display());
+    vars.push(("ROSETTA_LEDGER", &ledger));
+    let served = serve_anthropic(&fake, &vars, &[]);
+    let r = call("GET", &served.url("/admin/usage"), &[], None).await;
+    assert_eq!(r.status, 404, "{}", r.text);
+    assert!(r.text.contains("the admin API is off"), "{}", r.text);
+    let body = chat("claude-sonnet-4-5", "Hello");
+    let r = call(
+        "POST",
+        &served.url("/anthropic/v1/chat/completions"),
+        &[],
+        Some(&body),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+}
+
+/// Text logs into a pipe (as `docker logs` reads them) carry no colour escape codes, even
+/// without NO_COLOR; NO_COLOR is for terminals.
+#[test]
+fn text_logs_have_no_colour_codes_off_a_terminal() {
+    use std::io::BufRead;
+    let dir = temp_dir();
+    std::fs::copy(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/mappings/anthropic.yaml"),
+        dir.join("anthropic.yaml"),
+    )
+    .unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rosetta"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--watch=false"])
+        .args(["--ledger", "off", "--log-format", "text", "--mappings"])
+        .arg(&dir)
+        .env_remove("NO_COLOR")
+        .env_remove("RUST_LOG")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut log = String::new();
+    for line in std::io::BufReader::new(child.stderr.take().unwrap()).lines() {
+        let line = line.unwrap();
+        log.push_str(&line);
+        log.push('\n');
+        if line.contains("listening on") {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(log.contains("listening on"), "{log}");
+    assert!(
+        !log.contains('\x1b'),
+        "colour codes in a piped log:\n{log:?}"
+    );
+}
