@@ -104,18 +104,15 @@ impl MappingSet {
     }
 }
 
-/// A redactor of every mapping's secrets.
+/// A redactor of every mapping's secrets (remembered for logs and the ledger too).
 fn redactor_of(set: &MappingSet) -> Redactor {
-    crate::redact::remember(
-        set.mappings
-            .values()
-            .flat_map(|l| l.mapping.upstream.secrets.iter()),
-    );
-    Redactor::new(
-        set.mappings
-            .values()
-            .flat_map(|l| l.mapping.upstream.secrets.iter()),
-    )
+    let secrets: Vec<&String> = set
+        .mappings
+        .values()
+        .flat_map(|l| l.mapping.upstream.secrets.iter())
+        .collect();
+    crate::redact::remember(secrets.iter().copied());
+    Redactor::new(secrets)
 }
 
 /// Everything the server needs, shared by all connections.
