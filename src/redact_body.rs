@@ -83,7 +83,14 @@ impl Shield {
                 }
             }
         }
-        // The body's length may change: hyper frames it itself.
+        // A whole body already in memory (an error, a whole answer) is redacted at once and
+        // keeps an exact length; anything else streams through the layers, framed by hyper.
+        if let Some(whole) = self.whole(&mut body) {
+            parts
+                .headers
+                .insert(CONTENT_LENGTH, HeaderValue::from(whole.len()));
+            return Response::from_parts(parts, crate::body::full(whole));
+        }
         parts.headers.remove(CONTENT_LENGTH);
         for layer in 0..self.layers.len() {
             body = RedactBody {
@@ -100,6 +107,74 @@ impl Shield {
         Response::from_parts(parts, body)
     }
 }
+
+impl Shield {
+    /// The body's bytes redacted by every layer, when it is a whole body already in memory: an
+    /// exact length of at most [`WHOLE_MAX`] and its one frame ready at once. Otherwise `None`,
+    /// and nothing was taken from the body.
+    fn whole(&self, body: &mut ProxyBody) -> Option<Bytes> {
+        let n = body.size_hint().exact()?;
+        if n > WHOLE_MAX {
+            return None;
+        }
+        if n == 0 {
+            return body.is_end_stream().then(Bytes::new);
+        }
+        // A body in memory answers at once; one that would wait is left untouched (a pending
+        // poll takes nothing from it).
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        let frame = match Pin::new(&mut *body).poll_frame(&mut cx) {
+            Poll::Ready(Some(Ok(frame))) => frame,
+            Poll::Ready(Some(Err(e))) => match e {},
+            Poll::Ready(None) | Poll::Pending => return None,
+        };
+        if !body.is_end_stream() {
+            // More to come (a sized body streaming in): the frame goes first, then the rest.
+            let rest = std::mem::replace(body, crate::body::full(Bytes::new()));
+            *body = Prepend {
+                first: Some(frame),
+                rest,
+            }
+            .boxed_unsync();
+            return None;
+        }
+        let mut bytes = frame.into_data().unwrap_or_default();
+        for layer in &self.layers {
+            if let std::borrow::Cow::Owned(v) = layer.redactor.redact_except(&bytes, layer.sent()) {
+                bytes = Bytes::from(v);
+            }
+        }
+        Some(bytes)
+    }
+}
+
+/// A body that gives `first`, then the frames of `rest`.
+struct Prepend {
+    first: Option<Frame<Bytes>>,
+    rest: ProxyBody,
+}
+
+impl Body for Prepend {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        match self.first.take() {
+            Some(frame) => Poll::Ready(Some(Ok(frame))),
+            None => Pin::new(&mut self.rest).poll_frame(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.first.is_none() && self.rest.is_end_stream()
+    }
+}
+
+/// The largest whole body redacted at once rather than frame by frame.
+const WHOLE_MAX: u64 = 64 * 1024 * 1024;
 
 /// A body whose data frames are redacted as they pass; a frame's tail that could start a secret
 /// waits for the next frame (at most [`crate::redact::PIECE`] - 1 bytes).
@@ -233,6 +308,49 @@ mod tests {
             text,
             "data: [redacted][redacted]\n\n[redacted][redacted] tail sk-t"
         );
+    }
+
+    #[tokio::test]
+    async fn a_whole_body_is_redacted_at_once_and_keeps_an_exact_length() {
+        let shield = Shield::new([Arc::new(Redactor::new([KEY]))]);
+        let body = format!("{{\"error\":\"bad key {KEY}\"}}");
+        let mut r = Response::new(full(body.clone()));
+        r.headers_mut()
+            .insert(CONTENT_LENGTH, HeaderValue::from(body.len()));
+        let wrapped = shield.wrap(r);
+        let want = "{\"error\":\"bad key [redacted]\"}";
+        assert_eq!(wrapped.body().size_hint().exact(), Some(want.len() as u64));
+        let (headers, text) = collect(wrapped).await;
+        assert_eq!(text, want);
+        assert_eq!(headers[CONTENT_LENGTH], want.len().to_string().as_str());
+    }
+
+    #[tokio::test]
+    async fn a_sized_body_that_streams_keeps_every_frame() {
+        let shield = Shield::new([Arc::new(Redactor::new([KEY]))]);
+        let frames: Vec<Result<Frame<Bytes>, Infallible>> =
+            ["one ", "sk-test-0123", "456789abcdefXYZ two"]
+                .into_iter()
+                .map(|s| Ok(Frame::data(Bytes::from(s))))
+                .collect();
+        let sized = StreamBody::new(futures_util::stream::iter(frames));
+        // A stream that claims an exact length, as a sized upstream body does.
+        struct Sized<B>(B);
+        impl<B: Body<Data = Bytes, Error = Infallible> + Unpin> Body for Sized<B> {
+            type Data = Bytes;
+            type Error = Infallible;
+            fn poll_frame(
+                mut self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+            ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+                Pin::new(&mut self.0).poll_frame(cx)
+            }
+            fn size_hint(&self) -> SizeHint {
+                SizeHint::with_exact(31)
+            }
+        }
+        let (_, text) = collect(shield.wrap(Response::new(Sized(sized).boxed_unsync()))).await;
+        assert_eq!(text, "one [redacted][redacted] two");
     }
 
     #[tokio::test]
