@@ -30,10 +30,14 @@ pub const PIECE: usize = 8;
 pub const MARK: &str = "[redacted]";
 
 /// The secrets, as an automaton over their pieces.
-#[derive(Default)]
 pub struct Redactor {
     /// Every distinct [`PIECE`]-byte window of every secret; `None` with no secret.
     pieces: Option<AhoCorasick>,
+    /// Says at about a byte a nanosecond whether a text may hold a piece (nearly every text sent
+    /// holds none); the automaton then finds where.
+    filter: Filter,
+    /// The bytes that occur in some piece.
+    piece_bytes: [bool; 256],
     /// Every proper prefix (1 to PIECE - 1 bytes) of a piece: what a frame may end with and be
     /// the start of a secret that goes on in the next frame.
     starts: HashSet<Box<[u8]>>,
@@ -53,6 +57,17 @@ impl Sent {
 
     fn has(&self, id: u32) -> bool {
         self.0.binary_search(&id).is_ok()
+    }
+}
+
+impl Default for Redactor {
+    fn default() -> Self {
+        Redactor {
+            pieces: None,
+            filter: Filter::default(),
+            piece_bytes: [false; 256],
+            starts: HashSet::new(),
+        }
     }
 }
 
@@ -85,12 +100,22 @@ impl Redactor {
             .iter()
             .flat_map(|p| (1..PIECE).map(move |n| Box::<[u8]>::from(&p[..n])))
             .collect();
+        let mut filter = Filter::default();
+        for p in &pieces {
+            filter.insert(p);
+        }
         let automaton = AhoCorasick::builder()
             .match_kind(MatchKind::Standard)
             .build(&pieces)
             .expect("a few thousand 8-byte patterns always build");
+        let mut piece_bytes = [false; 256];
+        for b in pieces.iter().flat_map(|p| p.iter()) {
+            piece_bytes[usize::from(*b)] = true;
+        }
         Redactor {
             pieces: Some(automaton),
+            filter,
+            piece_bytes,
             starts,
         }
     }
@@ -105,6 +130,9 @@ impl Redactor {
         let Some(ac) = &self.pieces else {
             return Sent::default();
         };
+        if !self.filter.any(bytes) {
+            return Sent::default();
+        }
         let mut ids: Vec<u32> = ac
             .find_overlapping_iter(bytes)
             .map(|m| m.pattern().as_u32())
@@ -120,6 +148,10 @@ impl Redactor {
         let Some(ac) = &self.pieces else {
             return Vec::new();
         };
+        // Nearly every text holds no piece: one quick pass says so.
+        if !self.filter.any(text) {
+            return Vec::new();
+        }
         let mut out: Vec<(usize, usize)> = Vec::new();
         for m in ac.find_overlapping_iter(text) {
             if sent.has(m.pattern().as_u32()) {
@@ -160,11 +192,23 @@ impl Redactor {
     /// last replaced piece ends, `after`) to hold back: the longest tail, starting at or after
     /// `after`, that could be the start of a piece going on in the next frame.
     fn hold(&self, text: &[u8], after: usize) -> usize {
+        // A tail that starts a piece ends with a byte of a piece; `\n`, ending every SSE event
+        // and NDJSON line, is none.
+        match text.last() {
+            Some(&b) if self.piece_bytes[usize::from(b)] => {}
+            _ => return 0,
+        }
         let room = text.len().saturating_sub(after).min(PIECE - 1);
         (1..=room)
             .rev()
             .find(|&n| self.starts.contains(&text[text.len() - n..]))
             .unwrap_or(0)
+    }
+
+    /// Whether a stream frame (with nothing carried before it) goes out as it is: it holds no
+    /// piece and its tail could not start one.
+    pub fn passes(&self, frame: &[u8]) -> bool {
+        self.pieces.is_none() || (self.hold(frame, 0) == 0 && !self.filter.any(frame))
     }
 
     /// Redacts one stream frame whose tail may continue in the next. `frame` starts with the
@@ -223,6 +267,47 @@ impl Redactor {
             cut -= 1;
         }
         cut
+    }
+}
+
+/// The pieces as 8-byte words: a 64 Kibit bitmap of their hashes (8 KiB, in cache) to rule out
+/// nearly every window at once, and the sorted words to confirm the few that pass.
+#[derive(Default)]
+struct Filter {
+    bits: Vec<u64>,
+    words: Vec<u64>,
+}
+
+const FILTER_BITS: u32 = 16;
+
+impl Filter {
+    fn slot(word: u64) -> usize {
+        (word.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - FILTER_BITS)) as usize
+    }
+
+    fn insert(&mut self, piece: &[u8]) {
+        if self.bits.is_empty() {
+            self.bits = vec![0; (1 << FILTER_BITS) / 64];
+        }
+        let word = u64::from_le_bytes(piece.try_into().expect("a piece is 8 bytes"));
+        let slot = Filter::slot(word);
+        self.bits[slot / 64] |= 1 << (slot % 64);
+        if let Err(at) = self.words.binary_search(&word) {
+            self.words.insert(at, word);
+        }
+    }
+
+    /// Whether some 8-byte window of `text` is a piece.
+    fn any(&self, text: &[u8]) -> bool {
+        if self.words.is_empty() || text.len() < PIECE {
+            return false;
+        }
+        text.windows(PIECE).any(|w| {
+            let word = u64::from_le_bytes(w.try_into().expect("8-byte window"));
+            let slot = Filter::slot(word);
+            self.bits[slot / 64] & (1 << (slot % 64)) != 0
+                && self.words.binary_search(&word).is_ok()
+        })
     }
 }
 

@@ -231,6 +231,10 @@ impl Body for RedactBody {
                 Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
                     Ok(data) => {
                         let layer = &this.shield.layers[this.layer];
+                        if this.carry.is_empty() && layer.redactor.passes(&data) {
+                            // The common case: nothing to replace or hold, no copy.
+                            return Poll::Ready(Some(Ok(Frame::data(data))));
+                        }
                         let (out, carry, forced) = if this.carry.is_empty() {
                             layer.redactor.redact_frame(&data, layer.sent(), 0)
                         } else {
