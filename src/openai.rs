@@ -735,3 +735,183 @@ mod tests {
         assert_eq!(c["choices"][0]["message"]["content"], Value::Null);
     }
 }
+
+/// The chat dialect's bytes for scripted event sequences, captured from `ChunkWriter` before the
+/// dialect-writer refactor: the writer that replaces it must produce exactly these.
+#[cfg(test)]
+mod captured_bytes {
+    use super::*;
+
+    /// The stream with its one random id and clock time replaced by `HEAD`.
+    fn masked(out: &[u8]) -> String {
+        let s = String::from_utf8(out.to_vec()).unwrap();
+        let start = s.find("{\"id\":").unwrap();
+        let end = s[start..].find("\"model\":").unwrap() + start;
+        let head = s[start..end].to_string();
+        s.replace(&head, "HEAD")
+    }
+
+    fn part(v: Value) -> ToolCallPart {
+        ToolCallPart::from_value(&v)
+    }
+
+    fn err() -> ProxyError {
+        ProxyError::UpstreamStreamError {
+            message: "Overloaded".into(),
+            kind: Some("overloaded_error".into()),
+            code: None,
+        }
+    }
+
+    pub fn chat_script(w: &mut ChunkWriter, out: &mut Vec<u8>) {
+        w.reasoning(out, "think \"hard\"");
+        w.content(out, "");
+        w.content(out, "Hi\né");
+        w.tool_call(out, part(json!({"key": 0, "arguments": "orphan"})));
+        w.tool_call(
+            out,
+            part(json!({"key": 1, "id": "toolu_a", "name": "get_weather"})),
+        );
+        w.tool_call(out, part(json!({"key": 1, "arguments": "{\"ci"})));
+        w.tool_call(
+            out,
+            part(json!({"key": 3, "id": "toolu_b", "name": "f", "arguments": {"tz": "UTC"}})),
+        );
+        w.tool_call(out, part(json!({"arguments": "ty\":1}"})));
+        w.tool_call(out, part(json!({"key": 1, "arguments": ""})));
+        w.add_usage(Usage {
+            prompt_tokens: Some(3),
+            cached_tokens: Some(1),
+            ..Default::default()
+        });
+        w.set_finish(json!("stop"));
+        w.add_usage(Usage {
+            completion_tokens: Some(2),
+            reasoning_tokens: Some(1),
+            ..Default::default()
+        });
+        w.finish(out);
+        w.content(out, "late");
+        w.fail(out, &err());
+    }
+
+    /// Splits a stream into its events, checking the masked head's shape.
+    fn frames(out: &[u8], id_prefix: &str, object: &str) -> Vec<String> {
+        let s = String::from_utf8(out.to_vec()).unwrap();
+        let start = s.find("{\"id\":").unwrap();
+        let head = &s[start..s[start..].find("\"model\":").unwrap() + start];
+        let rest = head
+            .strip_prefix(&format!("{{\"id\":\"{id_prefix}"))
+            .unwrap();
+        let (id, rest) = rest.split_at(24);
+        assert!(id.chars().all(|c| c.is_ascii_alphanumeric()), "{head}");
+        let rest = rest
+            .strip_prefix(&format!("\",\"object\":\"{object}\",\"created\":"))
+            .unwrap();
+        let secs = rest.strip_suffix(',').unwrap();
+        assert!(secs.parse::<u64>().is_ok(), "{head}");
+        assert!(s.ends_with("\n\n"));
+        masked(out)
+            .split("\n\n")
+            .filter(|f| !f.is_empty())
+            .map(str::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn chat_stream_bytes() {
+        let mut w = ChunkWriter::new(Kind::Chat, "m\"1", true);
+        let mut out = Vec::new();
+        chat_script(&mut w, &mut out);
+        let expected = [
+            r#"data: HEAD"model":"m\"1","choices":[{"index":0,"delta":{"content":"","role":"assistant"},"logprobs":null,"finish_reason":null}]}"#,
+            r#"data: HEAD"model":"m\"1","choices":[{"index":0,"delta":{"reasoning_content":"think \"hard\""},"logprobs":null,"finish_reason":null}]}"#,
+            r#"data: HEAD"model":"m\"1","choices":[{"index":0,"delta":{"content":"Hi\né"},"logprobs":null,"finish_reason":null}]}"#,
+            r#"data: HEAD"model":"m\"1","choices":[{"index":0,"delta":{"tool_calls":[{"function":{"arguments":"","name":"get_weather"},"id":"toolu_a","index":0,"type":"function"}]},"logprobs":null,"finish_reason":null}]}"#,
+            r#"data: HEAD"model":"m\"1","choices":[{"index":0,"delta":{"tool_calls":[{"function":{"arguments":"{\"ci"},"index":0}]},"logprobs":null,"finish_reason":null}]}"#,
+            r#"data: HEAD"model":"m\"1","choices":[{"index":0,"delta":{"tool_calls":[{"function":{"arguments":"","name":"f"},"id":"toolu_b","index":1,"type":"function"}]},"logprobs":null,"finish_reason":null}]}"#,
+            r#"data: HEAD"model":"m\"1","choices":[{"index":0,"delta":{"tool_calls":[{"function":{"arguments":"{\"tz\":\"UTC\"}"},"index":1}]},"logprobs":null,"finish_reason":null}]}"#,
+            r#"data: HEAD"model":"m\"1","choices":[{"index":0,"delta":{"tool_calls":[{"function":{"arguments":"ty\":1}"},"index":1}]},"logprobs":null,"finish_reason":null}]}"#,
+            r#"data: HEAD"model":"m\"1","choices":[{"index":0,"delta":{},"logprobs":null,"finish_reason":"tool_calls"}]}"#,
+            r#"data: HEAD"model":"m\"1","choices":[],"usage":{"completion_tokens":2,"completion_tokens_details":{"reasoning_tokens":1},"prompt_tokens":3,"prompt_tokens_details":{"cached_tokens":1},"total_tokens":5}}"#,
+            r#"data: [DONE]"#,
+        ];
+        assert_eq!(frames(&out, "chatcmpl-", "chat.completion.chunk"), expected);
+    }
+
+    #[test]
+    fn text_stream_bytes() {
+        let mut w = ChunkWriter::new(Kind::Text, "m", true);
+        let mut out = Vec::new();
+        chat_script(&mut w, &mut out);
+        let expected = [
+            r#"data: HEAD"model":"m","choices":[{"text":"Hi\né","index":0,"logprobs":null,"finish_reason":null}]}"#,
+            r#"data: HEAD"model":"m","choices":[{"text":"","index":0,"logprobs":null,"finish_reason":"stop"}]}"#,
+            r#"data: HEAD"model":"m","choices":[],"usage":{"completion_tokens":2,"completion_tokens_details":{"reasoning_tokens":1},"prompt_tokens":3,"prompt_tokens_details":{"cached_tokens":1},"total_tokens":5}}"#,
+            r#"data: [DONE]"#,
+        ];
+        assert_eq!(frames(&out, "cmpl-", "text_completion"), expected);
+    }
+
+    #[test]
+    fn failed_and_empty_stream_bytes() {
+        let mut w = ChunkWriter::new(Kind::Chat, "m", false);
+        let mut out = Vec::new();
+        w.content(&mut out, "partial");
+        w.fail(&mut out, &err());
+        w.finish(&mut out);
+        let expected = [
+            r#"data: HEAD"model":"m","choices":[{"index":0,"delta":{"content":"","role":"assistant"},"logprobs":null,"finish_reason":null}]}"#,
+            r#"data: HEAD"model":"m","choices":[{"index":0,"delta":{"content":"partial"},"logprobs":null,"finish_reason":null}]}"#,
+            r#"data: {"error":{"code":null,"message":"Overloaded","param":null,"type":"overloaded_error"}}"#,
+        ];
+        assert_eq!(frames(&out, "chatcmpl-", "chat.completion.chunk"), expected);
+        let mut w = ChunkWriter::new(Kind::Chat, "m", false);
+        let mut out = Vec::new();
+        w.set_finish(json!("weird"));
+        w.finish(&mut out);
+        let expected = [
+            r#"data: HEAD"model":"m","choices":[{"index":0,"delta":{"content":"","role":"assistant"},"logprobs":null,"finish_reason":null}]}"#,
+            r#"data: HEAD"model":"m","choices":[{"index":0,"delta":{},"logprobs":null,"finish_reason":"stop"}]}"#,
+            r#"data: [DONE]"#,
+        ];
+        assert_eq!(frames(&out, "chatcmpl-", "chat.completion.chunk"), expected);
+    }
+
+    /// A whole answer's JSON text, without its random id and clock time (checked for shape).
+    fn whole(mut body: Value, id_prefix: &str) -> String {
+        let obj = body.as_object_mut().unwrap();
+        let id = obj.remove("id").unwrap();
+        assert!(id.as_str().unwrap().starts_with(id_prefix));
+        assert!(obj.remove("created").unwrap().is_u64());
+        body.to_string()
+    }
+
+    #[test]
+    fn whole_answer_bytes() {
+        let n = json!({"content": ["Hi", null, "!"], "reasoning": "mm",
+            "tool_calls": [{"id": "t1", "name": "f", "arguments": {"x": 1}}, {"name": "g", "arguments": ""},
+                {"arguments": "no name"}],
+            "finish_reason": "length", "usage": {"prompt_tokens": 3.4, "completion_tokens": "4", "reasoning_tokens": 2}});
+        let n = n.as_object().unwrap();
+        let (body, usage) = completion("m", n);
+        let mut body = body;
+        let generated = body["choices"][0]["message"]["tool_calls"][1]["id"].take();
+        assert!(generated.as_str().unwrap().starts_with("call_"));
+        assert_eq!(
+            whole(body, "chatcmpl-"),
+            r#"{"choices":[{"finish_reason":"length","index":0,"logprobs":null,"message":{"content":"Hi!","reasoning_content":"mm","refusal":null,"role":"assistant","tool_calls":[{"function":{"arguments":"{\"x\":1}","name":"f"},"id":"t1","type":"function"},{"function":{"arguments":"","name":"g"},"id":null,"type":"function"}]}}],"model":"m","object":"chat.completion","usage":{"completion_tokens":4,"completion_tokens_details":{"reasoning_tokens":2},"prompt_tokens":3,"total_tokens":7}}"#
+        );
+        assert_eq!(usage.prompt_tokens, Some(3));
+        let (body, _) = text_completion("m", n);
+        assert_eq!(
+            whole(body, "cmpl-"),
+            r#"{"choices":[{"finish_reason":"length","index":0,"logprobs":null,"text":"Hi!"}],"model":"m","object":"text_completion","usage":{"completion_tokens":4,"completion_tokens_details":{"reasoning_tokens":2},"prompt_tokens":3,"total_tokens":7}}"#
+        );
+        let (body, _) = completion("m", &Map::new());
+        assert_eq!(
+            whole(body, "chatcmpl-"),
+            r#"{"choices":[{"finish_reason":"stop","index":0,"logprobs":null,"message":{"content":null,"refusal":null,"role":"assistant"}}],"model":"m","object":"chat.completion","usage":{"completion_tokens":0,"prompt_tokens":0,"total_tokens":0}}"#
+        );
+    }
+}
