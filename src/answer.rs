@@ -258,3 +258,109 @@ impl StreamWriter for Fold {
         self.failed = Some(err.clone());
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dialect::{Dialect, Emitter};
+    use serde_json::json;
+
+    #[test]
+    fn finish_is_a_closed_set_and_tool_calls_win_over_stop() {
+        for name in [
+            "stop",
+            "length",
+            "tool_calls",
+            "content_filter",
+            "function_call",
+        ] {
+            assert_eq!(Finish::from_value(&json!(name)).as_str(), name);
+        }
+        assert_eq!(Finish::from_value(&json!("end_turn")), Finish::Stop);
+        assert_eq!(Finish::from_value(&json!(3)), Finish::Stop);
+        assert_eq!(Finish::resolve(None, false), Finish::Stop);
+        assert_eq!(Finish::resolve(None, true), Finish::ToolCalls);
+        assert_eq!(Finish::resolve(Some(Finish::Length), true), Finish::Length);
+    }
+
+    /// The content of `normalized`, as a stream's emissions would bring it, piece by piece.
+    fn folded(script: impl FnOnce(&mut Emitter<Fold>, &mut Vec<u8>)) -> Fold {
+        let mut e = Emitter::new(Fold::default());
+        let mut out = Vec::new();
+        script(&mut e, &mut out);
+        assert!(out.is_empty(), "folding writes nothing");
+        e.writer
+    }
+
+    #[test]
+    fn folding_a_stream_equals_the_whole_answer_for_the_same_content() {
+        let normalized = json!({
+            "content": ["Hel", "lo"], "reasoning": "Let me see.",
+            "tool_calls": [{"id": "t1", "name": "f", "arguments": {"x": 1}},
+                           {"name": "g"}, {"arguments": "no name: left out"}],
+            "finish_reason": "stop",
+            "usage": {"prompt_tokens": 3, "completion_tokens": 4, "cached_tokens": 1, "reasoning_tokens": 2},
+        });
+        let whole = Answer::from_normalized(normalized.as_object().unwrap());
+        let fold = folded(|e, out| {
+            let part = |v: Value| ToolCallPart::from_value(&v);
+            e.reasoning(out, "Let me ");
+            e.reasoning(out, "see.");
+            e.content(out, "Hel");
+            e.content(out, "");
+            e.content(out, "lo");
+            e.tool_call(out, part(json!({"arguments": "before any call: dropped"})));
+            e.tool_call(out, part(json!({"key": 0, "id": "t1", "name": "f"})));
+            e.tool_call(out, part(json!({"key": 0, "arguments": "{\"x\""})));
+            e.tool_call(out, part(json!({"key": 7, "name": "g"})));
+            e.tool_call(out, part(json!({"key": 0, "arguments": ":1}"})));
+            e.add_usage(Usage::from_value(
+                &json!({"prompt_tokens": 3, "cached_tokens": 1}),
+            ));
+            e.set_finish(json!("stop"));
+            e.add_usage(Usage::from_value(
+                &json!({"completion_tokens": 4, "reasoning_tokens": 2}),
+            ));
+            e.finish(out);
+            e.content(out, "after the end: ignored");
+        });
+        assert!(fold.failed.is_none());
+        assert_eq!(fold.answer, whole);
+        assert_eq!(whole.resolved_finish(), Finish::ToolCalls);
+        assert_eq!(whole.tool_calls[1].arguments, None);
+        // The same answer renders the same, whichever path built it.
+        let strip = |mut v: Value| {
+            v.as_object_mut().unwrap().remove("id");
+            v.as_object_mut().unwrap().remove("created");
+            v["choices"][0]["message"]["tool_calls"][1]
+                .as_object_mut()
+                .unwrap()
+                .remove("id");
+            v
+        };
+        assert_eq!(
+            strip(Dialect::Chat.render(&fold.answer, "m")),
+            strip(Dialect::Chat.render(&whole, "m"))
+        );
+    }
+
+    #[test]
+    fn a_failed_fold_keeps_the_error_and_what_came_before() {
+        let fold = folded(|e, out| {
+            e.content(out, "partial");
+            e.fail(
+                out,
+                &ProxyError::BadUpstreamResponse {
+                    message: "cut".into(),
+                },
+            );
+            e.finish(out);
+        });
+        assert_eq!(fold.answer.text.as_deref(), Some("partial"));
+        assert_eq!(fold.answer.finish, None);
+        assert!(matches!(
+            fold.failed,
+            Some(ProxyError::BadUpstreamResponse { .. })
+        ));
+    }
+}

@@ -420,6 +420,41 @@ routes:
     }
 
     #[test]
+    fn a_stream_folds_into_the_normalized_answer() {
+        use crate::answer::{Answer, Finish, Fold, ToolCall, Usage};
+        let m = compile_file(Path::new("t.yaml"), MAPPING, &|_| None).unwrap();
+        let mut r = StreamRewriter::new(
+            Arc::new(m),
+            Op::Chat,
+            Arc::new(json!({})),
+            json!({}),
+            Fold::default(),
+        )
+        .unwrap();
+        let mut out = Vec::new();
+        r.feed(b"event: start\ndata: {\"usage\":{\"in\":9}}\n\nevent: delta\ndata: {\"delta\":{\"type\":\"text\",\"text\":\"Hi\"}}\n\nevent: block_start\ndata: {\"index\":4,\"block\":{\"type\":\"tool\",\"id\":\"t1\",\"name\":\"f\"}}\n\nevent: delta\ndata: {\"index\":4,\"delta\":{\"type\":\"json\",\"partial\":\"{}\"}}\n\nevent: stop\ndata: {\"reason\":\"done\",\"out\":5}\n\n", &mut out);
+        r.end(&mut out);
+        assert!(out.is_empty());
+        let expected = Answer {
+            text: Some("Hi".into()),
+            tool_calls: vec![ToolCall {
+                id: Some("t1".into()),
+                name: "f".into(),
+                arguments: Some("{}".into()),
+            }],
+            finish: Some(Finish::Stop),
+            usage: Usage {
+                prompt_tokens: Some(9),
+                completion_tokens: Some(5),
+                ..Usage::default()
+            },
+            ..Answer::default()
+        };
+        assert_eq!(r.writer.writer.answer, expected);
+        assert_eq!(r.usage().completion_tokens, Some(5));
+    }
+
+    #[test]
     fn events_before_a_framing_error_in_the_same_feed_still_reach_the_client() {
         // Found by the stream_rewrite fuzz target: the error used to be written first and the
         // completed `delta` dropped, so what a client saw depended on the network's cuts.
