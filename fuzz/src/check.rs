@@ -1,6 +1,6 @@
 //! What Rosetta's OpenAI output must look like, whatever the upstream sent and whatever a mapping
 //! emitted (README: "no mapping can produce an invalid OpenAI response"). Checked against
-//! `src/openai.rs`, `src/error.rs` and docs/mapping-reference.md §5 and §6.5-6.9.
+//! `src/dialect/chat.rs`, `src/openai.rs`, `src/error.rs` and docs/mapping-reference.md §5 and §6.5-6.9.
 //!
 //! Every check returns `Err(description)` instead of panicking, so that a target can print the
 //! whole output next to the failure.
