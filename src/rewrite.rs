@@ -421,7 +421,8 @@ routes:
 
     #[test]
     fn a_stream_folds_into_the_normalized_answer() {
-        use crate::answer::{Answer, Finish, Fold, ToolCall, Usage};
+        use crate::answer::{Answer, Finish, ToolCall, Usage};
+        use crate::dialect::Fold;
         let m = compile_file(Path::new("t.yaml"), MAPPING, &|_| None).unwrap();
         let mut r = StreamRewriter::new(
             Arc::new(m),

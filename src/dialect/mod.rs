@@ -4,7 +4,8 @@
 //!
 //! A stream reaches a dialect as calls on its [`StreamWriter`], made by an [`Emitter`], which
 //! keeps the rules every dialect shares; a whole answer reaches it as one
-//! [`crate::answer::Answer`], through [`Dialect::render`].
+//! [`crate::answer::Answer`], through [`Dialect::render`]. [`Fold`] is the writer of no dialect:
+//! it folds a stream back into an `Answer`.
 
 use serde_json::Value;
 
@@ -13,8 +14,10 @@ use crate::error::ProxyError;
 
 pub mod chat;
 mod emitter;
+mod fold;
 
 pub use emitter::Emitter;
+pub use fold::Fold;
 
 /// Writes one client stream from typed events. The [`Emitter`] guarantees the order: text,
 /// reasoning and tool events only before the end; a tool call's arguments only after its
