@@ -14,11 +14,11 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::{Body, Frame, Incoming};
 use tokio::time::Sleep;
 
+use crate::answer::Usage;
 use crate::buffers::OUT_KEEP;
 use crate::error::ProxyError;
 use crate::ledger::tab::Tab;
 use crate::mapping::Mapping;
-use crate::openai::Usage;
 use crate::rewrite::StreamRewriter;
 use crate::telemetry::Metrics;
 

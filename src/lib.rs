@@ -15,9 +15,13 @@
 //!   it on the mapping's pooled client to an endpoint [`pool`] chooses (retrying before the
 //!   first byte), and translates the answer.
 //! - [`rewrite`] applies a mapping to upstream output: [`framing`] splits the stream into
-//!   events, rules turn them into normalized emissions.
-//! - [`openai`] owns the OpenAI side: ids, `created`, role-first deltas, tool-call indexes,
-//!   finish reasons, usage chunks, `[DONE]`. [`error`] renders every error as OpenAI JSON.
+//!   events, rules turn them into normalized emissions; [`answer`] is the normalized answer
+//!   (typed events, and the whole [`answer::Answer`]) that both stream and whole answers share.
+//! - [`dialect`] writes the normalized answer in the client's dialect: a
+//!   [`dialect::StreamWriter`] per stream, driven by a [`dialect::Emitter`], and a whole-answer
+//!   renderer; [`dialect::chat`] owns the Chat Completions invariants (ids, `created`,
+//!   role-first deltas, tool-call indexes, finish reasons, usage chunks, `[DONE]`). [`openai`]
+//!   writes embeddings lists; [`error`] renders every error as OpenAI JSON.
 //! - [`telemetry`]: Prometheus metrics and logging; [`trace`]: one request logged end to end.
 //! - [`auth`]: optional inbound API keys (`Authorization: Bearer`), checked in constant time;
 //!   [`limits`]: body size, header and body read timeouts, the concurrency limit, shutdown grace,
@@ -28,12 +32,14 @@
 //! - [`golden`]: `rosetta test`, golden cases run through the same pure phases as the server.
 #![forbid(unsafe_code)]
 
+pub mod answer;
 pub mod auth;
 pub mod body;
 pub mod buffers;
 pub mod cli;
 pub mod clock;
 pub mod conn;
+pub mod dialect;
 pub mod error;
 pub mod framing;
 pub mod golden;

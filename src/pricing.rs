@@ -10,9 +10,9 @@ use regex::Regex;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
 
+use crate::answer::Usage;
 use crate::ledger::NANO;
 use crate::mapping::glob;
-use crate::openai::Usage;
 
 /// The currency label when a `pricing` section names none.
 pub const DEFAULT_CURRENCY: &str = "USD";

@@ -12,12 +12,14 @@ use http::{HeaderMap, HeaderValue, Request, Response};
 use http_body_util::{BodyExt, Full};
 use serde_json::{Map, Value};
 
+use crate::answer::{Answer, Usage};
 use crate::body::{ProxyBody, RewriteBody, full};
+use crate::dialect::Dialect;
 use crate::error::ProxyError;
 use crate::ledger::tab::Tab;
 use crate::limits::Limits;
 use crate::mapping::{Endpoint, Mapping, Op, RetryPolicy};
-use crate::openai::{self, Kind, Usage};
+use crate::openai;
 use crate::pool::Pool;
 use crate::rewrite::{StreamRewriter, eval_fields};
 use crate::telemetry::Metrics;
@@ -135,8 +137,10 @@ pub fn translate_whole(
     let normalized: Map<String, Value> =
         eval_fields(&route.response, &parsed, request, &Value::Null, headers);
     match op {
-        Op::Chat => Ok(openai::completion(client_model, &normalized)),
-        Op::Completions => Ok(openai::text_completion(client_model, &normalized)),
+        Op::Chat | Op::Completions => {
+            let answer = Answer::from_normalized(&normalized);
+            Ok((dialect(op).render(&answer, client_model), answer.usage))
+        }
         Op::Embeddings => {
             let base64 = request.get("encoding_format").and_then(Value::as_str) == Some("base64");
             openai::embeddings(client_model, &normalized, base64)
@@ -157,6 +161,15 @@ pub fn translate_whole(
     }
 }
 
+/// The client dialect an operation answers in.
+fn dialect(op: Op) -> Dialect {
+    if op == Op::Completions {
+        Dialect::Text
+    } else {
+        Dialect::Chat
+    }
+}
+
 /// The stream rewriter for a call (pure).
 pub fn rewriter(
     mapping: &Arc<Mapping>,
@@ -166,19 +179,12 @@ pub fn rewriter(
     client_model: &str,
     include_usage: bool,
 ) -> Result<StreamRewriter, ProxyError> {
-    let kind = if op == Op::Completions {
-        Kind::Text
-    } else {
-        Kind::Chat
-    };
     StreamRewriter::new(
         Arc::clone(mapping),
         op,
         request,
         headers,
-        kind,
-        client_model,
-        include_usage,
+        dialect(op).writer(client_model, include_usage),
     )
     .ok_or_else(|| ProxyError::BadRequest {
         message: "this mapping does not support streaming".into(),

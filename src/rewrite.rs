@@ -1,16 +1,18 @@
 //! Applying a mapping to upstream output: whole responses, and streams event by event.
 //!
-//! Pure and synchronous: bytes in, OpenAI bytes out. The hyper body wrapper in
-//! [`crate::proxy`] drives a [`StreamRewriter`] frame by frame.
+//! Pure and synchronous: bytes in, a client dialect's bytes out. The hyper body wrapper in
+//! [`crate::proxy`] drives a [`StreamRewriter`] frame by frame; the rules' emissions reach the
+//! dialect's [`StreamWriter`] through an [`Emitter`].
 
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
+use crate::answer::{ToolCallPart, Usage, text_of};
+use crate::dialect::{AnyWriter, Emitter, StreamWriter};
 use crate::error::ProxyError;
 use crate::framing::{Decoder, Event};
 use crate::mapping::{Fields, Mapping, Op, Rule};
-use crate::openai::{ChunkWriter, Kind, ToolCallPart, Usage, text_of};
 use crate::template::{Expr, Scope, eval, to_text, truthy};
 
 /// Evaluates a set of fields on `input`, with `$request` bound to the OpenAI request and
@@ -65,8 +67,8 @@ pub fn stream_error(v: &Value) -> ProxyError {
     }
 }
 
-/// Rewrites one upstream stream into an OpenAI chunk stream.
-pub struct StreamRewriter {
+/// Rewrites one upstream stream into a client stream, written by `W`.
+pub struct StreamRewriter<W = AnyWriter> {
     mapping: Arc<Mapping>,
     op: Op,
     /// Forward upstream bytes unchanged.
@@ -75,7 +77,7 @@ pub struct StreamRewriter {
     /// The upstream's response headers, as `$headers`.
     headers: Value,
     decoder: Decoder,
-    pub writer: ChunkWriter,
+    pub writer: Emitter<W>,
     state: Value,
     events: Vec<Event>,
     /// The last bytes forwarded by a passthrough stream.
@@ -93,16 +95,14 @@ fn trimmed(b: &[u8]) -> &[u8] {
     &b[..end]
 }
 
-impl StreamRewriter {
+impl<W: StreamWriter> StreamRewriter<W> {
     /// `None` when the mapping's route for `op` has no `stream` section.
     pub fn new(
         mapping: Arc<Mapping>,
         op: Op,
         request: Arc<Value>,
         headers: Value,
-        kind: Kind,
-        model: &str,
-        include_usage: bool,
+        writer: W,
     ) -> Option<Self> {
         let program = mapping.route(op)?.stream.as_ref()?;
         let (framing, passthrough) = (program.framing, program.passthrough);
@@ -113,7 +113,7 @@ impl StreamRewriter {
             request,
             headers,
             decoder: Decoder::new(framing),
-            writer: ChunkWriter::new(kind, model, include_usage),
+            writer: Emitter::new(writer),
             state: Value::Object(Map::new()),
             events: Vec::new(),
             tail: Vec::new(),
@@ -126,7 +126,7 @@ impl StreamRewriter {
         self
     }
 
-    /// Feeds upstream bytes; appends OpenAI bytes to `out`.
+    /// Feeds upstream bytes; appends the client's bytes to `out`.
     pub fn feed(&mut self, bytes: &[u8], out: &mut Vec<u8>) {
         if self.writer.closed {
             return;
@@ -367,6 +367,7 @@ fn needs_data(rule: &Rule) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dialect::Dialect;
     use crate::mapping::compile_file;
     use serde_json::json;
     use std::path::Path;
@@ -404,9 +405,7 @@ routes:
             Op::Chat,
             Arc::new(json!({})),
             json!({}),
-            Kind::Chat,
-            "m",
-            include_usage,
+            Dialect::Chat.writer("m", include_usage),
         )
         .unwrap()
     }
@@ -418,6 +417,42 @@ routes:
         }
         r.end(&mut out);
         String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn a_stream_folds_into_the_normalized_answer() {
+        use crate::answer::{Answer, Finish, ToolCall, Usage};
+        use crate::dialect::Fold;
+        let m = compile_file(Path::new("t.yaml"), MAPPING, &|_| None).unwrap();
+        let mut r = StreamRewriter::new(
+            Arc::new(m),
+            Op::Chat,
+            Arc::new(json!({})),
+            json!({}),
+            Fold::default(),
+        )
+        .unwrap();
+        let mut out = Vec::new();
+        r.feed(b"event: start\ndata: {\"usage\":{\"in\":9}}\n\nevent: delta\ndata: {\"delta\":{\"type\":\"text\",\"text\":\"Hi\"}}\n\nevent: block_start\ndata: {\"index\":4,\"block\":{\"type\":\"tool\",\"id\":\"t1\",\"name\":\"f\"}}\n\nevent: delta\ndata: {\"index\":4,\"delta\":{\"type\":\"json\",\"partial\":\"{}\"}}\n\nevent: stop\ndata: {\"reason\":\"done\",\"out\":5}\n\n", &mut out);
+        r.end(&mut out);
+        assert!(out.is_empty());
+        let expected = Answer {
+            text: Some("Hi".into()),
+            tool_calls: vec![ToolCall {
+                id: Some("t1".into()),
+                name: "f".into(),
+                arguments: Some("{}".into()),
+            }],
+            finish: Some(Finish::Stop),
+            usage: Usage {
+                prompt_tokens: Some(9),
+                completion_tokens: Some(5),
+                ..Usage::default()
+            },
+            ..Answer::default()
+        };
+        assert_eq!(r.writer.writer.answer, expected);
+        assert_eq!(r.usage().completion_tokens, Some(5));
     }
 
     #[test]
@@ -444,9 +479,7 @@ routes:
             Op::Chat,
             Arc::new(json!({})),
             json!({}),
-            Kind::Chat,
-            "m",
-            false,
+            Dialect::Chat.writer("m", false),
         )
         .unwrap();
         let input = format!("data: {{}}\n\ndata: [DONE]\n\n{}", "\n".repeat(40));
@@ -506,9 +539,7 @@ routes:
             Op::Chat,
             Arc::new(json!({})),
             headers,
-            Kind::Chat,
-            "m",
-            false,
+            Dialect::Chat.writer("m", false),
         )
         .unwrap();
         assert!(run(&mut r, "data: {}\n\n").contains("\"content\":\"tagged\""));
@@ -524,9 +555,7 @@ routes:
                 Op::Chat,
                 Arc::new(json!({})),
                 json!({}),
-                Kind::Chat,
-                "m",
-                false,
+                Dialect::Chat.writer("m", false),
             )
             .unwrap()
         };

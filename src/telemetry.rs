@@ -282,7 +282,7 @@ impl Metrics {
     }
 
     /// Counts tokens from a finished response.
-    pub fn count_tokens(&self, mapping: &str, usage: &crate::openai::Usage) {
+    pub fn count_tokens(&self, mapping: &str, usage: &crate::answer::Usage) {
         if let Some(p) = usage.prompt_tokens {
             self.tokens
                 .with_label_values(&[mapping, "prompt"])

@@ -1,13 +1,13 @@
 //! What Rosetta's OpenAI output must look like, whatever the upstream sent and whatever a mapping
 //! emitted (README: "no mapping can produce an invalid OpenAI response"). Checked against
-//! `src/openai.rs`, `src/error.rs` and docs/mapping-reference.md §5 and §6.5-6.9.
+//! `src/dialect/chat.rs`, `src/openai.rs`, `src/error.rs` and docs/mapping-reference.md §5 and §6.5-6.9.
 //!
 //! Every check returns `Err(description)` instead of panicking, so that a target can print the
 //! whole output next to the failure.
 
 use serde_json::{Map, Value};
 
-/// The finish reasons the engine may write (`openai::FINISH_REASONS`).
+/// The finish reasons the engine may write (`answer::Finish`).
 pub const FINISH_REASONS: &[&str] = &[
     "stop",
     "length",
@@ -68,7 +68,7 @@ fn count(v: &Value, what: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("{what} is not a non-negative integer: {v}"))
 }
 
-/// `PREFIX` followed by 24 ASCII letters and digits (`openai::completion_id` and friends).
+/// `PREFIX` followed by 24 ASCII letters and digits (`dialect::chat::completion_id` and friends).
 fn generated_id(s: &str, prefix: &str) -> bool {
     s.strip_prefix(prefix)
         .is_some_and(|r| r.len() == 24 && r.bytes().all(|b| b.is_ascii_alphanumeric()))
@@ -120,7 +120,7 @@ pub fn error_json(v: &Value) -> Result<(), String> {
     Ok(())
 }
 
-/// A whole `chat.completion` (`openai::completion`).
+/// A whole `chat.completion` (`dialect::chat::completion`).
 pub fn chat_completion(v: &Value, model: &str) -> Result<(), String> {
     has_keys(
         v,
@@ -184,7 +184,7 @@ pub fn chat_completion(v: &Value, model: &str) -> Result<(), String> {
     usage(&v["usage"])
 }
 
-/// A whole legacy `text_completion` (`openai::text_completion`).
+/// A whole legacy `text_completion` (`dialect::chat::text_completion`).
 pub fn text_completion(v: &Value, model: &str) -> Result<(), String> {
     has_keys(
         v,
@@ -285,7 +285,7 @@ pub fn sse_events(out: &[u8]) -> Result<Vec<&str>, String> {
         .collect()
 }
 
-/// A finished OpenAI chunk stream (`ChunkWriter` after `StreamRewriter::end` or `fail`).
+/// A finished OpenAI chunk stream (`dialect::chat::ChunkWriter` after `StreamRewriter::end` or `fail`).
 ///
 /// - every event is `data: <json>\n\n`, or `data: [DONE]\n\n` last;
 /// - it ends with `[DONE]` or with one `{"error":...}` event, nothing after either;

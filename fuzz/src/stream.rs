@@ -16,6 +16,7 @@
 
 use std::sync::Arc;
 
+use rosetta::dialect::chat::usage_json;
 use rosetta::error::ProxyError;
 use rosetta::mapping::{Mapping, Op};
 use rosetta::proxy;
@@ -89,11 +90,11 @@ pub fn rewrite(
         .is_some_and(|s| s.passthrough);
     if let Some(pos) = find_usage_chunk(&out).filter(|_| !passthrough) {
         let v: Value = serde_json::from_str(pos).map_err(|e| e.to_string())?;
-        if v["usage"] != rw.usage().to_json() {
+        if v["usage"] != usage_json(&rw.usage()) {
             return Err(format!(
                 "usage chunk {} is not usage() {}",
                 v["usage"],
-                rw.usage().to_json()
+                usage_json(&rw.usage())
             ));
         }
     }

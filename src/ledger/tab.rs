@@ -9,11 +9,11 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::answer::Usage;
 use crate::error::ProxyError;
 use crate::ledger::writer::Ledger;
 use crate::ledger::{Record, Status, day_of};
 use crate::mapping::Mapping;
-use crate::openai::Usage;
 use crate::telemetry::Metrics;
 
 /// One call's accounting, closed exactly once.

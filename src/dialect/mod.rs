@@ -1,0 +1,91 @@
+//! Client dialects: each one writes the normalized answer ([`crate::answer`]) in its own wire
+//! shape, and owns every invariant of that shape (ids, the order of events, where the finish
+//! and the usage go, how a stream ends and how it fails), so no mapping can make it invalid.
+//!
+//! A stream reaches a dialect as calls on its [`StreamWriter`], made by an [`Emitter`], which
+//! keeps the rules every dialect shares; a whole answer reaches it as one
+//! [`crate::answer::Answer`], through [`Dialect::render`]. [`Fold`] is the writer of no dialect:
+//! it folds a stream back into an `Answer`.
+
+use serde_json::Value;
+
+use crate::answer::{Answer, Finish, Usage};
+use crate::error::ProxyError;
+
+pub mod chat;
+mod emitter;
+mod fold;
+
+pub use emitter::Emitter;
+pub use fold::Fold;
+
+/// Writes one client stream from typed events. The [`Emitter`] guarantees the order: text,
+/// reasoning and tool events only before the end; a tool call's arguments only after its
+/// start; indexes from 0, in start order; then at most one `finish` or one `fail`, and nothing
+/// after it. Text and argument pieces are never empty.
+pub trait StreamWriter {
+    /// A piece of the answer's text.
+    fn text(&mut self, out: &mut Vec<u8>, text: &str);
+    /// A piece of the reasoning, with its opaque signature where the upstream gives one.
+    fn reasoning(&mut self, out: &mut Vec<u8>, text: &str, signature: Option<&str>);
+    /// A tool call starts: the upstream's id (if any) and the function's name.
+    fn tool_start(&mut self, out: &mut Vec<u8>, index: usize, id: Option<&str>, name: &str);
+    /// A piece of a started call's arguments (JSON text).
+    fn tool_arguments(&mut self, out: &mut Vec<u8>, index: usize, piece: &str);
+    /// The answer is complete: the finish the upstream stated (if any) and the usage so far.
+    fn finish(&mut self, out: &mut Vec<u8>, stated: Option<Finish>, usage: &Usage);
+    /// The answer failed after the stream began.
+    fn fail(&mut self, out: &mut Vec<u8>, err: &ProxyError);
+}
+
+impl<W: StreamWriter + ?Sized> StreamWriter for Box<W> {
+    fn text(&mut self, out: &mut Vec<u8>, text: &str) {
+        (**self).text(out, text)
+    }
+    fn reasoning(&mut self, out: &mut Vec<u8>, text: &str, signature: Option<&str>) {
+        (**self).reasoning(out, text, signature)
+    }
+    fn tool_start(&mut self, out: &mut Vec<u8>, index: usize, id: Option<&str>, name: &str) {
+        (**self).tool_start(out, index, id, name)
+    }
+    fn tool_arguments(&mut self, out: &mut Vec<u8>, index: usize, piece: &str) {
+        (**self).tool_arguments(out, index, piece)
+    }
+    fn finish(&mut self, out: &mut Vec<u8>, stated: Option<Finish>, usage: &Usage) {
+        (**self).finish(out, stated, usage)
+    }
+    fn fail(&mut self, out: &mut Vec<u8>, err: &ProxyError) {
+        (**self).fail(out, err)
+    }
+}
+
+/// A stream writer of any dialect, as the server holds it.
+pub type AnyWriter = Box<dyn StreamWriter + Send>;
+
+/// The dialects a client can speak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// Chat Completions: `chat.completion` and `chat.completion.chunk`.
+    Chat,
+    /// Legacy completions: `text_completion`.
+    Text,
+}
+
+impl Dialect {
+    /// A whole answer as this dialect's response body.
+    pub fn render(self, answer: &Answer, model: &str) -> Value {
+        match self {
+            Dialect::Chat => chat::completion(answer, model),
+            Dialect::Text => chat::text_completion(answer, model),
+        }
+    }
+
+    /// A writer of this dialect's stream; `include_usage` asks for the usage in the stream.
+    pub fn writer(self, model: &str, include_usage: bool) -> AnyWriter {
+        let kind = match self {
+            Dialect::Chat => chat::Kind::Chat,
+            Dialect::Text => chat::Kind::Text,
+        };
+        Box::new(chat::ChunkWriter::new(kind, model, include_usage))
+    }
+}
