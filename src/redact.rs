@@ -14,9 +14,9 @@
 //! echoing a client its own bytes tells it nothing. Logs and the ledger are redacted without
 //! that exception.
 //!
-//! Streams are redacted frame by frame by [`crate::redact_body::RedactBody`]: a frame's last
-//! bytes that could start a piece are held back until the next frame ([`Redactor::hold`]), so a
-//! key split across frames is still caught.
+//! Streams are redacted frame by frame ([`crate::redact_body::Shield`]): a frame's last bytes
+//! that could start a piece, or that end a replaced run, are carried into the next frame
+//! ([`Redactor::redact_frame`]), so a key split across frames is still caught.
 
 use std::borrow::Cow;
 use std::collections::{BTreeSet, HashSet};
@@ -220,7 +220,7 @@ impl Redactor {
     /// A run that reaches the frame's end may go on in the next frame: its last bytes (at most
     /// [`PIECE`] - 1) are carried, forced, so that the next frame's pieces join them and no
     /// byte of a key split across frames gets out. Otherwise the longest tail that could
-    /// start a piece is carried ([`Redactor::hold`]).
+    /// start a piece is carried (`hold`).
     pub fn redact_frame(
         &self,
         frame: &[u8],
