@@ -7,17 +7,12 @@
 //! [`CLOSE_GRACE`] later whatever the peer does. Keep-alive pings close one whose peer stopped
 //! answering while a request is open.
 
-use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::Bytes;
 use http::Response;
-use http_body_util::BodyExt;
-use hyper::body::{Body, Frame, SizeHint};
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use hyper_util::server::conn::auto;
 use tokio::sync::watch;
@@ -91,39 +86,13 @@ pub struct Busy(Arc<watch::Sender<usize>>);
 impl Busy {
     /// Keeps the request in flight until the body of `response` ends or is dropped.
     pub fn hold(self, response: Response<ProxyBody>) -> Response<ProxyBody> {
-        response.map(|inner| Tracked { inner, _busy: self }.boxed_unsync())
+        crate::limits::hold(response, self)
     }
 }
 
 impl Drop for Busy {
     fn drop(&mut self) {
         self.0.send_modify(|n| *n -= 1);
-    }
-}
-
-/// A response body that keeps its request counted in flight.
-struct Tracked {
-    inner: ProxyBody,
-    _busy: Busy,
-}
-
-impl Body for Tracked {
-    type Data = Bytes;
-    type Error = Infallible;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        Pin::new(&mut self.inner).poll_frame(cx)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
     }
 }
 

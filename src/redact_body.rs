@@ -54,14 +54,19 @@ impl Shield {
         Arc::new(Shield { layers })
     }
 
-    /// Remembers which pieces of secrets the client's request line and body hold (the first
+    /// Remembers which pieces of secrets the client's request target and body hold (the first
     /// call counts).
-    pub fn saw_request(&self, uri: &[u8], body: &[u8]) {
+    pub fn saw_request(&self, uri: &http::Uri, body: &[u8]) {
         for layer in &self.layers {
             if layer.sent.get().is_some() {
                 continue;
             }
-            let mut sent = layer.redactor.pieces_in(uri);
+            let mut sent = layer.redactor.pieces_in(uri.path().as_bytes());
+            sent.merge(
+                layer
+                    .redactor
+                    .pieces_in(uri.query().unwrap_or("").as_bytes()),
+            );
             sent.merge(layer.redactor.pieces_in(body));
             let _ = layer.sent.set(sent);
         }
@@ -287,7 +292,7 @@ mod tests {
     async fn headers_and_a_split_body_are_redacted() {
         let other = Arc::new(Redactor::new(["an-inbound-key-42"]));
         let shield = Shield::new([Arc::new(Redactor::new([KEY])), other]);
-        shield.saw_request(b"/v1/chat/completions", b"{}");
+        shield.saw_request(&http::Uri::from_static("/v1/chat/completions"), b"{}");
         let frames: Vec<Result<Frame<Bytes>, Infallible>> = [
             "data: sk-te",
             "st-0123",

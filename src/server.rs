@@ -356,12 +356,12 @@ async fn handle(
     let shield = Shield::new(state.redactors());
     req.extensions_mut().insert(Arc::clone(&shield));
     let path = req.uri().path().to_string();
-    let req_uri = req.uri().to_string();
+    let req_uri = req.uri().clone();
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     let permit = match admit(&state, &mut req, &segments, peer, &request_id) {
         Ok(p) => p,
         Err(e) => {
-            shield.saw_request(req_uri.as_bytes(), b"");
+            shield.saw_request(&req_uri, b"");
             return Ok(with_request_id(
                 shield.wrap(error_response(&e)),
                 &request_id,
@@ -390,7 +390,7 @@ async fn handle(
         _ => Err(not_found(&set, &path)),
     };
     // A request whose body was not read (GET, an early refusal): its request line only.
-    shield.saw_request(req_uri.as_bytes(), b"");
+    shield.saw_request(&req_uri, b"");
     let mut response = shield.wrap(response.unwrap_or_else(|e| error_response(&e)));
     if let Some(p) = permit {
         // The permit lives in the body: a stream holds it until its last byte.
@@ -598,7 +598,7 @@ async fn dispatch<'s>(
         Ok(read) => read?,
     };
     if let Some(shield) = parts.extensions.get::<Arc<Shield>>() {
-        shield.saw_request(parts.uri.to_string().as_bytes(), &bytes);
+        shield.saw_request(&parts.uri, &bytes);
     }
     if trace {
         tracing::info!(

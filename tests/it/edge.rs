@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
-use super::support::{Resp, Served, chat, stream, temp_dir, with_upstream_line};
+use super::support::{Resp, chat, serve_anthropic, stream, temp_dir, with_upstream_line};
 
 const URL: &str = "/anthropic/v1/chat/completions";
 const ALICE: &str = "sk-alice-0123456789abcdef";
@@ -517,25 +517,6 @@ async fn the_body_size_limit_is_configurable() {
 }
 
 // ----- the binary -----
-
-/// `rosetta serve` with only the Anthropic mapping, in front of `fake`, the watcher off.
-fn serve_anthropic(fake: &FakeUpstream, env: &[(&str, &str)], flags: &[&str]) -> Served {
-    let dir = temp_dir();
-    std::fs::copy(
-        concat!(env!("CARGO_MANIFEST_DIR"), "/mappings/anthropic.yaml"),
-        dir.join("anthropic.yaml"),
-    )
-    .unwrap();
-    let base = fake.base_url();
-    let mut all = vec![
-        ("ANTHROPIC_BASE_URL", base.as_str()),
-        ("ANTHROPIC_API_KEY", "k"),
-    ];
-    all.extend_from_slice(env);
-    let mut args = vec!["--watch=false"];
-    args.extend_from_slice(flags);
-    Served::spawn(&dir, &all, &args)
-}
 
 /// Sends one HTTP/1.1 request over a plain socket (closing it after) and returns the answer.
 fn raw_http(addr: &str, method: &str, path: &str, extra: &str, body: &str) -> String {

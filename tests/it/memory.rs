@@ -3,14 +3,10 @@
 
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 use rosetta_testkit::FakeUpstream;
 use serde_json::{Value, json};
 
-use super::support::{Proxy, Resp, Served, chat, stream, temp_dir};
+use super::support::{Proxy, Resp, Served, chat, request_within, serve_anthropic, stream};
 
 const URL: &str = "/anthropic/v1/chat/completions";
 const MODEL: &str = "claude-sonnet-4-5";
@@ -66,25 +62,7 @@ fn agent_chat(turns: usize) -> Value {
 }
 
 async fn send(url: &str, body: String, timeout: Duration) -> Resp {
-    let req = http::Request::builder()
-        .method("POST")
-        .uri(url)
-        .header("content-type", "application/json")
-        .body(Full::new(Bytes::from(body)))
-        .unwrap();
-    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
-    let resp = tokio::time::timeout(timeout, client.request(req))
-        .await
-        .expect("an answer in time")
-        .unwrap();
-    let status = resp.status().as_u16();
-    let headers = resp.headers().clone();
-    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-    Resp {
-        status,
-        headers,
-        text: String::from_utf8_lossy(&bytes).into_owned(),
-    }
+    request_within("POST", url, Some(body), timeout).await
 }
 
 fn assert_too_complex(r: &Resp, mentions: &str) {
@@ -132,19 +110,7 @@ async fn bodies_with_too_many_values_are_refused_before_parsing_and_real_chats_p
 
 /// `rosetta serve` with only the Anthropic mapping, in front of `fake`.
 fn serve(fake: &FakeUpstream, env: &[(&str, &str)]) -> Served {
-    let dir = temp_dir();
-    std::fs::copy(
-        concat!(env!("CARGO_MANIFEST_DIR"), "/mappings/anthropic.yaml"),
-        dir.join("anthropic.yaml"),
-    )
-    .unwrap();
-    let base = fake.base_url();
-    let mut all = vec![
-        ("ANTHROPIC_BASE_URL", base.as_str()),
-        ("ANTHROPIC_API_KEY", "k"),
-    ];
-    all.extend_from_slice(env);
-    Served::spawn(&dir, &all, &["--watch=false"])
+    serve_anthropic(fake, env, &[])
 }
 
 /// A line of `/proc/PID/status` in bytes (`VmHWM`: the peak resident set, `VmRSS`: now).

@@ -12,6 +12,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use rosetta::server::{State, serve};
+use rosetta_testkit::FakeUpstream;
 use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -152,13 +153,23 @@ impl Resp {
 }
 
 pub async fn request(method: &str, url: &str, body: Option<String>) -> Resp {
+    request_within(method, url, body, Duration::from_secs(20)).await
+}
+
+/// [`request`], with the answer's headers due within `timeout`.
+pub async fn request_within(
+    method: &str,
+    url: &str,
+    body: Option<String>,
+    timeout: Duration,
+) -> Resp {
     let req = http::Request::builder()
         .method(method)
         .uri(url)
         .header("content-type", "application/json")
         .body(Full::new(Bytes::from(body.unwrap_or_default())))
         .unwrap();
-    let resp = tokio::time::timeout(Duration::from_secs(20), client().request(req))
+    let resp = tokio::time::timeout(timeout, client().request(req))
         .await
         .expect("response in time")
         .unwrap();
@@ -532,4 +543,23 @@ impl Drop for Served {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// `rosetta serve` with only the Anthropic mapping, in front of `fake`, the watcher off.
+pub fn serve_anthropic(fake: &FakeUpstream, env: &[(&str, &str)], flags: &[&str]) -> Served {
+    let dir = temp_dir();
+    std::fs::copy(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/mappings/anthropic.yaml"),
+        dir.join("anthropic.yaml"),
+    )
+    .unwrap();
+    let base = fake.base_url();
+    let mut all = vec![
+        ("ANTHROPIC_BASE_URL", base.as_str()),
+        ("ANTHROPIC_API_KEY", "k"),
+    ];
+    all.extend_from_slice(env);
+    let mut args = vec!["--watch=false"];
+    args.extend_from_slice(flags);
+    Served::spawn(&dir, &all, &args)
 }
