@@ -307,10 +307,24 @@ impl SqlStore {
                         .map_err(|e| open(&format_args!("cannot create {}: {e}", dir.display())))?;
                 }
                 if self.sqlite_path.is_some() {
-                    sqlx::query("PRAGMA journal_mode = WAL")
-                        .execute(&self.pool)
-                        .await
-                        .map_err(|e| open(&e))?;
+                    // Turning a new file to WAL needs it alone, and SQLite answers "database is
+                    // locked" at once, without its busy timeout, when another process (a second
+                    // replica starting) is doing the same: try again shortly.
+                    let mut attempt = 1;
+                    loop {
+                        match sqlx::query("PRAGMA journal_mode = WAL")
+                            .execute(&self.pool)
+                            .await
+                        {
+                            Ok(_) => break,
+                            Err(e) if attempt < 20 && e.to_string().contains("locked") => {
+                                tracing::debug!(error = %e, "ledger file busy, trying WAL again");
+                                tokio::time::sleep(Duration::from_millis(25 * attempt)).await;
+                                attempt += 1;
+                            }
+                            Err(e) => return Err(open(&e)),
+                        }
+                    }
                 }
             }
             Dialect::Postgres => {
