@@ -163,10 +163,34 @@ pub async fn request_within(
     body: Option<String>,
     timeout: Duration,
 ) -> Resp {
-    let req = http::Request::builder()
+    exchange(method, url, body, &[], timeout).await
+}
+
+/// [`request`] with extra request headers.
+pub async fn request_with_headers(
+    method: &str,
+    url: &str,
+    body: Option<String>,
+    headers: &[(&str, &str)],
+) -> Resp {
+    exchange(method, url, body, headers, Duration::from_secs(20)).await
+}
+
+async fn exchange(
+    method: &str,
+    url: &str,
+    body: Option<String>,
+    headers: &[(&str, &str)],
+    timeout: Duration,
+) -> Resp {
+    let mut req = http::Request::builder()
         .method(method)
         .uri(url)
-        .header("content-type", "application/json")
+        .header("content-type", "application/json");
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let req = req
         .body(Full::new(Bytes::from(body.unwrap_or_default())))
         .unwrap();
     let resp = tokio::time::timeout(timeout, client().request(req))
