@@ -62,6 +62,9 @@ const ROWS = [
   {
     name: "gemini", provider: "gemini", key: true, model: "gemini-2.5-flash", tools: true, toolText: null,
     baseVar: "GEMINI_BASE_URL",
+    // The Gemini fake answers with the JSON of the functionResponse, which the mapping sends as
+    // {"result": <tool output>}.
+    toolSaid: (result) => `Tool said: ${JSON.stringify({ result })}`,
     env: (url) => ({ GEMINI_BASE_URL: url, GEMINI_API_KEY: KEY }),
   },
   {
@@ -102,6 +105,21 @@ const TIME = {
 const WEATHER_ARGS = { city: "Paris" };
 const TIME_ARGS = { tz: "Paris" };
 const said = (text) => `Hello! You said: ${text}`;
+// The fakes' answer once a tool result is the last turn (rows may differ: `toolSaid`).
+const toolSaid = (row, result) => (row.toolSaid ? row.toolSaid(result) : `Tool said: ${result}`);
+// Responses API tools are flat: no nested `function`.
+const RESP_WEATHER = {
+  type: "function",
+  name: "get_weather",
+  description: "Current weather in a city",
+  parameters: {
+    type: "object",
+    properties: { city: { type: "string", description: "City name" } },
+    required: ["city"],
+    additionalProperties: false,
+  },
+  strict: true,
+};
 
 // ---------------------------------------------------------------------------------------------
 // network guard and exchange recorder
@@ -553,6 +571,117 @@ function suite(row, proxy) {
       for await (const chunk of await llm.stream([question, ai, result])) text += chunk.content;
       expect(text.startsWith("Tool said: ") && text.includes("18C and sunny"),
         `answer after the tool result: ${show(text)}`);
+    });
+  }
+
+  // -- the Responses API (/NAME/v1/responses) --
+
+  const respUsage = (u, what) => {
+    expect(u && typeof u === "object", `${what}: no usage: ${show(u)}`);
+    for (const k of ["input_tokens", "output_tokens", "total_tokens"]) {
+      expect(isCount(u[k]), `${what}: usage.${k} is not a count: ${show(u)}`);
+    }
+    eq(u.total_tokens, u.input_tokens + u.output_tokens, `${what}: usage.total_tokens`);
+    return [u.input_tokens, u.output_tokens, u.total_tokens, u.input_tokens_details?.cached_tokens,
+      u.output_tokens_details?.reasoning_tokens];
+  };
+  const outputTypes = (r) => r.output.map((o) => o.type);
+  const oneCall = (r, what) => {
+    const calls = r.output.filter((o) => o.type === "function_call");
+    eq(calls.map((c) => c.name), ["get_weather"], `${what}: function calls (output ${show(outputTypes(r))})`);
+    expect(typeof calls[0].call_id === "string" && calls[0].call_id, `${what}: call_id ${show(calls[0].call_id)}`);
+    eq(parseJson(calls[0].arguments, `${what}: arguments`), WEATHER_ARGS, `${what}: parsed arguments`);
+    eq(r.status, "completed", `${what}: status`);
+    return calls[0];
+  };
+  // responses.stream(...): its events by type, and finalResponse().
+  const respStream = async (params) => {
+    const stream = client.responses.stream({ model, ...params });
+    const events = [];
+    stream.on("event", (e) => events.push(e));
+    const final = await stream.finalResponse();
+    eq(events[0]?.type, "response.created", "first event");
+    eq(events.at(-1)?.type, "response.completed", "last event");
+    return { final, events };
+  };
+
+  add("resp_create", async () => {
+    const prompt = "responses create";
+    const r = await client.responses.create({ model, input: prompt });
+    eq(r.object, "response", "object");
+    eq(r.status, "completed", "status");
+    eq(r.output_text, said(prompt), "output_text");
+    eq(outputTypes(r), ["message"], "output item types");
+    eq(r.output[0].content.map((p) => p.type), ["output_text"], "message content types");
+    respUsage(r.usage, "usage");
+  });
+
+  add("resp_stream_final_response", async () => {
+    const prompt = "responses stream";
+    const whole = await client.responses.create({ model, input: prompt });
+    const { final, events } = await respStream({ input: prompt });
+    const deltas = events.filter((e) => e.type === "response.output_text.delta").map((e) => e.delta).join("");
+    eq(deltas, said(prompt), "output_text.delta events");
+    eq(final.output_text, whole.output_text, "finalResponse().output_text vs create");
+    eq(outputTypes(final), outputTypes(whole), "output item types vs create");
+    eq(respUsage(final.usage, "final"), respUsage(whole.usage, "create"), "usage vs create");
+    eq(final.status, "completed", "final status");
+  });
+
+  if (row.tools) {
+    add("resp_create_tool", async () => {
+      oneCall(await client.responses.create({ model, input: "What is the weather?", tools: [RESP_WEATHER] }), "create");
+    });
+
+    add("resp_stream_tool_round_trip", async () => {
+      const question = { role: "user", content: "What is the weather?" };
+      const first = await respStream({ input: [question], tools: [RESP_WEATHER], store: false });
+      const call = oneCall(first.final, "first turn");
+      const done = first.events.filter((e) => e.type === "response.function_call_arguments.done");
+      eq(done.map((e) => parseJson(e.arguments, "arguments.done")), [WEATHER_ARGS], "function_call_arguments.done events");
+      // The output items as they came, then the tool's result.
+      const input = [question, ...first.final.output,
+        { type: "function_call_output", call_id: call.call_id, output: "18C and sunny" }];
+      const second = await respStream({ input, tools: [RESP_WEATHER], store: false });
+      eq(second.final.output_text, toolSaid(row, "18C and sunny"), "answer after the tool result");
+    });
+  }
+
+  const lcText = (content) => (typeof content === "string" ? content
+    : content.filter((p) => p.type === "text").map((p) => p.text).join(""));
+
+  add("lc_responses_invoke_text", async () => {
+    const prompt = "langchain responses invoke";
+    const msg = await chat({ useResponsesApi: true }).invoke(prompt);
+    eq(lcText(msg.content), said(prompt), "content");
+    const u = msg.usage_metadata;
+    expect(u && isCount(u.input_tokens) && u.output_tokens > 0, `usage_metadata ${show(u)}`);
+    eq(u.total_tokens, u.input_tokens + u.output_tokens, "usage_metadata.total_tokens");
+  });
+
+  add("lc_responses_stream_text", async () => {
+    const prompt = "langchain responses stream";
+    let agg;
+    let n = 0;
+    for await (const chunk of await chat({ useResponsesApi: true }).stream(prompt)) {
+      agg = agg ? agg.concat(chunk) : chunk;
+      n += 1;
+    }
+    expect(n > 1, `only ${n} chunk(s)`);
+    eq(lcText(agg.content), said(prompt), "aggregated content");
+  });
+
+  if (row.tools) {
+    add("lc_responses_tool_round_trip", async () => {
+      const llm = chat({ useResponsesApi: true }).bindTools([WEATHER]);
+      const question = new HumanMessage("What is the weather in Paris?");
+      const ai = await llm.invoke([question]);
+      eq(ai.tool_calls?.map((c) => [c.name, c.args]), [["get_weather", WEATHER_ARGS]], "tool_calls [name, args]");
+      eq(ai.invalid_tool_calls ?? [], [], "invalid_tool_calls");
+      const result = new ToolMessage({ content: "18C and sunny", tool_call_id: ai.tool_calls[0].id, name: "get_weather" });
+      let agg;
+      for await (const chunk of await llm.stream([question, ai, result])) agg = agg ? agg.concat(chunk) : chunk;
+      eq(lcText(agg.content), toolSaid(row, "18C and sunny"), "streamed answer after the tool result");
     });
   }
   return checks;
