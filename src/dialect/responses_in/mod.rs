@@ -24,6 +24,8 @@ mod fields_tests;
 #[cfg(test)]
 mod items_tests;
 #[cfg(test)]
+mod malformed_tests;
+#[cfg(test)]
 mod testing;
 #[cfg(test)]
 mod tools_tests;
