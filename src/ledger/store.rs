@@ -78,6 +78,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "ledger indexes",
         include_str!("../../migrations/sqlite/0002_ledger_indexes.sql"),
     ),
+    (
+        3,
+        "responses",
+        include_str!("../../migrations/sqlite/0003_responses.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -89,6 +94,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         2,
         "ledger indexes",
         include_str!("../../migrations/postgres/0002_ledger_indexes.sql"),
+    ),
+    (
+        3,
+        "responses",
+        include_str!("../../migrations/postgres/0003_responses.sql"),
     ),
 ];
 

@@ -16,6 +16,7 @@ mod openai_compat;
 mod raw_upstream;
 mod reliability;
 mod reload;
+mod responses_store;
 mod slow_reader;
 mod support;
 mod surface;
