@@ -15,6 +15,7 @@ use crate::error::ProxyError;
 pub mod chat;
 mod emitter;
 mod fold;
+pub mod responses;
 
 pub use emitter::Emitter;
 pub use fold::Fold;
