@@ -1,13 +1,15 @@
 //! The Responses stream's tests, by ending: completed, incomplete, failed (before and after
 //! output), empty; the final response of a stream against [`render`] of the answer it folds
-//! into.
+//! into; the dialect's dispatch.
+
+use std::sync::Arc;
 
 use serde_json::{Value, json};
 
-use super::check::{checked, kinds, last_response, part, run, usage};
+use super::check::{checked, echo, kinds, last_response, part, run, usage};
 use super::*;
-use crate::answer::Usage;
-use crate::dialect::{Emitter, Fold, StreamWriter};
+use crate::answer::{Answer, Usage};
+use crate::dialect::{Dialect, Emitter, Fold, StreamWriter};
 use crate::error::ProxyError;
 
 #[test]
@@ -174,6 +176,30 @@ fn a_stream_ends_with_the_response_render_gives_for_its_folded_answer() {
         assert_eq!(streamed["output"][2]["arguments"], "{\"x\":1}");
         assert_eq!(streamed["output"][3]["arguments"], "{}");
     }
+}
+
+#[test]
+fn the_responses_dialect_renders_and_writes_with_its_echo() {
+    let echo = echo();
+    let dialect = Dialect::Responses(Arc::clone(&echo));
+    let answer = Answer {
+        text: Some("Hi".into()),
+        ..Answer::default()
+    };
+    let r = dialect.render(&answer, "not this name");
+    assert_eq!(r["id"], json!(echo.id));
+    assert_eq!(r["model"], "gpt-x");
+    assert_eq!(masked(r), masked(render(&answer, &echo)));
+    let mut w = dialect.writer("not this name", false);
+    let mut out = Vec::new();
+    w.text(&mut out, "Hi");
+    w.finish(&mut out, None, &Usage::default());
+    let ev = checked(&out);
+    let r = last_response(&echo, &ev);
+    assert_eq!(
+        (r["model"].as_str(), r["usage"].is_object()),
+        (Some("gpt-x"), true)
+    );
 }
 
 /// Writes one stream of each kind to `target/responses-sse/NAME.sse`, for checking with a
