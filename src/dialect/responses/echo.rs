@@ -81,7 +81,8 @@ pub struct Echo {
     pub created_at: u64,
     /// The model as the client named it.
     pub model: String,
-    /// Every field of [`ECHOED`], as the request gave it or with its default.
+    /// Every request field a response repeats (`instructions`, `tools`, `metadata`…), as the
+    /// request gave it or with the value OpenAI shows when it is omitted.
     pub fields: Map<String, Value>,
     /// The final response of a stream, once it has ended.
     pub finished: Finished,
