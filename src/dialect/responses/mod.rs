@@ -11,12 +11,16 @@
 //!   events and in the final response, and exactly one terminal event (`response.completed`,
 //!   `response.incomplete`, or `error` then `response.failed`), with no `[DONE]`.
 //!
+//! - [`request`] converts a Responses request into the canonical chat request every mapping
+//!   reads (and lists what cannot be sent upstream).
+//!
 //! Both build their output items and their final response with the same code (`output.rs`),
 //! so a stream ends with the response [`render`] gives for the answer it folds into.
 
 mod echo;
 mod output;
 mod render;
+pub mod request;
 mod sse;
 mod stream;
 
