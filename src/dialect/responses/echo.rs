@@ -126,6 +126,15 @@ impl Echo {
         self.fields.get("store").and_then(Value::as_bool) != Some(false)
     }
 
+    /// Whether the client asked for a reasoning summary (`reasoning.summary`, or the older
+    /// `reasoning.generate_summary`): reasoning then goes out as summary text.
+    pub fn wants_summary(&self) -> bool {
+        let r = self.fields.get("reasoning");
+        ["summary", "generate_summary"]
+            .iter()
+            .any(|k| r.and_then(|r| r.get(*k)).is_some_and(|v| v.is_string()))
+    }
+
     /// The response object with no output yet: every key a client reads is present, `output`
     /// is `[]` and `usage`, `error`, `incomplete_details` and `completed_at` are `null`.
     pub fn base(&self, status: Status) -> Value {

@@ -238,3 +238,57 @@ fn dump_streams() {
         std::fs::write(dir.join(format!("{name}.sse")), out).unwrap();
     }
 }
+
+/// A client that asks for a reasoning summary (Codex does, by default) gets the reasoning as
+/// summary text, streamed and whole, with the signature still as `encrypted_content`.
+#[test]
+fn reasoning_is_a_summary_when_the_client_asks_for_one() {
+    let echo = Arc::new(Echo::from_request(
+        &json!({"model": "gpt-x", "reasoning": {"effort": "high", "summary": "auto"}}),
+        1_750_000_000,
+    ));
+    assert!(echo.wants_summary());
+    let mut w = ResponsesWriter::new(Arc::clone(&echo));
+    let mut out = Vec::new();
+    w.reasoning(&mut out, "Think", None);
+    w.reasoning(&mut out, "ing.", Some("sig-1"));
+    w.text(&mut out, "Hi");
+    w.finish(&mut out, None, &Usage::default());
+    let ev = checked(&out);
+    assert_eq!(
+        kinds(&ev)[2..9],
+        [
+            "output_item.added",
+            "reasoning_summary_part.added",
+            "reasoning_summary_text.delta",
+            "reasoning_summary_text.delta",
+            "reasoning_summary_text.done",
+            "reasoning_summary_part.done",
+            "output_item.done",
+        ]
+    );
+    let rs = ev[2]["item"]["id"].clone();
+    assert_eq!(
+        ev[2]["item"],
+        json!({"id": rs, "type": "reasoning", "summary": []})
+    );
+    assert_eq!(
+        ev[5],
+        json!({"type": "response.reasoning_summary_text.delta", "sequence_number": 5,
+               "item_id": rs, "output_index": 0, "summary_index": 0, "delta": "ing."})
+    );
+    assert_eq!(ev[6]["text"], "Thinking.");
+    let done = json!({"id": rs, "type": "reasoning", "encrypted_content": "sig-1",
+        "summary": [{"type": "summary_text", "text": "Thinking."}]});
+    assert_eq!(ev[8]["item"], done);
+    let whole = render(
+        &Answer {
+            reasoning: Some("Thinking.".into()),
+            reasoning_signature: Some("sig-1".into()),
+            ..Default::default()
+        },
+        &echo,
+    );
+    assert_eq!(whole["output"][0]["summary"], done["summary"]);
+    assert!(whole["output"][0].get("content").is_none());
+}

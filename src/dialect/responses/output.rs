@@ -13,13 +13,15 @@ use crate::openai::now_secs;
 /// One output item, as far as it has got.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) enum Item {
-    /// The upstream's reasoning text, as one `reasoning_text` content part: it is the model's
-    /// own reasoning, not a summary of it (`summary` stays `[]`). The signature goes out as
-    /// `encrypted_content`, which a client sends back with the item.
+    /// The upstream's reasoning text: as one `summary_text` part when the client asked for a
+    /// summary (`reasoning.summary`: what Codex and most reasoning displays read), otherwise as
+    /// one `reasoning_text` content part, the model's own reasoning (`summary` stays `[]`).
+    /// The signature goes out as `encrypted_content`, which a client sends back with the item.
     Reasoning {
         id: String,
         text: String,
         signature: Option<String>,
+        summary: bool,
     },
     /// The answer's text, as one `output_text` part.
     Message { id: String, text: String },
@@ -33,11 +35,12 @@ pub(super) enum Item {
 }
 
 impl Item {
-    pub fn reasoning(text: String, signature: Option<String>) -> Item {
+    pub fn reasoning(text: String, signature: Option<String>, summary: bool) -> Item {
         Item::Reasoning {
             id: fresh_id("rs_"),
             text,
             signature,
+            summary,
         }
     }
 
@@ -81,8 +84,12 @@ impl Item {
     /// The item as `response.output_item.added` shows it: nothing generated yet.
     pub fn added(&self) -> Value {
         match self {
-            Item::Reasoning { id, .. } => {
-                json!({"id": id, "type": "reasoning", "summary": [], "content": []})
+            Item::Reasoning { id, summary, .. } => {
+                let mut item = json!({"id": id, "type": "reasoning", "summary": []});
+                if !summary {
+                    item["content"] = json!([]);
+                }
+                item
             }
             Item::Message { id, .. } => json!({"id": id, "type": "message", "role": "assistant",
                 "status": "in_progress", "content": []}),
@@ -93,9 +100,14 @@ impl Item {
         }
     }
 
-    /// The item's one content part, whole (`None` for a call, which has no parts).
+    /// The item's one content (or summary) part, whole (`None` for a call, which has no parts).
     pub fn part(&self) -> Option<Value> {
         match self {
+            Item::Reasoning {
+                text,
+                summary: true,
+                ..
+            } => Some(json!({"type": "summary_text", "text": text})),
             Item::Reasoning { text, .. } => Some(json!({"type": "reasoning_text", "text": text})),
             Item::Message { text, .. } => Some(
                 json!({"type": "output_text", "text": text, "annotations": [], "logprobs": []}),
@@ -118,6 +130,18 @@ impl Item {
     pub fn done(&self, status: Status) -> Value {
         let status = status.as_str();
         match self {
+            Item::Reasoning {
+                id,
+                signature,
+                summary: true,
+                ..
+            } => {
+                let mut item = json!({"id": id, "type": "reasoning", "summary": [self.part()]});
+                if let Some(s) = signature {
+                    item["encrypted_content"] = json!(s);
+                }
+                item
+            }
             Item::Reasoning { id, signature, .. } => {
                 let mut item = json!({"id": id, "type": "reasoning", "summary": [],
                     "content": [self.part()]});

@@ -15,6 +15,7 @@ pub fn render(answer: &Answer, echo: &Echo) -> Value {
         items.push(Item::reasoning(
             answer.reasoning.clone().unwrap_or_default(),
             answer.reasoning_signature.clone(),
+            echo.wants_summary(),
         ));
     }
     if let Some(text) = &answer.text {

@@ -16,6 +16,8 @@ pub(super) struct Delta<'a> {
     pub kind: &'static str,
     /// The part the piece belongs to; calls have no parts.
     pub content_index: Option<usize>,
+    /// The summary part the piece belongs to (reasoning given as a summary).
+    pub summary_index: Option<usize>,
     pub piece: &'a str,
     pub item_id: &'a str,
     /// Whether the event carries `logprobs: []` (text deltas do).
@@ -74,6 +76,10 @@ impl Events {
         write_json(out, &d.output_index);
         out.extend_from_slice(b",\"sequence_number\":");
         write_json(out, &n);
+        if let Some(si) = d.summary_index {
+            out.extend_from_slice(b",\"summary_index\":");
+            write_json(out, &si);
+        }
         out.extend_from_slice(b",\"type\":\"");
         out.extend_from_slice(d.kind.as_bytes());
         out.extend_from_slice(b"\"}\n\n");
@@ -88,7 +94,12 @@ mod tests {
     #[test]
     fn deltas_written_directly_are_what_json_would_write() {
         for piece in ["", "a \"quoted\" line\n", "\u{1}é\u{2028}"] {
-            for (content_index, logprobs) in [(Some(3), true), (Some(0), false), (None, false)] {
+            for (content_index, summary_index, logprobs) in [
+                (Some(3), None, true),
+                (Some(0), None, false),
+                (None, None, false),
+                (None, Some(0), false),
+            ] {
                 let (mut direct, mut built) = (Vec::new(), Vec::new());
                 let mut a = Events { next: 41 };
                 a.delta(
@@ -96,6 +107,7 @@ mod tests {
                     Delta {
                         kind: "response.output_text.delta",
                         content_index,
+                        summary_index,
                         piece,
                         item_id: "msg_1",
                         logprobs,
@@ -105,6 +117,9 @@ mod tests {
                 let mut body = json!({"delta": piece, "item_id": "msg_1", "output_index": 2});
                 if let Some(ci) = content_index {
                     body["content_index"] = json!(ci);
+                }
+                if let Some(si) = summary_index {
+                    body["summary_index"] = json!(si);
                 }
                 if logprobs {
                     body["logprobs"] = json!([]);

@@ -45,6 +45,28 @@ pub struct ResponsesWriter {
     calls: Vec<usize>,
 }
 
+/// The events of an item's one part: (the key of its index, its `added` event), then its
+/// text's and its part's `done` events.
+fn part_events(item: &Item) -> ((&'static str, &'static str), (&'static str, &'static str)) {
+    match item {
+        Item::Reasoning { summary: true, .. } => (
+            ("summary_index", "response.reasoning_summary_part.added"),
+            (
+                "response.reasoning_summary_text.done",
+                "response.reasoning_summary_part.done",
+            ),
+        ),
+        Item::Reasoning { .. } => (
+            ("content_index", "response.content_part.added"),
+            ("response.reasoning_text.done", "response.content_part.done"),
+        ),
+        _ => (
+            ("content_index", "response.content_part.added"),
+            ("response.output_text.done", "response.content_part.done"),
+        ),
+    }
+}
+
 /// `{"k": v, ...}` as a map.
 fn fields<const N: usize>(pairs: [(&str, Value); N]) -> Map<String, Value> {
     pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
@@ -81,14 +103,14 @@ impl ResponsesWriter {
             .event(out, "response.output_item.added", &mut body);
         // A new item has no text yet: its part is the empty one.
         if let Some(part) = item.part() {
+            let (index_key, kind) = part_events(&item).0;
             let mut body = fields([
                 ("item_id", json!(item.id())),
                 ("output_index", json!(index)),
-                ("content_index", json!(0)),
+                (index_key, json!(0)),
                 ("part", part),
             ]);
-            self.events
-                .event(out, "response.content_part.added", &mut body);
+            self.events.event(out, kind, &mut body);
         }
         self.slots.push(Slot { item, closed: None });
         index
@@ -115,19 +137,16 @@ impl ResponsesWriter {
                     .event(out, "response.function_call_arguments.done", &mut body);
             }
             Item::Reasoning { text, .. } | Item::Message { text, .. } => {
+                let ((index_key, _), (text_done, part_done)) = part_events(item);
                 let mut body = with("text", json!(text));
-                body.insert("content_index".into(), json!(0));
-                let kind = if matches!(item, Item::Message { .. }) {
+                body.insert(index_key.into(), json!(0));
+                if matches!(item, Item::Message { .. }) {
                     body.insert("logprobs".into(), json!([]));
-                    "response.output_text.done"
-                } else {
-                    "response.reasoning_text.done"
-                };
-                self.events.event(out, kind, &mut body);
+                }
+                self.events.event(out, text_done, &mut body);
                 let mut body = with("part", item.part().unwrap_or_default());
-                body.insert("content_index".into(), json!(0));
-                self.events
-                    .event(out, "response.content_part.done", &mut body);
+                body.insert(index_key.into(), json!(0));
+                self.events.event(out, part_done, &mut body);
             }
         }
         let mut body = fields([("output_index", json!(index)), ("item", item.done(status))]);
@@ -194,6 +213,7 @@ impl StreamWriter for ResponsesWriter {
         let d = Delta {
             kind: "response.output_text.delta",
             content_index: Some(0),
+            summary_index: None,
             piece: text,
             item_id: id,
             logprobs: true,
@@ -204,15 +224,17 @@ impl StreamWriter for ResponsesWriter {
 
     fn reasoning(&mut self, out: &mut Vec<u8>, text: &str, signature: Option<&str>) {
         self.start(out);
+        let summary = self.echo.wants_summary();
         let i = self.current_or(
             out,
             |it| matches!(it, Item::Reasoning { .. }),
-            || Item::reasoning(String::new(), None),
+            || Item::reasoning(String::new(), None, summary),
         );
         let Item::Reasoning {
             id,
             text: all,
             signature: sig,
+            summary,
         } = &mut self.slots[i].item
         else {
             unreachable!("current_or gave a reasoning item");
@@ -222,8 +244,13 @@ impl StreamWriter for ResponsesWriter {
             *sig = Some(s.to_string());
         }
         let d = Delta {
-            kind: "response.reasoning_text.delta",
-            content_index: Some(0),
+            kind: if *summary {
+                "response.reasoning_summary_text.delta"
+            } else {
+                "response.reasoning_text.delta"
+            },
+            content_index: (!*summary).then_some(0),
+            summary_index: summary.then_some(0),
             piece: text,
             item_id: id,
             logprobs: false,
@@ -256,6 +283,7 @@ impl StreamWriter for ResponsesWriter {
         let d = Delta {
             kind: "response.function_call_arguments.delta",
             content_index: None,
+            summary_index: None,
             piece,
             item_id: id,
             logprobs: false,
