@@ -41,6 +41,7 @@ fn bench(c: &mut Criterion) {
                 proxy::translate_whole(
                     &m,
                     Op::Chat,
+                    &Dialect::Chat,
                     black_box(&answer),
                     &Value::Null,
                     &request,
@@ -70,6 +71,7 @@ fn bench(c: &mut Criterion) {
                         let mut r = proxy::rewriter(
                             &m,
                             Op::Chat,
+                            &Dialect::Chat,
                             Arc::clone(&stream_request),
                             Value::Null,
                             model,
