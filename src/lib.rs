@@ -59,6 +59,8 @@ pub mod proxy;
 pub mod redact;
 pub mod redact_body;
 pub mod reload;
+pub mod responses_routes;
+pub mod responses_turn;
 pub mod rewrite;
 pub mod router;
 pub mod server;
