@@ -19,6 +19,7 @@
 //! | `tools` given (and `tool_choice` not none) | text `Let me check.` + `tool_use`, stop `tool_use` | one `tool_calls` line, then final `done_reason: "stop"` |
 //! | `TWO TOOLS` | calls the first two tools | calls the first two tools |
 //! | `THINK` | thinking block (+ signature) first | `message.thinking` pieces first |
+//! | `SEARCH` (Anthropic: a `web_search_*` tool given) | text, `server_tool_use` + `web_search_tool_result` (2 pages), text blocks with `citations` (streamed as `citations_delta`s), `usage.server_tool_use.web_search_requests: 1`, stop `end_turn` | - |
 //! | `MAX TOKENS` | stop `max_tokens` | `done_reason: "length"` |
 //! | `STOPSEQ` | stop `stop_sequence`, first of `stop_sequences` or `END` | - |
 //! | `CACHED` | `cache_read_input_tokens: 5` | - |
@@ -29,6 +30,10 @@
 //! | `STREAM GARBAGE` | after 2 text deltas: `data: {not json`, then continues | - |
 //!
 //! Otherwise the answer is `Hello! You said: <text>`.
+//!
+//! The Anthropic fake takes the tool types the real API lists (`custom`, or the versioned server
+//! tools such as `web_search_20250305`, which must be named `web_search`); any other `type` is
+//! the real 400 listing them.
 //!
 //! The TGI (section 6), Azure OpenAI (section 7) and OpenAI-compatible (section 1, like vLLM or
 //! llama.cpp) fakes use the same idea. TGI reads the last user turn out of the rendered prompt
