@@ -76,6 +76,7 @@
 //! | tools declared (mode not `NONE`) | `functionCall` part(s), no id, `thoughtSignature` on the first, finish `STOP` | `tool_plan` + `tool_calls` (arguments a JSON string), finish `TOOL_CALL` |
 //! | `TWO TOOLS` | calls the first two (allowed) functions | calls the first two tools |
 //! | `THINK` | a `"thought": true` part first, `thoughtsTokenCount` | a `thinking` content block first |
+//! | `SEARCH` (Gemini: `googleSearch` tool given) | grounded text + candidate `groundingMetadata` (streamed: on the last chunk) | - |
 //! | `MAX TOKENS` | finish `MAX_TOKENS` | finish `MAX_TOKENS` |
 //! | `STOPSEQ` | - | finish `STOP_SEQUENCE` |
 //! | `SAFETY` | finish `SAFETY` + `safetyRatings`, no content (stream: after 2 text chunks) | - |
@@ -85,7 +86,10 @@
 //! | `DONE MARKER` | - | a trailing `data: [DONE]` after `message-end` |
 //!
 //! Gemini streams are `?alt=sse` data-only SSE ending at EOF, or without `alt=sse` one JSON array
-//! written object by object. Cohere usage numbers are floats (`18.0`).
+//! written object by object. Gemini refuses `googleSearch` or `codeExecution` beside function
+//! declarations, or beside function calls and responses in the turns, as Gemini 2.x does (400
+//! `Tool use with function calling is unsupported by the model.`). Cohere usage numbers are
+//! floats (`18.0`).
 #![forbid(unsafe_code)]
 
 mod anthropic;
