@@ -47,6 +47,7 @@ fn bench(c: &mut Criterion) {
             proxy::translate_whole(
                 &m,
                 Op::Chat,
+                &rosetta::dialect::Dialect::Chat,
                 black_box(&answer),
                 &Value::Null,
                 &chat_request,

@@ -1,6 +1,9 @@
 //! Micro-benchmarks of the translated path, on the shipped Anthropic and Gemini mappings:
 //! request transform (a 1 KB chat with a system message and three turns), response transform
-//! (a whole answer), and stream rewriting per event (a 64-event text stream, a tool-call stream).
+//! (a whole answer), and stream rewriting per event (a 64-event text stream, a tool-call stream),
+//! each stream written twice: as Chat Completions chunks and as Responses events (the same
+//! upstream events and rules, the writer swapped; the Responses run includes making the
+//! response's echo, as the server does once per request).
 //!
 //! `cargo bench --bench transform`
 
@@ -9,9 +12,12 @@ use std::sync::Arc;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use http::HeaderMap;
+use rosetta::dialect::Dialect;
+use rosetta::dialect::responses::Echo;
 use rosetta::mapping::Op;
 use rosetta::proxy;
-use serde_json::Value;
+use rosetta::rewrite::StreamRewriter;
+use serde_json::{Value, json};
 
 #[path = "common/payloads.rs"]
 mod payloads;
@@ -35,6 +41,7 @@ fn bench(c: &mut Criterion) {
                 proxy::translate_whole(
                     &m,
                     Op::Chat,
+                    &Dialect::Chat,
                     black_box(&answer),
                     &Value::Null,
                     &request,
@@ -52,6 +59,8 @@ fn bench(c: &mut Criterion) {
             vec![("text", gemini_stream())]
         };
         let stream_request = Arc::new(chat(model, true));
+        let responses_request = json!({"model": model, "instructions": "Be brief.",
+            "input": "hi", "stream": true, "max_output_tokens": 1024});
         for (kind, events) in streams {
             g.throughput(Throughput::Elements(events.len() as u64));
             g.bench_function(
@@ -62,6 +71,7 @@ fn bench(c: &mut Criterion) {
                         let mut r = proxy::rewriter(
                             &m,
                             Op::Chat,
+                            &Dialect::Chat,
                             Arc::clone(&stream_request),
                             Value::Null,
                             model,
@@ -74,6 +84,34 @@ fn bench(c: &mut Criterion) {
                         }
                         r.end(&mut out);
                         assert!(out.ends_with(b"data: [DONE]\n\n"));
+                    })
+                },
+            );
+            g.bench_function(
+                format!(
+                    "stream rewrite, responses ({kind}, {} events)",
+                    events.len()
+                ),
+                |b| {
+                    let mut out = Vec::with_capacity(64 * 1024);
+                    b.iter(|| {
+                        let echo = Arc::new(Echo::from_request(&responses_request, 0));
+                        let writer = Dialect::Responses(Arc::clone(&echo)).writer(model, true);
+                        let mut r = StreamRewriter::new(
+                            Arc::clone(&m),
+                            Op::Chat,
+                            Arc::clone(&stream_request),
+                            Value::Null,
+                            writer,
+                        )
+                        .unwrap();
+                        out.clear();
+                        for e in &events {
+                            r.feed(black_box(e), &mut out);
+                        }
+                        r.end(&mut out);
+                        assert!(out.ends_with(b"\"type\":\"response.completed\"}\n\n"));
+                        echo.take_finished().unwrap()
                     })
                 },
             );

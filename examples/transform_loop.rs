@@ -49,6 +49,7 @@ fn main() {
                     proxy::translate_whole(
                         &m,
                         Op::Chat,
+                        &rosetta::dialect::Dialect::Chat,
                         black_box(&answer),
                         &Value::Null,
                         &request,
@@ -70,6 +71,7 @@ fn main() {
                 let mut r = proxy::rewriter(
                     &m,
                     Op::Chat,
+                    &rosetta::dialect::Dialect::Chat,
                     Arc::clone(&stream_request),
                     Value::Null,
                     model,

@@ -381,6 +381,7 @@ pub fn run(cli: Cli) -> ExitCode {
                     ledger: ledger.clone(),
                     budgets,
                     user_header: accounting.user_header.clone(),
+                    responses_ttl: accounting.responses_ttl,
                 }));
                 let reloader = reload::Reloader::new(Arc::clone(&state), source, fingerprint);
                 triggers.spawn(Arc::new(reloader));
@@ -464,6 +465,10 @@ pub struct AccountingArgs {
         value_name = "KEYS"
     )]
     pub admin_keys: Option<crate::auth::Secret>,
+    /// How long a stored Response (`POST /v1/responses` with `store`) is kept in the ledger's
+    /// database before it is purged: `30d`, `12h`, ...; `0`: responses are not stored.
+    #[arg(long, env = "ROSETTA_RESPONSES_TTL", default_value = "30d", value_parser = mapping::parse_duration, value_name = "DURATION")]
+    pub responses_ttl: std::time::Duration,
 }
 
 impl AccountingArgs {
@@ -840,6 +845,7 @@ mod tests {
         assert!(accounting.budgets.is_none());
         assert!(accounting.user_header.is_none());
         assert!(accounting.admin().unwrap().is_none(), "admin API on");
+        assert_eq!(accounting.responses_ttl, DAY * 30);
         let (_, auth) = edge.resolve().unwrap();
         assert!(!auth.enabled());
         assert!(!auth.metrics_protected());
@@ -911,6 +917,37 @@ mod tests {
         let help = e.to_string();
         assert!(help.contains("[env: ROSETTA_LISTEN"), "{help}");
         assert!(help.contains("[env: ROSETTA_ADMIN_KEYS]"), "{help}");
+    }
+
+    const DAY: std::time::Duration = std::time::Duration::from_secs(86_400);
+
+    /// `--responses-ttl`: 30 days unless set; the variable takes any duration (an empty one
+    /// counts as unset), the flag wins over it, `0` stores nothing, and a bad value is refused.
+    #[test]
+    fn responses_ttl_is_a_duration_and_zero_stores_nothing() {
+        let ttl = |vars: &[(&str, &str)], flags: &[&str]| {
+            let Command::Serve { accounting, .. } = serve(vars, flags) else {
+                unreachable!()
+            };
+            accounting.responses_ttl
+        };
+        let var = "ROSETTA_RESPONSES_TTL";
+        assert_eq!(ttl(&[], &[]), DAY * 30);
+        assert_eq!(ttl(&[(var, "")], &[]), DAY * 30);
+        assert_eq!(ttl(&[(var, "12h")], &[]), DAY / 2);
+        assert_eq!(ttl(&[(var, "12h")], &["--responses-ttl", "7d"]), DAY * 7);
+        assert_eq!(
+            ttl(&[(var, "12h")], &["--responses-ttl", "0"]),
+            std::time::Duration::ZERO
+        );
+        for bad in ["forever", "1w", "1.5.2d"] {
+            let e = parse(&["serve", "--responses-ttl", bad], &[]).unwrap_err();
+            assert_eq!(
+                e.kind(),
+                clap::error::ErrorKind::ValueValidation,
+                "{bad}: {e}"
+            );
+        }
     }
 
     /// In the code, not only in the parsing: a key list with no key leaves the admin API off.

@@ -17,6 +17,13 @@ pub enum ProxyError {
         message: String,
         param: Option<String>,
     },
+    /// The client's request is invalid in a way OpenAI names with an error code (e.g.
+    /// `previous_response_not_found`).
+    Invalid {
+        message: String,
+        param: &'static str,
+        code: &'static str,
+    },
     /// The request body is larger than the limit.
     TooLarge { limit: usize },
     /// The request would take more memory than one request may (too many JSON values, too big
@@ -90,7 +97,7 @@ impl ProxyError {
     /// A short, fixed label: the metric label and the default OpenAI `type`.
     pub fn kind(&self) -> &'static str {
         match self {
-            ProxyError::BadRequest { .. } => "invalid_request",
+            ProxyError::BadRequest { .. } | ProxyError::Invalid { .. } => "invalid_request",
             ProxyError::TooLarge { .. } => "too_large",
             ProxyError::TooComplex { .. } => "too_complex",
             ProxyError::MemoryBusy { .. } => "memory_busy",
@@ -114,7 +121,9 @@ impl ProxyError {
     /// The HTTP status to answer with.
     pub fn status(&self) -> StatusCode {
         match self {
-            ProxyError::BadRequest { .. } | ProxyError::Transform { .. } => StatusCode::BAD_REQUEST,
+            ProxyError::BadRequest { .. }
+            | ProxyError::Invalid { .. }
+            | ProxyError::Transform { .. } => StatusCode::BAD_REQUEST,
             ProxyError::TooLarge { .. } | ProxyError::TooComplex { .. } => {
                 StatusCode::PAYLOAD_TOO_LARGE
             }
@@ -153,6 +162,16 @@ impl ProxyError {
                     "invalid_request_error".into(),
                     param.clone(),
                     None,
+                ),
+                ProxyError::Invalid {
+                    message,
+                    param,
+                    code,
+                } => (
+                    message.clone(),
+                    "invalid_request_error".into(),
+                    Some(param.to_string()),
+                    Some(code.to_string()),
                 ),
                 ProxyError::TooLarge { limit } => (
                     format!("the request body exceeds the limit of {limit} bytes"),

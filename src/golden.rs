@@ -287,6 +287,7 @@ fn execute(mapping: &Arc<Mapping>, op: Op, case: &Case, problems: &mut Vec<Strin
         return match proxy::translate_whole(
             mapping,
             op,
+            &proxy::dialect_of(op),
             body.as_bytes(),
             &upstream_headers,
             &request,
@@ -299,6 +300,7 @@ fn execute(mapping: &Arc<Mapping>, op: Op, case: &Case, problems: &mut Vec<Strin
     let mut rw = match proxy::rewriter(
         mapping,
         op,
+        &proxy::dialect_of(op),
         Arc::new(request),
         upstream_headers,
         &client_model,

@@ -20,7 +20,9 @@
 //! - [`dialect`] writes the normalized answer in the client's dialect: a
 //!   [`dialect::StreamWriter`] per stream, driven by a [`dialect::Emitter`], and a whole-answer
 //!   renderer; [`dialect::chat`] owns the Chat Completions invariants (ids, `created`,
-//!   role-first deltas, tool-call indexes, finish reasons, usage chunks, `[DONE]`). [`openai`]
+//!   role-first deltas, tool-call indexes, finish reasons, usage chunks, `[DONE]`);
+//!   [`dialect::responses`] owns the Responses ones (`response.*` events, sequence numbers,
+//!   output items, the terminal event and the final response a stream leaves to store). [`openai`]
 //!   writes embeddings lists; [`error`] renders every error as OpenAI JSON.
 //! - [`telemetry`]: Prometheus metrics and logging; [`trace`]: one request logged end to end.
 //! - [`auth`]: optional inbound API keys (`Authorization: Bearer`), checked in constant time;
@@ -57,6 +59,8 @@ pub mod proxy;
 pub mod redact;
 pub mod redact_body;
 pub mod reload;
+pub mod responses_routes;
+pub mod responses_turn;
 pub mod rewrite;
 pub mod router;
 pub mod server;

@@ -98,6 +98,9 @@ pub struct Mapping {
     /// built per call only then.
     pub reads_headers: bool,
     pub reads_client_headers: bool,
+    /// The request fields some template reads at the top of its focus (`$.NAME`): what
+    /// [`Mapping::reads_request_field`] answers from.
+    pub read_fields: std::collections::BTreeSet<String>,
     /// What calls cost (`pricing:`); `None`: calls through this mapping are free.
     pub pricing: Option<Pricing>,
 }
@@ -133,6 +136,9 @@ impl From<spec::FallbackSpec> for Fallback {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
     Chat,
+    /// The Responses API: served by the mapping's `chat` route, the request converted to a
+    /// chat request first and the answer written in the Responses dialect.
+    Responses,
     Completions,
     Embeddings,
     Models,
@@ -143,6 +149,7 @@ impl Op {
     pub fn name(self) -> &'static str {
         match self {
             Op::Chat => "chat",
+            Op::Responses => "responses",
             Op::Completions => "completions",
             Op::Embeddings => "embeddings",
             Op::Models => "models",
@@ -151,10 +158,16 @@ impl Op {
 }
 
 impl Mapping {
+    /// Whether some template of this mapping reads request field `name` (`$.name...`): a
+    /// canonical request field the mapping translates, such as `web_search_options`.
+    pub fn reads_request_field(&self, name: &str) -> bool {
+        self.read_fields.contains(name)
+    }
+
     /// The route for an operation, if the mapping has one.
     pub fn route(&self, op: Op) -> Option<&Route> {
         match op {
-            Op::Chat => self.chat.as_ref(),
+            Op::Chat | Op::Responses => self.chat.as_ref(),
             Op::Completions => self.completions.as_ref(),
             Op::Embeddings => self.embeddings.as_ref(),
             Op::Models => self.model_list.as_ref(),
@@ -691,6 +704,12 @@ pub fn compile_file(file: &FsPath, src: &str, env: Env<'_>) -> Result<Mapping, V
                 model_list,
                 reads_headers: c.vars.contains("headers"),
                 reads_client_headers: c.vars.contains("client_headers"),
+                read_fields: c
+                    .vars
+                    .iter()
+                    .filter_map(|v| v.strip_prefix("$."))
+                    .map(str::to_string)
+                    .collect(),
                 pricing,
             })
         }
@@ -1216,7 +1235,7 @@ impl Ctx<'_> {
             .as_ref()
             .map(|y| self.template(y, &format!("{at}.request"), defs));
         let keys = match op {
-            Op::Chat | Op::Completions => RESPONSE_KEYS,
+            Op::Chat | Op::Responses | Op::Completions => RESPONSE_KEYS,
             Op::Embeddings => EMBEDDING_KEYS,
             Op::Models => MODEL_LIST_KEYS,
         };
@@ -1339,12 +1358,29 @@ impl Ctx<'_> {
         if s.passthrough && !rules.is_empty() {
             self.error(&format!("{at}.rules"), "a passthrough stream has no rules");
         }
+        // A passthrough stream forwards OpenAI chunks to chat clients; clients of another
+        // dialect get them read by the engine's own rules for OpenAI chunks.
+        let rules = if s.passthrough && rules.is_empty() {
+            self.stream(chat_chunks(), CHAT_CHUNKS_AT, &Defs::new())
+                .rules
+        } else {
+            rules
+        };
         StreamProgram {
             framing,
             passthrough: s.passthrough,
             rules,
         }
     }
+}
+
+/// Where the built-in rules for OpenAI chunks are, in messages.
+const CHAT_CHUNKS_AT: &str = "src/dialect/chat_chunks.yaml";
+
+/// The built-in rules that read an upstream's OpenAI chat chunks (`chat_chunks.yaml`).
+fn chat_chunks() -> spec::StreamSpec {
+    serde_yaml::from_str(include_str!("dialect/chat_chunks.yaml"))
+        .expect("the built-in chat_chunks.yaml is a stream section")
 }
 
 /// Where a schema error in `pricing` is: the first entry of `models` that fails on its own
@@ -1408,7 +1444,7 @@ pub fn interpolate_env(
     Ok(out)
 }
 
-/// Parses `250ms`, `30s`, `2m`, or a bare number of seconds.
+/// Parses `250ms`, `30s`, `2m`, `12h`, `30d`, or a bare number of seconds.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let split = s
@@ -1417,12 +1453,18 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let (num, unit) = s.split_at(split);
     let n: f64 = num
         .parse()
-        .map_err(|_| format!("invalid duration {s:?} (use 500ms, 30s or 2m)"))?;
+        .map_err(|_| format!("invalid duration {s:?} (use 500ms, 30s, 2m, 12h or 30d)"))?;
     let secs = match unit.trim() {
         "ms" => n / 1000.0,
         "" | "s" => n,
         "m" => n * 60.0,
-        _ => return Err(format!("invalid duration unit in {s:?} (use ms, s or m)")),
+        "h" => n * 3_600.0,
+        "d" => n * 86_400.0,
+        _ => {
+            return Err(format!(
+                "invalid duration unit in {s:?} (use ms, s, m, h or d)"
+            ));
+        }
     };
     Duration::try_from_secs_f64(secs).map_err(|_| format!("duration {s:?} is out of range"))
 }
@@ -1473,7 +1515,17 @@ mod tests {
         assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
         assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
         assert_eq!(parse_duration("1.5").unwrap(), Duration::from_millis(1500));
+        assert_eq!(
+            parse_duration("12h").unwrap(),
+            Duration::from_secs(12 * 3_600)
+        );
+        assert_eq!(
+            parse_duration("30d").unwrap(),
+            Duration::from_secs(30 * 86_400)
+        );
+        assert_eq!(parse_duration("0").unwrap(), Duration::ZERO);
         assert!(parse_duration("5 parsecs").is_err());
+        assert!(parse_duration("1w").is_err());
         assert!(parse_duration("99999999999999999999999m").is_err());
     }
 

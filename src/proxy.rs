@@ -37,6 +37,8 @@ pub struct Call<'a> {
     pub pool: &'a Pool,
     pub metrics: &'a Metrics,
     pub op: Op,
+    /// The dialect the client is answered in.
+    pub dialect: &'a Dialect,
     /// The OpenAI request, its `model` already resolved to the upstream's id.
     pub request: Arc<Value>,
     /// A fallback is waiting: when every endpoint is out of rotation, fail at once.
@@ -115,10 +117,11 @@ pub fn prepare_for(
     })
 }
 
-/// Translates a whole (non-stream) upstream answer into the OpenAI body (pure).
+/// Translates a whole (non-stream) upstream answer into the client's body in `dialect` (pure).
 pub fn translate_whole(
     mapping: &Mapping,
     op: Op,
+    dialect: &Dialect,
     body: &[u8],
     headers: &Value,
     request: &Value,
@@ -137,9 +140,9 @@ pub fn translate_whole(
     let normalized: Map<String, Value> =
         eval_fields(&route.response, &parsed, request, &Value::Null, headers);
     match op {
-        Op::Chat | Op::Completions => {
+        Op::Chat | Op::Responses | Op::Completions => {
             let answer = Answer::from_normalized(&normalized);
-            Ok((dialect(op).render(&answer, client_model), answer.usage))
+            Ok((dialect.render(&answer, client_model), answer.usage))
         }
         Op::Embeddings => {
             let base64 = request.get("encoding_format").and_then(Value::as_str) == Some("base64");
@@ -161,8 +164,9 @@ pub fn translate_whole(
     }
 }
 
-/// The client dialect an operation answers in.
-fn dialect(op: Op) -> Dialect {
+/// The client dialect an operation answers in, when the request does not decide it (every
+/// operation but the Responses API, whose dialect carries the request's echo).
+pub fn dialect_of(op: Op) -> Dialect {
     if op == Op::Completions {
         Dialect::Text
     } else {
@@ -174,6 +178,7 @@ fn dialect(op: Op) -> Dialect {
 pub fn rewriter(
     mapping: &Arc<Mapping>,
     op: Op,
+    dialect: &Dialect,
     request: Arc<Value>,
     headers: Value,
     client_model: &str,
@@ -184,7 +189,7 @@ pub fn rewriter(
         op,
         request,
         headers,
-        dialect(op).writer(client_model, include_usage),
+        dialect.writer(client_model, include_usage),
     )
     .ok_or_else(|| ProxyError::BadRequest {
         message: "this mapping does not support streaming".into(),
@@ -237,6 +242,7 @@ pub async fn run(call: Call<'_>) -> Result<Response<ProxyBody>, ProxyError> {
         let rewriter = rewriter(
             mapping,
             op,
+            call.dialect,
             Arc::clone(&call.request),
             headers,
             call.client_model,
@@ -268,6 +274,7 @@ pub async fn run(call: Call<'_>) -> Result<Response<ProxyBody>, ProxyError> {
     let (body, usage) = translate_whole(
         mapping,
         op,
+        call.dialect,
         &body,
         &headers,
         &call.request,
@@ -485,7 +492,17 @@ pub async fn list_models(
         max_body,
     )
     .await?;
-    match translate_whole(mapping, Op::Models, &body, &headers, &request, "")?.0 {
+    match translate_whole(
+        mapping,
+        Op::Models,
+        &Dialect::Chat,
+        &body,
+        &headers,
+        &request,
+        "",
+    )?
+    .0
+    {
         Value::Array(items) => Ok(items),
         _ => unreachable!("translate_whole gives an array for Op::Models"),
     }

@@ -105,7 +105,10 @@ impl<W: StreamWriter> StreamRewriter<W> {
         writer: W,
     ) -> Option<Self> {
         let program = mapping.route(op)?.stream.as_ref()?;
-        let (framing, passthrough) = (program.framing, program.passthrough);
+        // Only a chat client takes the upstream's OpenAI chunks as they are; for another
+        // dialect a passthrough route's stream is read by its built-in rules.
+        let passthrough = program.passthrough && op != Op::Responses;
+        let framing = program.framing;
         Some(StreamRewriter {
             mapping,
             op,

@@ -21,6 +21,7 @@ pub const MODEL_LIST_TIMEOUT: Duration = Duration::from_secs(4);
 pub fn op_for(rest: &[&str]) -> Option<Op> {
     match rest {
         ["chat", "completions"] => Some(Op::Chat),
+        ["responses"] => Some(Op::Responses),
         ["completions"] => Some(Op::Completions),
         ["embeddings"] => Some(Op::Embeddings),
         ["models"] => Some(Op::Models),
@@ -69,6 +70,28 @@ pub fn parse_request(op: Op, bytes: &[u8]) -> Result<Value, ProxyError> {
                 ));
             }
         },
+        Op::Responses => {
+            let input = match obj.get("input") {
+                Some(Value::String(_)) => true,
+                Some(Value::Array(items)) => !items.is_empty(),
+                None | Some(Value::Null) => false,
+                Some(_) => {
+                    return Err(bad(
+                        "`input` must be a string or an array of items",
+                        "input",
+                    ));
+                }
+            };
+            let previous = obj
+                .get("previous_response_id")
+                .is_some_and(|p| !p.is_null());
+            if !input && !previous {
+                return Err(bad(
+                    "`input` is required: a string or a non-empty array of items",
+                    "input",
+                ));
+            }
+        }
         Op::Completions | Op::Embeddings => {
             let field = if op == Op::Completions {
                 "prompt"

@@ -22,6 +22,7 @@ use tracing::Instrument;
 use crate::auth::{Auth, KeyName};
 use crate::body::{ProxyBody, full};
 use crate::conn::{Activity, Ended};
+use crate::dialect::Dialect;
 use crate::error::ProxyError;
 use crate::ledger::tab::{Accounting, Caller, Tab};
 use crate::ledger::writer::Reservation;
@@ -29,10 +30,12 @@ use crate::limits::{Admission, Limits, Opening, Permit};
 use crate::mapping::Mapping;
 use crate::mapping::Op;
 use crate::memory::MemoryBudget;
+use crate::openai::now_secs;
 use crate::pool::Pool;
 use crate::proxy::{self, Call};
 use crate::redact::Redactor;
 use crate::redact_body::Shield;
+use crate::responses_turn;
 use crate::router::{model_list, model_not_found, op_for, pick_mapping};
 use crate::telemetry::{Metrics, status_class};
 use crate::trace::{self, TraceMode};
@@ -376,6 +379,12 @@ async fn handle(
             "text/plain; version=0.0.4",
             state.metrics.render(),
         )),
+        (_, ["v1", "responses", id, rest @ ..]) => {
+            crate::responses_routes::stored(&state, &req, id, rest).await
+        }
+        (_, [name, "v1", "responses", id, rest @ ..]) if set.mappings.contains_key(*name) => {
+            crate::responses_routes::stored(&state, &req, id, rest).await
+        }
         (_, ["v1", rest @ ..]) => match op_for(rest) {
             Some(op) => call(&state, &set, None, op, req, started, &request_id).await,
             None => Err(not_found(&set, &path)),
@@ -612,12 +621,26 @@ async fn dispatch<'s>(
     }
     let mut request = crate::intake::parse(op, &bytes, limits, &mut charge)?;
     let client_model = request["model"].as_str().unwrap_or_default().to_string();
+    // The name (never the key) of the inbound API key, when auth is on.
+    let key = parts.extensions.get::<KeyName>().map(KeyName::as_str);
+    // A Responses call continues its stored conversation and becomes a chat request.
+    let mut turn = None;
+    if op == Op::Responses {
+        let owner = responses_turn::owner(&state.accounting, &parts.headers, key);
+        let (chat, t) =
+            responses_turn::begin(&state.accounting, &request, owner, now_secs()).await?;
+        request = chat;
+        turn = Some(t);
+    }
     let (name, model) = match seen.mapping {
         Some(n) => (n, client_model.as_str()),
         None => pick_mapping(set, &client_model)?,
     };
     seen.mapping = Some(name);
     let loaded = &set.mappings[name];
+    if let Some(t) = turn.as_mut() {
+        t.settle_dropped(&loaded.mapping, &mut request, strict(&parts.headers))?;
+    }
     let upstream_model = loaded
         .mapping
         .resolve_model(model)
@@ -627,8 +650,6 @@ async fn dispatch<'s>(
         .get("stream")
         .and_then(Value::as_bool)
         .unwrap_or(false);
-    // The name (never the key) of the inbound API key, when auth is on.
-    let key = parts.extensions.get::<KeyName>().map(KeyName::as_str);
     let user = state
         .accounting
         .user(&parts.headers, &request, key)
@@ -677,6 +698,10 @@ async fn dispatch<'s>(
         return Err(e);
     }
     let mut tab = Some(tab);
+    let dialect = match &turn {
+        Some(t) => Dialect::Responses(Arc::clone(&t.echo)),
+        None => proxy::dialect_of(op),
+    };
     let result = run_with_fallbacks(
         state,
         set,
@@ -685,6 +710,7 @@ async fn dispatch<'s>(
         (loaded, model, request),
         Shared {
             client_model: &client_model,
+            dialect: &dialect,
             headers: &parts.headers,
             started,
             trace: trace.then(|| request_id.to_string()),
@@ -700,8 +726,22 @@ async fn dispatch<'s>(
             Ok(_) => t.succeeded(&Default::default()),
         }
     }
+    let result = match (result, turn) {
+        (Ok(r), Some(t)) if seen.stream => Ok(t.finish_stream(r)),
+        (Ok(r), Some(t)) => Ok(t.finish_whole(r).await),
+        (result, _) => result,
+    };
     // The charge lives in the body: a stream keeps its parsed request to its last byte.
     result.map(|r| crate::limits::hold(r, charge))
+}
+
+/// Whether the client asked for strictness (`x-rosetta-strict: true`): a request that would
+/// lose something on its way upstream is refused instead.
+fn strict(headers: &http::HeaderMap) -> bool {
+    headers
+        .get("x-rosetta-strict")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| matches!(v.trim(), "1" | "true" | "yes"))
 }
 
 /// Takes a hold on every budget limit of the caller, or refuses the call (429,
@@ -744,6 +784,7 @@ async fn reserve_budget(
 /// What every try of a call shares.
 struct Shared<'a> {
     client_model: &'a str,
+    dialect: &'a Dialect,
     headers: &'a http::HeaderMap,
     started: Instant,
     trace: Option<String>,
@@ -781,6 +822,7 @@ async fn run_with_fallbacks<'s>(
             pool: &loaded.pool,
             metrics: &state.metrics,
             op,
+            dialect: shared.dialect,
             request: Arc::clone(&request),
             has_fallback: fallback.is_some(),
             client_model: if used_fallback.is_some() {
@@ -977,10 +1019,15 @@ fn not_found(set: &MappingSet, path: &str) -> ProxyError {
     let names: Vec<&str> = set.mappings.keys().map(String::as_str).collect();
     ProxyError::NotFound {
         message: format!(
-            "no route for {path}. Use /NAME/v1/chat/completions, /NAME/v1/completions, /NAME/v1/embeddings or /NAME/v1/models (or /v1/... routed by model), where NAME is one of: {}",
+            "no route for {path}. Use /NAME/v1/chat/completions, /NAME/v1/responses, /NAME/v1/completions, /NAME/v1/embeddings or /NAME/v1/models (or /v1/... routed by model), where NAME is one of: {}",
             names.join(", ")
         ),
     }
+}
+
+/// A JSON body with `status`.
+pub fn json_response(status: StatusCode, body: &Value) -> Response<ProxyBody> {
+    text(status, "application/json", body.to_string())
 }
 
 fn text(status: StatusCode, content_type: &'static str, body: String) -> Response<ProxyBody> {

@@ -290,8 +290,22 @@ impl Compiler<'_, '_> {
     }
 
     fn path(&mut self, p: Path) -> Expr {
-        if let Some(v) = &p.var {
-            self.vars.insert(v.clone());
+        match &p.var {
+            Some(v) => {
+                self.vars.insert(v.clone());
+            }
+            // A field the focus is read at, as `$.NAME` (which request fields a mapping
+            // reads: `Mapping::reads_request_field`).
+            None => {
+                if let Some(field) = p.text.strip_prefix("$.") {
+                    let end = field
+                        .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+                        .unwrap_or(field.len());
+                    if end > 0 {
+                        self.vars.insert(format!("$.{}", &field[..end]));
+                    }
+                }
+            }
         }
         Expr::Path(p)
     }

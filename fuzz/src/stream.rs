@@ -53,6 +53,7 @@ pub fn rewrite(
     let mut rw = proxy::rewriter(
         mapping,
         op,
+        &proxy::dialect_of(op),
         Arc::new(request(op, include_usage)),
         json!({}),
         MODEL,

@@ -37,7 +37,10 @@ const OPS: [Op; 4] = [Op::Chat, Op::Completions, Op::Embeddings, Op::Models];
 /// is not itself a valid request.
 pub fn fixed_request(op: Op) -> Value {
     match op {
-        Op::Chat => json!({"model": MODEL, "messages": [{"role": "user", "content": "Hi"}]}),
+        // A Responses call reaches the mapping as the chat request it converts to.
+        Op::Chat | Op::Responses => {
+            json!({"model": MODEL, "messages": [{"role": "user", "content": "Hi"}]})
+        }
         Op::Completions => json!({"model": MODEL, "prompt": "Hi"}),
         Op::Embeddings => json!({"model": MODEL, "input": ["Hi"]}),
         Op::Models => json!({}),
@@ -104,6 +107,7 @@ pub fn check_prepare(m: &Arc<Mapping>, op: Op, request: &Value, headers: &Header
                 let rw = proxy::rewriter(
                     m,
                     op,
+                    &proxy::dialect_of(op),
                     Arc::new(request.clone()),
                     json!({}),
                     MODEL,
@@ -127,10 +131,19 @@ pub fn check_prepare(m: &Arc<Mapping>, op: Op, request: &Value, headers: &Header
 pub fn check_translate(m: &Mapping, op: Op, body: &[u8], request: &Value) {
     let label = format!("mapping {} route {}: translate_whole", m.name, op.name());
     let headers = json!({"content-type": "application/json", "x-request-id": "fuzz-1"});
-    match proxy::translate_whole(m, op, body, &headers, request, MODEL) {
+    match proxy::translate_whole(
+        m,
+        op,
+        &proxy::dialect_of(op),
+        body,
+        &headers,
+        request,
+        MODEL,
+    ) {
         Ok((v, _usage)) => {
             let checked = match op {
-                Op::Chat => check::chat_completion(&v, MODEL),
+                // `dialect_of` answers a Responses route in chat (the fuzzers drive routes).
+                Op::Chat | Op::Responses => check::chat_completion(&v, MODEL),
                 Op::Completions => check::text_completion(&v, MODEL),
                 Op::Embeddings => {
                     let base64 =

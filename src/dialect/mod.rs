@@ -7,6 +7,8 @@
 //! [`crate::answer::Answer`], through [`Dialect::render`]. [`Fold`] is the writer of no dialect:
 //! it folds a stream back into an `Answer`.
 
+use std::sync::Arc;
+
 use serde_json::Value;
 
 use crate::answer::{Answer, Finish, Usage};
@@ -15,6 +17,7 @@ use crate::error::ProxyError;
 pub mod chat;
 mod emitter;
 mod fold;
+pub mod responses;
 
 pub use emitter::Emitter;
 pub use fold::Fold;
@@ -63,28 +66,37 @@ impl<W: StreamWriter + ?Sized> StreamWriter for Box<W> {
 pub type AnyWriter = Box<dyn StreamWriter + Send>;
 
 /// The dialects a client can speak.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum Dialect {
     /// Chat Completions: `chat.completion` and `chat.completion.chunk`.
     Chat,
     /// Legacy completions: `text_completion`.
     Text,
+    /// Responses: a `response` object, or `response.*` events. The echo holds the response's
+    /// id, its model (as the client named it) and the request fields it repeats.
+    Responses(Arc<responses::Echo>),
 }
 
 impl Dialect {
-    /// A whole answer as this dialect's response body.
-    pub fn render(self, answer: &Answer, model: &str) -> Value {
+    /// A whole answer as this dialect's response body. `model` names the model in chat and
+    /// legacy answers; a response takes its model from its echo.
+    pub fn render(&self, answer: &Answer, model: &str) -> Value {
         match self {
             Dialect::Chat => chat::completion(answer, model),
             Dialect::Text => chat::text_completion(answer, model),
+            Dialect::Responses(echo) => responses::render(answer, echo),
         }
     }
 
-    /// A writer of this dialect's stream; `include_usage` asks for the usage in the stream.
-    pub fn writer(self, model: &str, include_usage: bool) -> AnyWriter {
+    /// A writer of this dialect's stream; `include_usage` asks for the usage in a chat or
+    /// legacy stream (a Responses stream always ends with its usage).
+    pub fn writer(&self, model: &str, include_usage: bool) -> AnyWriter {
         let kind = match self {
             Dialect::Chat => chat::Kind::Chat,
             Dialect::Text => chat::Kind::Text,
+            Dialect::Responses(echo) => {
+                return Box::new(responses::ResponsesWriter::new(Arc::clone(echo)));
+            }
         };
         Box::new(chat::ChunkWriter::new(kind, model, include_usage))
     }

@@ -8,6 +8,8 @@
 //! - [`writer::Ledger`]: the handle the server holds. Records are queued without blocking and
 //!   written in batches by a background task that survives a store outage (records are kept
 //!   and retried) and is flushed on graceful shutdown.
+//! - [`responses`]: stored Responses (`POST /v1/responses` with `store`), kept in the same
+//!   database until they expire, reached through [`Store::responses`].
 //! - [`budgets::Budgets`]: limits per user and per API key (cost and requests, per day or
 //!   month), enforced before a request is forwarded with a hold on the store, so that several
 //!   replicas on one PostgreSQL database never spend twice.
@@ -16,6 +18,7 @@
 
 pub mod budgets;
 pub mod report;
+pub mod responses;
 pub mod store;
 pub mod tab;
 pub mod writer;
@@ -218,6 +221,12 @@ pub trait Store: Send + Sync + 'static {
         since_ms: i64,
         by: GroupBy,
     ) -> BoxFuture<'_, Result<Vec<ReportRow>, StoreError>>;
+
+    /// The stored Responses kept in the same database, when this store keeps them (the
+    /// default: it does not).
+    fn responses(&self) -> Option<&dyn responses::ResponseStore> {
+        None
+    }
 }
 
 /// Days since 1970-01-01 → (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).

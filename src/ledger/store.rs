@@ -23,6 +23,8 @@
 //! `_sqlx_migrations` with their checksums); a failed attempt is retried by the next operation,
 //! so Rosetta starts while its database is down. Error messages never hold the URL's password.
 //!
+//! Stored Responses live in the same database (`store/responses.rs`, [`ResponseStore`]).
+//!
 //! Holds that expire are no longer counted at once, but their rows are kept for
 //! [`HOLD_GRACE_MS`] so that a record written late (after a store outage) still settles its
 //! charge on the budgets; older ones are purged now and then by `write`.
@@ -44,7 +46,10 @@ use tokio::sync::OnceCell;
 
 use crate::clock::Clock;
 
+use super::responses::ResponseStore;
 use super::{Check, Denial, GroupBy, Record, ReportRow, Store, StoreError};
+
+mod responses;
 
 /// Connections in a PostgreSQL pool (per Rosetta process).
 pub const POSTGRES_POOL: u32 = 10;
@@ -78,6 +83,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "ledger indexes",
         include_str!("../../migrations/sqlite/0002_ledger_indexes.sql"),
     ),
+    (
+        3,
+        "responses",
+        include_str!("../../migrations/sqlite/0003_responses.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -89,6 +99,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         2,
         "ledger indexes",
         include_str!("../../migrations/postgres/0002_ledger_indexes.sql"),
+    ),
+    (
+        3,
+        "responses",
+        include_str!("../../migrations/postgres/0003_responses.sql"),
     ),
 ];
 
@@ -685,6 +700,10 @@ impl Store for SqlStore {
         by: GroupBy,
     ) -> BoxFuture<'_, Result<Vec<ReportRow>, StoreError>> {
         Box::pin(self.report_rows(since_ms, by))
+    }
+
+    fn responses(&self) -> Option<&dyn ResponseStore> {
+        Some(self)
     }
 }
 

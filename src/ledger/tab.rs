@@ -11,6 +11,7 @@ use std::time::Instant;
 
 use crate::answer::Usage;
 use crate::error::ProxyError;
+use crate::ledger::responses::Responses;
 use crate::ledger::writer::Ledger;
 use crate::ledger::{Record, Status, day_of};
 use crate::mapping::Mapping;
@@ -258,12 +259,27 @@ pub struct Accounting {
     pub budgets: Option<crate::ledger::budgets::Budgets>,
     /// The request header naming the user (`--user-header`), checked before the body's `user`.
     pub user_header: Option<http::HeaderName>,
+    /// How long a stored Response is kept (`--responses-ttl`); zero: none is stored.
+    pub responses_ttl: std::time::Duration,
 }
 
 /// The longest user identity taken from a request; a longer one is ignored.
 const MAX_USER_LEN: usize = 256;
 
 impl Accounting {
+    /// The stored Responses in the ledger's database: `None` without a ledger (or with a store
+    /// that keeps none). Reading and deleting stay possible while `responses_ttl` is zero.
+    pub fn responses(&self) -> Option<Responses<'_>> {
+        self.ledger.as_ref()?.responses()
+    }
+
+    /// When a response stored at `now_ms` expires, or `None` when none is stored (no ledger,
+    /// or `responses_ttl` zero).
+    pub fn responses_expire_at(&self, now_ms: i64) -> Option<i64> {
+        let ttl = i64::try_from(self.responses_ttl.as_millis()).unwrap_or(i64::MAX);
+        (ttl > 0 && self.responses().is_some()).then(|| now_ms.saturating_add(ttl))
+    }
+
     /// Who a call is for: the configured header, else the OpenAI `user` field, else the
     /// inbound API key's name. Empty or overlong values do not count.
     pub fn user<'a>(
@@ -288,5 +304,48 @@ impl Accounting {
                     .and_then(usable)
             })
             .or(key)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::clock::Clock;
+    use crate::ledger::store::SqlStore;
+    use crate::ledger::writer::LedgerOptions;
+
+    #[tokio::test]
+    async fn responses_are_stored_with_a_ledger_and_a_ttl() {
+        const T0: i64 = 1_795_392_000_000;
+        let accounting = Accounting::default();
+        assert!(accounting.responses().is_none());
+        assert_eq!(accounting.responses_expire_at(T0), None, "no ledger");
+
+        let store = SqlStore::connect_lazy("sqlite::memory:").unwrap();
+        let options = LedgerOptions {
+            clock: Clock::manual(T0),
+            ..LedgerOptions::default()
+        };
+        let ledger = Ledger::start(Arc::new(store), options, Metrics::new());
+        let mut accounting = Accounting {
+            ledger: Some(ledger),
+            responses_ttl: Duration::from_secs(30 * 86_400),
+            ..Accounting::default()
+        };
+        let now = accounting.responses().unwrap().now_ms();
+        assert_eq!(now, T0);
+        assert_eq!(
+            accounting.responses_expire_at(now),
+            Some(T0 + 30 * 86_400_000)
+        );
+        accounting.responses_ttl = Duration::ZERO;
+        assert_eq!(accounting.responses_expire_at(now), None, "ttl 0");
+        assert!(
+            accounting.responses().is_some(),
+            "what is stored stays readable"
+        );
     }
 }

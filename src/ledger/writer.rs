@@ -28,6 +28,7 @@ use serde::Serialize;
 use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, sleep_until, timeout, timeout_at};
 
+use super::responses::Responses;
 use super::{Check, Denial, GroupBy, Record, ReportRow, Store, StoreError};
 use crate::clock::Clock;
 use crate::telemetry::Metrics;
@@ -61,8 +62,11 @@ pub struct LedgerOptions {
     pub retry_max: Duration,
     /// Where [`Ledger::close`] saves the records it could not write (JSON lines).
     pub spill_dir: Option<PathBuf>,
-    /// Where "now" comes from: records' times and days, holds' expiry, budget periods.
+    /// Where "now" comes from: records' times and days, holds' expiry, budget periods,
+    /// stored responses' expiry.
     pub clock: Clock,
+    /// How often expired stored responses are purged ([`super::responses::PURGE_EVERY`]).
+    pub responses_purge_every: Duration,
 }
 
 impl Default for LedgerOptions {
@@ -78,6 +82,7 @@ impl Default for LedgerOptions {
             retry_max: Duration::from_secs(5),
             spill_dir: None,
             clock: Clock::system(),
+            responses_purge_every: super::responses::PURGE_EVERY,
         }
     }
 }
@@ -149,7 +154,8 @@ struct Inner {
     store: Arc<dyn Store>,
     hold_ttl: Duration,
     reserve_timeout: Duration,
-    report_timeout: Duration,
+    /// `write_timeout`: bounds reports and stored-response operations.
+    call_timeout: Duration,
     shared: Arc<Shared>,
     done: watch::Receiver<Option<CloseReport>>,
 }
@@ -267,13 +273,26 @@ impl Ledger {
             done: done_tx,
         };
         tokio::spawn(worker.run());
+        if store.responses().is_some() {
+            let mut done = done.clone();
+            tokio::spawn(super::responses::purge_task(
+                store.clone(),
+                options.responses_purge_every,
+                options.write_timeout,
+                options.clock.clone(),
+                // Until the ledger is closed (or its task is gone).
+                async move {
+                    let _ = done.wait_for(Option::is_some).await;
+                },
+            ));
+        }
         Ledger {
             inner: Arc::new(Inner {
                 tx,
                 store,
                 hold_ttl: options.hold_ttl,
                 reserve_timeout: options.reserve_timeout,
-                report_timeout: options.write_timeout,
+                call_timeout: options.write_timeout,
                 shared,
                 done,
             }),
@@ -391,7 +410,7 @@ impl Ledger {
 
     /// A usage report from the store (bounded by `write_timeout`).
     pub async fn report(&self, since_ms: i64, by: GroupBy) -> Result<Vec<ReportRow>, StoreError> {
-        let limit = self.inner.report_timeout;
+        let limit = self.inner.call_timeout;
         match timeout(limit, self.inner.store.report(since_ms, by)).await {
             Ok(rows) => rows,
             Err(_) => Err(StoreError(format!(
@@ -421,6 +440,18 @@ impl Ledger {
     /// The store behind the ledger.
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.inner.store
+    }
+
+    /// The stored Responses in the ledger's database (`None` when its store keeps none), each
+    /// operation bounded by `write_timeout` and reading "now" from the ledger's clock.
+    pub fn responses(&self) -> Option<Responses<'_>> {
+        let inner = &self.inner;
+        let store = inner.store.responses()?;
+        Some(Responses::new(
+            store,
+            inner.call_timeout,
+            &inner.shared.clock,
+        ))
     }
 
     /// Graceful shutdown: stops taking records, writes everything queued without waiting for

@@ -15,12 +15,44 @@ enum Block {
         signature: String,
     },
     Text(String),
+    /// A text block that cites search results (`citations`).
+    Cited {
+        text: String,
+        citations: Vec<Value>,
+    },
     ToolUse {
         id: String,
         name: String,
         input: Value,
     },
+    /// A call of a server tool, which the API runs itself (`server_tool_use`).
+    ServerToolUse {
+        id: String,
+        name: String,
+        input: Value,
+    },
+    /// What a web search found (`web_search_tool_result`); streamed whole in its start event.
+    SearchResult {
+        tool_use_id: String,
+        results: Vec<Value>,
+    },
 }
+
+/// The pages the fake web search finds: `(url, title, page_age, cited text)`.
+const PAGES: &[(&str, &str, Option<&str>, &str)] = &[
+    (
+        "https://example.com/rosetta",
+        "Rosetta - a translating proxy for LLM APIs",
+        Some("April 30, 2025"),
+        "Rosetta makes LLM providers speak the OpenAI API.",
+    ),
+    (
+        "https://example.org/reverse-proxies",
+        "Reverse proxies explained",
+        None,
+        "It runs as a reverse proxy in front of them.",
+    ),
+];
 
 /// The deterministic answer to one valid request.
 pub(crate) struct Plan {
@@ -32,6 +64,8 @@ pub(crate) struct Plan {
     input_tokens: usize,
     cache_read: usize,
     output_tokens: usize,
+    /// `usage.server_tool_use.web_search_requests`.
+    web_searches: usize,
     pub(crate) triggers: Triggers,
 }
 
@@ -98,7 +132,8 @@ impl Plan {
                 signature: format!("EqQBCkgIARABGAIiQ{}", ids.next(ALNUM, 40)),
             });
         }
-        let calls = if first_result.is_none() {
+        let searching = first_result.is_none() && triggers.has("SEARCH") && has_web_search(body);
+        let calls = if first_result.is_none() && !searching {
             tool_calls(body, &triggers)
         } else {
             Vec::new()
@@ -108,6 +143,8 @@ impl Plan {
                 "Tool said: {}",
                 text_of(result.get("content"))
             )));
+        } else if searching {
+            blocks.extend(search_blocks(&text, ids));
         } else if calls.is_empty() {
             blocks.push(Block::Text(format!("Hello! You said: {text}")));
         } else {
@@ -135,11 +172,26 @@ impl Plan {
             .iter()
             .map(|b| match b {
                 Block::Thinking { thinking, .. } => words(thinking),
-                Block::Text(t) => words(t),
-                Block::ToolUse { input, .. } => words(&input.to_string()).max(1),
+                Block::Text(t) | Block::Cited { text: t, .. } => words(t),
+                Block::ToolUse { input, .. } | Block::ServerToolUse { input, .. } => {
+                    words(&input.to_string()).max(1)
+                }
+                Block::SearchResult { .. } => 0,
             })
             .sum::<usize>()
             .max(1);
+        // What a search found is read by the model: its pages count as input.
+        let found: usize = blocks
+            .iter()
+            .map(|b| match b {
+                Block::SearchResult { results, .. } => 100 * results.len(),
+                _ => 0,
+            })
+            .sum();
+        let web_searches = blocks
+            .iter()
+            .filter(|b| matches!(b, Block::ServerToolUse { name, .. } if name == "web_search"))
+            .count();
         Plan {
             id: format!("msg_01{}", ids.next(ALNUM, 22)),
             model: body
@@ -150,22 +202,33 @@ impl Plan {
             blocks,
             stop_reason,
             stop_sequence,
-            input_tokens: prompt_words(body),
+            input_tokens: prompt_words(body) + found,
             cache_read: if triggers.has("CACHED") { 5 } else { 0 },
             output_tokens,
+            web_searches,
             triggers,
         }
+    }
+
+    /// `usage.server_tool_use`, when a server tool ran.
+    fn server_tool_use(&self) -> Option<Value> {
+        (self.web_searches > 0)
+            .then(|| json!({"web_search_requests": self.web_searches, "web_fetch_requests": 0}))
     }
 
     /// The non-streaming `message` object.
     pub(crate) fn message(&self) -> Value {
         let content: Vec<Value> = self.blocks.iter().map(full_block).collect();
+        let mut usage = json!({"input_tokens": self.input_tokens, "output_tokens": self.output_tokens,
+                               "cache_creation_input_tokens": 0, "cache_read_input_tokens": self.cache_read,
+                               "service_tier": "standard"});
+        if let Some(s) = self.server_tool_use() {
+            usage["server_tool_use"] = s;
+        }
         json!({
             "id": self.id, "type": "message", "role": "assistant", "model": self.model,
             "content": content, "stop_reason": self.stop_reason, "stop_sequence": self.stop_sequence,
-            "usage": {"input_tokens": self.input_tokens, "output_tokens": self.output_tokens,
-                      "cache_creation_input_tokens": 0, "cache_read_input_tokens": self.cache_read,
-                      "service_tier": "standard"},
+            "usage": usage,
         })
     }
 
@@ -189,9 +252,14 @@ impl Plan {
                     json!({"type": "thinking", "thinking": "", "signature": ""})
                 }
                 Block::Text(_) => json!({"type": "text", "text": ""}),
+                Block::Cited { .. } => json!({"citations": [], "type": "text", "text": ""}),
                 Block::ToolUse { id, name, .. } => {
                     json!({"type": "tool_use", "id": id, "name": name, "input": {}})
                 }
+                Block::ServerToolUse { id, name, .. } => {
+                    json!({"type": "server_tool_use", "id": id, "name": name, "input": {}})
+                }
+                Block::SearchResult { .. } => full_block(block),
             };
             events.push(ev(
                 "content_block_start",
@@ -213,10 +281,23 @@ impl Plan {
                     .into_iter()
                     .map(|p| json!({"type": "text_delta", "text": p}))
                     .collect(),
-                Block::ToolUse { input, .. } => std::iter::once(String::new())
-                    .chain(char_pieces(&input.to_string(), 3))
-                    .map(|p| json!({"type": "input_json_delta", "partial_json": p}))
+                // Citations first, then the text they support.
+                Block::Cited { text, citations } => citations
+                    .iter()
+                    .map(|c| json!({"type": "citations_delta", "citation": c}))
+                    .chain(
+                        word_pieces(text, 4)
+                            .into_iter()
+                            .map(|p| json!({"type": "text_delta", "text": p})),
+                    )
                     .collect(),
+                Block::ToolUse { input, .. } | Block::ServerToolUse { input, .. } => {
+                    std::iter::once(String::new())
+                        .chain(char_pieces(&input.to_string(), 3))
+                        .map(|p| json!({"type": "input_json_delta", "partial_json": p}))
+                        .collect()
+                }
+                Block::SearchResult { .. } => Vec::new(),
             };
             for delta in deltas {
                 if delta["type"] == "text_delta" {
@@ -231,7 +312,10 @@ impl Plan {
             ));
         }
         let delta = json!({"stop_reason": self.stop_reason, "stop_sequence": self.stop_sequence});
-        let usage = json!({"output_tokens": self.output_tokens});
+        let mut usage = json!({"output_tokens": self.output_tokens});
+        if let Some(s) = self.server_tool_use() {
+            usage["server_tool_use"] = s;
+        }
         events.push(ev(
             "message_delta",
             json!({"type": "message_delta", "delta": delta, "usage": usage}),
@@ -285,10 +369,73 @@ fn full_block(b: &Block) -> Value {
             json!({"type": "thinking", "thinking": thinking, "signature": signature})
         }
         Block::Text(text) => json!({"type": "text", "text": text}),
+        Block::Cited { text, citations } => {
+            json!({"citations": citations, "type": "text", "text": text})
+        }
         Block::ToolUse { id, name, input } => {
             json!({"type": "tool_use", "id": id, "name": name, "input": input})
         }
+        Block::ServerToolUse { id, name, input } => {
+            json!({"type": "server_tool_use", "id": id, "name": name, "input": input})
+        }
+        Block::SearchResult {
+            tool_use_id,
+            results,
+        } => {
+            json!({"type": "web_search_tool_result", "tool_use_id": tool_use_id, "content": results})
+        }
     }
+}
+
+/// Whether the request offers the hosted web search tool.
+fn has_web_search(body: &Value) -> bool {
+    body.get("tools")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t.get("type")?.as_str())
+        .any(|t| t.starts_with("web_search_"))
+}
+
+/// A searched answer as the real API gives it: a sentence, the `server_tool_use` call, its
+/// `web_search_tool_result`, then text blocks, those that use a page citing it.
+fn search_blocks(query: &str, ids: &Ids) -> Vec<Block> {
+    let id = format!("srvtoolu_01{}", ids.next(ALNUM, 22));
+    let results = PAGES
+        .iter()
+        .map(|(url, title, age, _)| {
+            json!({"type": "web_search_result", "title": title, "url": url,
+                   "encrypted_content": format!("EqgfCioIARgBIiQ{}", ids.next(ALNUM, 48)),
+                   "page_age": age})
+        })
+        .collect();
+    let cited = |i: usize| {
+        let (url, title, _, text) = PAGES[i];
+        Block::Cited {
+            text: text.to_string(),
+            citations: vec![
+                json!({"type": "web_search_result_location", "cited_text": text,
+                                   "url": url, "title": title,
+                                   "encrypted_index": format!("Eo8BCioIAhgBIiQ{}", ids.next(ALNUM, 32))}),
+            ],
+        }
+    };
+    vec![
+        Block::Text("I'll search the web for that.".into()),
+        Block::ServerToolUse {
+            id: id.clone(),
+            name: "web_search".into(),
+            input: json!({ "query": query.trim() }),
+        },
+        Block::SearchResult {
+            tool_use_id: id,
+            results,
+        },
+        Block::Text("\n\nAccording to the search results, ".into()),
+        cited(0),
+        Block::Text(" ".into()),
+        cited(1),
+    ]
 }
 
 /// `(name, input)` of the tool calls to make: the forced tool, else the first (two with `TWO TOOLS`).

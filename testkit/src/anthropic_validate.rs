@@ -214,10 +214,16 @@ fn tools(v: &Value, names: &mut HashSet<String>) -> Check {
         let obj = object(&format!("tools.{i}"), Some(tool))?;
         match obj.get("type").and_then(Value::as_str) {
             None | Some("custom") => {}
-            Some(t) if is_server_tool(t) => continue,
+            Some(t) if t.starts_with("web_search_") && TOOL_TYPES.contains(&t) => {
+                web_search(&format!("tools.{i}.{t}"), obj, names)?;
+                continue;
+            }
+            Some(t) if TOOL_TYPES.contains(&t) => continue,
             Some(t) => {
+                let expected: Vec<String> = TOOL_TYPES.iter().map(|t| format!("'{t}'")).collect();
                 return Err(format!(
-                    "tools.{i}: Input tag '{t}' found using 'type' does not match any of the expected tags"
+                    "tools.{i}: Input tag '{t}' found using 'type' does not match any of the expected tags: {}",
+                    expected.join(", ")
                 ));
             }
         }
@@ -263,10 +269,105 @@ fn tools(v: &Value, names: &mut HashSet<String>) -> Check {
     Ok(())
 }
 
-/// Server tools are versioned, e.g. `web_search_20250305`.
-fn is_server_tool(t: &str) -> bool {
-    t.rsplit_once('_')
-        .is_some_and(|(_, date)| date.len() == 8 && date.bytes().all(|b| b.is_ascii_digit()))
+/// The tool `type` tags the API knows, as its error lists them (`custom` is a client tool; the
+/// others are server or Anthropic-defined tools, versioned by date). The list up to
+/// `web_fetch_20260209` is the real error's; the web search versions follow it.
+const TOOL_TYPES: &[&str] = &[
+    "bash_20250124",
+    "code_execution_20250522",
+    "code_execution_20250825",
+    "code_execution_20260120",
+    "custom",
+    "memory_20250818",
+    "text_editor_20250124",
+    "text_editor_20250429",
+    "text_editor_20250728",
+    "tool_search_tool_bm25",
+    "tool_search_tool_bm25_20251119",
+    "tool_search_tool_regex",
+    "tool_search_tool_regex_20251119",
+    "web_fetch_20250910",
+    "web_fetch_20260209",
+    "web_search_20250305",
+    "web_search_20260209",
+];
+
+/// The hosted web search tool: `{type, name: "web_search", max_uses?, allowed_domains?,
+/// blocked_domains?, user_location?, cache_control?}`; its name counts among the tool names.
+fn web_search(path: &str, obj: &Map<String, Value>, names: &mut HashSet<String>) -> Check {
+    extra_keys(
+        path,
+        obj,
+        &[
+            "type",
+            "name",
+            "allowed_domains",
+            "blocked_domains",
+            "max_uses",
+            "user_location",
+            "cache_control",
+            "defer_loading",
+            "strict",
+            "allowed_callers",
+        ],
+    )?;
+    if string(&format!("{path}.name"), obj.get("name"))? != "web_search" {
+        return Err(format!("{path}.name: Input should be 'web_search'"));
+    }
+    if let Some(n) = obj.get("max_uses").filter(|v| !v.is_null()) {
+        integer(&format!("{path}.max_uses"), n, 1)?;
+    }
+    for key in ["allowed_domains", "blocked_domains"] {
+        match obj.get(key) {
+            None | Some(Value::Null) => {}
+            Some(Value::Array(list)) => {
+                for (j, d) in list.iter().enumerate() {
+                    string(&format!("{path}.{key}.{j}"), Some(d))?;
+                }
+            }
+            Some(_) => return Err(format!("{path}.{key}: Input should be a valid list")),
+        }
+    }
+    if let Some(location) = obj.get("user_location").filter(|v| !v.is_null()) {
+        user_location(&format!("{path}.user_location"), location)?;
+    }
+    if !names.insert("web_search".to_string()) {
+        return Err("tools: Tool names must be unique.".into());
+    }
+    Ok(())
+}
+
+/// `{type: "approximate", city?, region?, country?, timezone?}`; `country` is two letters.
+fn user_location(path: &str, v: &Value) -> Check {
+    let obj = object(path, Some(v))?;
+    extra_keys(
+        path,
+        obj,
+        &["type", "city", "region", "country", "timezone"],
+    )?;
+    if string(&format!("{path}.type"), obj.get("type"))? != "approximate" {
+        return Err(format!("{path}.type: Input should be 'approximate'"));
+    }
+    for key in ["city", "region", "country", "timezone"] {
+        let Some(value) = obj.get(key).filter(|v| !v.is_null()) else {
+            continue;
+        };
+        let text = string(&format!("{path}.{key}"), Some(value))?;
+        let (min, max) = if key == "country" { (2, 2) } else { (1, 255) };
+        let n = text.chars().count();
+        if n < min {
+            let s = if min == 1 { "" } else { "s" };
+            return Err(format!(
+                "{path}.{key}: String should have at least {min} character{s}"
+            ));
+        }
+        if n > max {
+            return Err(format!(
+                "{path}.{key}: String should have at most {max} characters"
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn tool_choice(v: &Value, names: &HashSet<String>) -> Check {

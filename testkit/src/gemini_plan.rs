@@ -13,6 +13,20 @@ use crate::reply::{Reply, SseEvent};
 const SSE_CONTENT_TYPE: &str = "text/event-stream";
 const JSON_CONTENT_TYPE: &str = "application/json; charset=UTF-8";
 const THOUGHT: &str = "The user sent a message. I should read it carefully and answer briefly.";
+/// The grounded answer to `SEARCH` with Google Search on, and the pages each sentence rests on:
+/// `(sentence, url, title)`.
+const GROUNDED: &[(&str, &str, &str)] = &[
+    (
+        "Rosetta makes LLM providers speak the OpenAI API.",
+        "https://vertexaisearch.cloud.google.com/grounding-api-redirect/AUZIYQE1rosetta",
+        "example.com",
+    ),
+    (
+        " It runs as a reverse proxy in front of them.",
+        "https://vertexaisearch.cloud.google.com/grounding-api-redirect/AUZIYQE2proxies",
+        "example.org",
+    ),
+];
 
 /// The deterministic answer to one valid request.
 pub(crate) struct Plan {
@@ -23,6 +37,8 @@ pub(crate) struct Plan {
     text: String,
     calls: Vec<(String, Value)>,
     finish: &'static str,
+    /// `groundingMetadata` of a searched answer (on the last chunk when streaming).
+    grounding: Option<Value>,
     candidates: usize,
     prompt: usize,
     output: usize,
@@ -123,11 +139,14 @@ impl Plan {
         } else {
             Vec::new()
         };
+        let searching = responses.is_empty() && triggers.has("SEARCH") && google_search(body);
         let answer = match responses.first() {
             Some(r) => format!("Tool said: {r}"),
+            None if searching => GROUNDED.iter().map(|(s, _, _)| *s).collect(),
             None if calls.is_empty() => format!("Hello! You said: {text}"),
             None => String::new(),
         };
+        let grounding = searching.then(|| grounding(&text));
         let thought = triggers.has("THINK").then(|| THOUGHT.to_string());
         let finish = if triggers.has("SAFETY") {
             "SAFETY"
@@ -167,6 +186,7 @@ impl Plan {
             text: answer,
             calls,
             finish,
+            grounding,
             candidates,
             prompt: prompt.max(1),
             output: output.max(1) * candidates,
@@ -226,6 +246,9 @@ impl Plan {
                 }
                 if index || self.candidates > 1 {
                     c.insert("index".into(), json!(i));
+                }
+                if let Some(g) = self.grounding.as_ref().filter(|_| last) {
+                    c.insert("groundingMetadata".into(), g.clone());
                 }
                 Value::Object(c)
             })
@@ -368,6 +391,43 @@ impl Plan {
             headers: Vec::new(),
         }
     }
+}
+
+/// Whether the request turns on Google Search grounding.
+fn google_search(body: &Map<String, Value>) -> bool {
+    get(body, "tools")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .any(|t| field(t, "googleSearch").is_some())
+}
+
+/// The `groundingMetadata` of the grounded answer: the query, the search widget, the pages
+/// (`groundingChunks`) and which part of the text each supports (byte offsets; proto JSON leaves
+/// out a zero `startIndex`).
+fn grounding(query: &str) -> Value {
+    let mut start = 0;
+    let mut supports = Vec::new();
+    for (i, (sentence, _, _)) in GROUNDED.iter().enumerate() {
+        let text = sentence.trim_start();
+        let (from, end) = (start + sentence.len() - text.len(), start + sentence.len());
+        let mut segment = json!({"endIndex": end, "text": text});
+        if from > 0 {
+            segment["startIndex"] = json!(from);
+        }
+        supports.push(json!({"segment": segment, "groundingChunkIndices": [i]}));
+        start = end;
+    }
+    let chunks: Vec<Value> = GROUNDED
+        .iter()
+        .map(|(_, uri, title)| json!({"web": {"uri": uri, "title": title}}))
+        .collect();
+    json!({
+        "searchEntryPoint": {"renderedContent": "<style>\n.container { display: flex; }\n</style>\n<div class=\"container\">\n  <a class=\"chip\" href=\"https://www.google.com/search?q=rosetta\">rosetta</a>\n</div>\n"},
+        "groundingChunks": chunks,
+        "groundingSupports": supports,
+        "webSearchQueries": [query.trim()],
+    })
 }
 
 fn f_is_safety(finish: Option<&str>) -> bool {

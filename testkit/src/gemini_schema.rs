@@ -2,6 +2,7 @@
 
 use serde_json::{Map, Value};
 
+use crate::gemini_parts::parts_with;
 use crate::gemini_validate::{
     Errors, boolean, enumeration, float, get, int, join, list, message, string,
 };
@@ -82,8 +83,43 @@ pub(crate) fn tools(e: &mut Errors, v: Option<&Value>) -> Vec<String> {
         for (j, d) in decls.iter().enumerate() {
             declaration(e, &format!("{decl_path}[{j}]"), d, &mut names);
         }
+        if let Some(search) = get(t, "googleSearch") {
+            let path = join(&path, "googleSearch");
+            message(e, &path, search, "Tool.GoogleSearch", &["timeRangeFilter"]);
+        }
     }
     names
+}
+
+/// Built-in tools that Gemini 2.x cannot combine with function calling.
+const BUILT_IN: &[&str] = &["googleSearch", "codeExecution"];
+
+/// Google Search or code execution beside function declarations, or beside function calls and
+/// responses in the turns: Gemini 2.x refuses the request (multi-tool use is Live API only).
+pub(crate) fn built_in_with_functions(e: &mut Errors, tools: Option<&Value>, contents: &[Value]) {
+    let tools: Vec<&Map<String, Value>> = tools
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_object)
+        .collect();
+    let built_in = tools
+        .iter()
+        .any(|t| BUILT_IN.iter().any(|k| get(t, k).is_some()));
+    let declared = tools.iter().any(|t| {
+        get(t, "functionDeclarations")
+            .and_then(Value::as_array)
+            .is_some_and(|d| !d.is_empty())
+    });
+    let called = contents.iter().any(|c| {
+        parts_with(c, "functionCall")
+            .chain(parts_with(c, "functionResponse"))
+            .next()
+            .is_some()
+    });
+    if built_in && (declared || called) {
+        e.plain("Tool use with function calling is unsupported by the model.");
+    }
 }
 
 fn valid_name(name: &str) -> bool {

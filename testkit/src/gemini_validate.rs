@@ -5,7 +5,7 @@ use serde_json::{Map, Value, json};
 use crate::gemini::error_with;
 use crate::gemini_config::{generation_config, safety_settings};
 use crate::gemini_parts::{content, turns};
-use crate::gemini_schema::{tool_config, tools};
+use crate::gemini_schema::{built_in_with_functions, tool_config, tools};
 use crate::reply::Reply;
 
 pub(crate) const V1BETA: &str = "type.googleapis.com/google.ai.generativelanguage.v1beta";
@@ -246,5 +246,6 @@ pub(crate) fn validate(body: &Map<String, Value>) -> Option<Reply> {
         e.field("contents", "contents is not specified");
     }
     turns(&mut e, contents, &declared);
+    built_in_with_functions(&mut e, get(body, "tools"), contents);
     e.reply()
 }

@@ -19,6 +19,7 @@
 //! | `tools` given (and `tool_choice` not none) | text `Let me check.` + `tool_use`, stop `tool_use` | one `tool_calls` line, then final `done_reason: "stop"` |
 //! | `TWO TOOLS` | calls the first two tools | calls the first two tools |
 //! | `THINK` | thinking block (+ signature) first | `message.thinking` pieces first |
+//! | `SEARCH` (Anthropic: a `web_search_*` tool given) | text, `server_tool_use` + `web_search_tool_result` (2 pages), text blocks with `citations` (streamed as `citations_delta`s), `usage.server_tool_use.web_search_requests: 1`, stop `end_turn` | - |
 //! | `MAX TOKENS` | stop `max_tokens` | `done_reason: "length"` |
 //! | `STOPSEQ` | stop `stop_sequence`, first of `stop_sequences` or `END` | - |
 //! | `CACHED` | `cache_read_input_tokens: 5` | - |
@@ -29,6 +30,10 @@
 //! | `STREAM GARBAGE` | after 2 text deltas: `data: {not json`, then continues | - |
 //!
 //! Otherwise the answer is `Hello! You said: <text>`.
+//!
+//! The Anthropic fake takes the tool types the real API lists (`custom`, or the versioned server
+//! tools such as `web_search_20250305`, which must be named `web_search`); any other `type` is
+//! the real 400 listing them.
 //!
 //! The TGI (section 6), Azure OpenAI (section 7) and OpenAI-compatible (section 1, like vLLM or
 //! llama.cpp) fakes use the same idea. TGI reads the last user turn out of the rendered prompt
@@ -71,6 +76,7 @@
 //! | tools declared (mode not `NONE`) | `functionCall` part(s), no id, `thoughtSignature` on the first, finish `STOP` | `tool_plan` + `tool_calls` (arguments a JSON string), finish `TOOL_CALL` |
 //! | `TWO TOOLS` | calls the first two (allowed) functions | calls the first two tools |
 //! | `THINK` | a `"thought": true` part first, `thoughtsTokenCount` | a `thinking` content block first |
+//! | `SEARCH` (Gemini: `googleSearch` tool given) | grounded text + candidate `groundingMetadata` (streamed: on the last chunk) | - |
 //! | `MAX TOKENS` | finish `MAX_TOKENS` | finish `MAX_TOKENS` |
 //! | `STOPSEQ` | - | finish `STOP_SEQUENCE` |
 //! | `SAFETY` | finish `SAFETY` + `safetyRatings`, no content (stream: after 2 text chunks) | - |
@@ -80,7 +86,10 @@
 //! | `DONE MARKER` | - | a trailing `data: [DONE]` after `message-end` |
 //!
 //! Gemini streams are `?alt=sse` data-only SSE ending at EOF, or without `alt=sse` one JSON array
-//! written object by object. Cohere usage numbers are floats (`18.0`).
+//! written object by object. Gemini refuses `googleSearch` or `codeExecution` beside function
+//! declarations, or beside function calls and responses in the turns, as Gemini 2.x does (400
+//! `Tool use with function calling is unsupported by the model.`). Cohere usage numbers are
+//! floats (`18.0`).
 #![forbid(unsafe_code)]
 
 mod anthropic;

@@ -255,6 +255,74 @@ async fn validation_rules_reject_like_the_real_api() {
             "Input tag 'image_url'",
         ),
         (json!([1, 2]), "Input should be a valid dictionary"),
+        (
+            {
+                let mut b = ask("x");
+                b["tools"] = json!([{"type": "function", "name": "f"}]);
+                b
+            },
+            "tools.0: Input tag 'function' found using 'type' does not match any of the expected tags: 'bash_20250124', ",
+        ),
+        (
+            {
+                let mut b = ask("x");
+                b["tools"] = json!([{"type": "web_search_20990101", "name": "web_search"}]);
+                b
+            },
+            "'web_fetch_20260209', 'web_search_20250305', 'web_search_20260209'",
+        ),
+        (
+            {
+                let mut b = ask("x");
+                b["tools"] = json!([{"type": "web_search_20250305", "name": "search"}]);
+                b
+            },
+            "tools.0.web_search_20250305.name: Input should be 'web_search'",
+        ),
+        (
+            {
+                let mut b = ask("x");
+                b["tools"] = json!([{"type": "web_search_20250305"}]);
+                b
+            },
+            "tools.0.web_search_20250305.name: Field required",
+        ),
+        (
+            {
+                let mut b = ask("x");
+                b["tools"] = json!([{"type": "web_search_20250305", "name": "web_search",
+                    "search_context_size": "high"}]);
+                b
+            },
+            "tools.0.web_search_20250305.search_context_size: Extra inputs are not permitted",
+        ),
+        (
+            {
+                let mut b = ask("x");
+                b["tools"] = json!([{"type": "web_search_20250305", "name": "web_search",
+                    "user_location": {"type": "approximate", "approximate": {"city": "Paris"}}}]);
+                b
+            },
+            "tools.0.web_search_20250305.user_location.approximate: Extra inputs are not permitted",
+        ),
+        (
+            {
+                let mut b = ask("x");
+                b["tools"] = json!([{"type": "web_search_20250305", "name": "web_search",
+                    "user_location": {"type": "approximate", "country": "France"}}]);
+                b
+            },
+            "tools.0.web_search_20250305.user_location.country: String should have at most 2 characters",
+        ),
+        (
+            {
+                let mut b = ask("x");
+                b["tools"] = json!([{"type": "web_search_20250305", "name": "web_search"},
+                    {"name": "web_search", "input_schema": {"type": "object"}}]);
+                b
+            },
+            "tools: Tool names must be unique.",
+        ),
     ];
     for (body, expected) in cases {
         let r = anthropic(fake.addr(), &body).await;

@@ -112,3 +112,63 @@ async fn trigger_words_select_the_answer() {
     .await;
     assert!(hang.is_err(), "HANG must not answer");
 }
+
+/// `SEARCH` with the web search tool: the real API's block sequence and usage (a recorded
+/// answer in the AI SDK's fixtures has the same shape).
+#[tokio::test]
+async fn search_answers_with_server_tool_blocks_and_citations() {
+    let fake = FakeUpstream::anthropic().await;
+    let mut body = ask("SEARCH what is rosetta");
+    body["tools"] = json!([weather_tool(), {"type": "web_search_20250305", "name": "web_search",
+        "max_uses": 3, "user_location": {"type": "approximate", "city": "Paris", "country": "FR",
+        "timezone": "Europe/Paris"}}]);
+    let r = anthropic(fake.addr(), &body).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let m = r.json();
+    let types: Vec<&str> = m["content"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "text",
+            "server_tool_use",
+            "web_search_tool_result",
+            "text",
+            "text",
+            "text",
+            "text"
+        ]
+    );
+    let call = &m["content"][1];
+    assert!(call["id"].as_str().unwrap().starts_with("srvtoolu_"));
+    assert_eq!(call["name"], "web_search");
+    assert_eq!(call["input"], json!({"query": "SEARCH what is rosetta"}));
+    let result = &m["content"][2];
+    assert_eq!(result["tool_use_id"], call["id"]);
+    let pages = result["content"].as_array().unwrap();
+    assert_eq!(pages.len(), 2);
+    assert!(pages.iter().all(|p| p["type"] == "web_search_result"
+        && p["url"].is_string()
+        && p["encrypted_content"].is_string()));
+    let cited = &m["content"][4];
+    assert_eq!(
+        cited["citations"][0]["type"], "web_search_result_location",
+        "{cited}"
+    );
+    assert_eq!(cited["citations"][0]["url"], pages[0]["url"]);
+    assert_eq!(m["stop_reason"], "end_turn");
+    assert_eq!(m["usage"]["server_tool_use"]["web_search_requests"], 1);
+
+    let plain = anthropic(fake.addr(), &ask("SEARCH without the tool"))
+        .await
+        .json();
+    assert_eq!(
+        plain["content"][0]["text"],
+        "Hello! You said: SEARCH without the tool"
+    );
+    assert!(plain["usage"].get("server_tool_use").is_none());
+}

@@ -170,3 +170,46 @@ async fn stream_faults() {
     let slow = anthropic(fake.addr(), &ask_stream("SLOW")).await;
     assert!(slow.spread() > Duration::from_millis(1500));
 }
+
+/// A searched answer streams its server tool call as `input_json_delta`s, the results whole in
+/// their `content_block_start`, and cited text as `citations_delta`s before the text.
+#[tokio::test]
+async fn search_blocks_stream_as_the_real_api() {
+    let fake = FakeUpstream::anthropic().await;
+    let mut body = ask_stream("SEARCH rosetta");
+    body["tools"] = json!([{"type": "web_search_20250305", "name": "web_search"}]);
+    let evs = events(&anthropic(fake.addr(), &body).await);
+    let starts: Vec<&Value> = evs
+        .iter()
+        .filter(|(n, _)| n == "content_block_start")
+        .map(|(_, v)| &v["content_block"])
+        .collect();
+    assert_eq!(starts[1]["type"], "server_tool_use");
+    assert_eq!(starts[1]["input"], json!({}));
+    assert_eq!(starts[2]["type"], "web_search_tool_result");
+    assert_eq!(starts[2]["content"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        starts[4],
+        &json!({"citations": [], "type": "text", "text": ""})
+    );
+    let of = |i: u64| -> Vec<&Value> {
+        evs.iter()
+            .filter(|(n, v)| n == "content_block_delta" && v["index"] == i)
+            .map(|(_, v)| &v["delta"])
+            .collect()
+    };
+    let query: String = of(1)
+        .iter()
+        .map(|d| d["partial_json"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        serde_json::from_str::<Value>(&query).unwrap(),
+        json!({"query": "SEARCH rosetta"})
+    );
+    assert!(of(2).is_empty(), "results come whole");
+    let cited = of(4);
+    assert_eq!(cited[0]["type"], "citations_delta");
+    assert!(cited[1..].iter().all(|d| d["type"] == "text_delta"));
+    let usage = &evs[evs.len() - 2].1["usage"];
+    assert_eq!(usage["server_tool_use"]["web_search_requests"], 1);
+}

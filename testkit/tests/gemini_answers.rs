@@ -162,3 +162,37 @@ async fn trigger_words_select_the_answer() {
         tokio::time::timeout(Duration::from_millis(300), generate(&fake, &ask("HANG"))).await;
     assert!(hang.is_err(), "HANG must not answer");
 }
+
+/// `SEARCH` with Google Search on: a grounded answer whose `groundingMetadata` ties the text to
+/// its pages, as the Gemini API documents it.
+#[tokio::test]
+async fn search_answers_with_grounding_metadata() {
+    let fake = FakeUpstream::gemini().await;
+    let body = with(
+        ask("SEARCH what is rosetta"),
+        "/tools",
+        json!([{"googleSearch": {}}]),
+    );
+    let r = generate(&fake, &body).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let c = &r.json()["candidates"][0];
+    let text = c["content"]["parts"][0]["text"].as_str().unwrap();
+    assert!(text.starts_with("Rosetta makes LLM providers"), "{text}");
+    assert_eq!(c["finishReason"], "STOP");
+    let g = &c["groundingMetadata"];
+    assert_eq!(g["webSearchQueries"], json!(["SEARCH what is rosetta"]));
+    assert!(g["searchEntryPoint"]["renderedContent"].is_string());
+    let chunks = g["groundingChunks"].as_array().unwrap();
+    assert_eq!(chunks.len(), 2);
+    assert!(chunks.iter().all(|c| c["web"]["uri"].is_string()));
+    for s in g["groundingSupports"].as_array().unwrap() {
+        let seg = &s["segment"];
+        let from = seg["startIndex"].as_u64().unwrap_or(0) as usize;
+        let to = seg["endIndex"].as_u64().unwrap() as usize;
+        assert_eq!(&text[from..to], seg["text"].as_str().unwrap());
+    }
+    let plain = generate(&fake, &ask("SEARCH without the tool"))
+        .await
+        .json();
+    assert!(plain["candidates"][0].get("groundingMetadata").is_none());
+}

@@ -243,3 +243,21 @@ async fn stream_faults() {
         slow.spread()
     );
 }
+
+/// A grounded stream: the text in increments, `groundingMetadata` on the last chunk only.
+#[tokio::test]
+async fn search_grounding_comes_on_the_last_chunk() {
+    let fake = FakeUpstream::gemini().await;
+    let mut body = ask("SEARCH rosetta");
+    body["tools"] = json!([{"googleSearch": {}}]);
+    let cs = chunks(&stream(&fake, &body, true).await);
+    assert!(cs.len() > 2);
+    let (last, rest) = cs.split_last().unwrap();
+    assert!(
+        rest.iter()
+            .all(|c| c["candidates"][0].get("groundingMetadata").is_none())
+    );
+    let g = &last["candidates"][0]["groundingMetadata"];
+    assert_eq!(g["webSearchQueries"], json!(["SEARCH rosetta"]));
+    assert!(text_of(&cs, false).starts_with("Rosetta makes LLM providers"));
+}

@@ -226,6 +226,38 @@ async fn validation_rejects_like_the_real_api() {
             with(ask("x"), "/systemInstruction", json!("You are terse.")),
             "Invalid value at 'system_instruction' (type.googleapis.com/google.ai.generativelanguage.v1beta.Content), \"You are terse.\"",
         ),
+        (
+            with(
+                ask("x"),
+                "/tools",
+                json!([{"googleSearch": {"dynamicThreshold": 0.3}}]),
+            ),
+            "Unknown name \"dynamicThreshold\" at 'tools[0].google_search': Cannot find field.",
+        ),
+        (
+            with(ask("x"), "/tools", json!([{"webSearch": {}}])),
+            "Unknown name \"webSearch\" at 'tools[0]': Cannot find field.",
+        ),
+        (
+            with(
+                ask("x"),
+                "/tools",
+                json!([weather_tools()[0].clone(), {"googleSearch": {}}]),
+            ),
+            "Tool use with function calling is unsupported by the model.",
+        ),
+        (
+            with(
+                tool_turns(
+                    json!({"city": "Paris"}),
+                    json!({"result": 18}),
+                    "get_weather",
+                ),
+                "/tools",
+                json!([{"googleSearch": {}}]),
+            ),
+            "Tool use with function calling is unsupported by the model.",
+        ),
     ];
     for (body, expected) in cases {
         let r = generate(&fake, &body).await;

@@ -331,3 +331,104 @@ async fn reasoning_effort_becomes_a_valid_thinking_budget() {
         assert!(!s.reasoning().is_empty(), "{effort}: streamed reasoning");
     }
 }
+
+/// The fake's searched answer (`SEARCH` with the web search tool): its text blocks, joined.
+const SEARCHED: &str = "I'll search the web for that.\n\nAccording to the search results, \
+     Rosetta makes LLM providers speak the OpenAI API. It runs as a reverse proxy in front of them.";
+
+/// A request for web search beside function tools.
+fn search_request(text: &str) -> Value {
+    let mut body = chat("claude-sonnet-4-5", text);
+    body["tools"] = tools();
+    body["web_search_options"] = json!({"search_context_size": "high", "user_location": {
+        "type": "approximate", "approximate": {"country": "FR", "city": "Paris",
+        "region": "Ile-de-France", "timezone": "Europe/Paris"}}});
+    body
+}
+
+/// web_search_options becomes Anthropic's hosted web search tool beside the functions; the
+/// server tool blocks of the answer are not tool calls, and its text blocks make the content.
+#[tokio::test]
+async fn web_search_options_become_the_hosted_search_tool() {
+    let (fake, proxy) = setup().await;
+    let r = post(&url(&proxy), &search_request("SEARCH what is rosetta")).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let j = r.json();
+    let msg = &j["choices"][0]["message"];
+    assert_eq!(msg["content"], SEARCHED);
+    assert!(msg.get("tool_calls").is_none(), "{msg}");
+    assert_eq!(j["choices"][0]["finish_reason"], "stop");
+    let sent = &fake.requests()[0].body;
+    let tools = sent["tools"].as_array().unwrap();
+    assert_eq!(tools.len(), 3, "{sent}");
+    assert_eq!(tools[0]["name"], "get_weather");
+    assert_eq!(tools[1]["name"], "get_time");
+    assert_eq!(
+        tools[2],
+        json!({"type": "web_search_20250305", "name": "web_search", "user_location": {
+            "type": "approximate", "city": "Paris", "region": "Ile-de-France", "country": "FR",
+            "timezone": "Europe/Paris"}})
+    );
+}
+
+#[tokio::test]
+async fn web_search_stream_has_only_the_text() {
+    let (fake, proxy) = setup().await;
+    let mut body = search_request("SEARCH what is rosetta");
+    body["stream"] = json!(true);
+    body["stream_options"] = json!({"include_usage": true});
+    let s = stream(&url(&proxy), &body).await;
+    let chunks = s.assert_valid();
+    assert_eq!(s.content(), SEARCHED);
+    assert!(s.tool_deltas().is_empty(), "{}", s.text());
+    assert_eq!(s.finish_reason(), "stop");
+    assert!(
+        chunks.last().unwrap()["usage"]["prompt_tokens"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+    assert_eq!(
+        fake.requests()[0].body["tools"][2]["type"],
+        "web_search_20250305"
+    );
+}
+
+/// Only web_search_options: the search tool alone, no tool_choice; an empty option object is a
+/// request for search too.
+#[tokio::test]
+async fn web_search_without_functions() {
+    let (fake, proxy) = setup().await;
+    let mut body = chat("claude-sonnet-4-5", "SEARCH rosetta");
+    body["web_search_options"] = json!({});
+    let r = post(&url(&proxy), &body).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json()["choices"][0]["message"]["content"], SEARCHED);
+    let sent = &fake.requests()[0].body;
+    assert_eq!(
+        sent["tools"],
+        json!([{"type": "web_search_20250305", "name": "web_search"}])
+    );
+    assert!(sent.get("tool_choice").is_none(), "{sent}");
+}
+
+#[tokio::test]
+async fn no_search_tool_without_web_search_options() {
+    let (fake, proxy) = setup().await;
+    let mut body = chat("claude-sonnet-4-5", "SEARCH rosetta");
+    body["tools"] = tools();
+    body["web_search_options"] = Value::Null;
+    let r = post(&url(&proxy), &body).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let sent = &fake.requests()[0].body;
+    let types: Vec<&Value> = sent["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t.get("type"))
+        .collect();
+    assert!(types.is_empty(), "only function tools: {sent}");
+    assert_eq!(r.json()["choices"][0]["finish_reason"], "tool_calls");
+    post(&url(&proxy), &chat("claude-sonnet-4-5", "SEARCH rosetta")).await;
+    assert!(fake.requests()[1].body.get("tools").is_none());
+}

@@ -543,3 +543,92 @@ async fn unified_surface_routes_declared_and_prefixed_models() {
         ]
     );
 }
+
+/// The fake's grounded answer to `SEARCH` with Google Search on.
+const GROUNDED: &str = "Rosetta makes LLM providers speak the OpenAI API. It runs as a reverse proxy in front of them.";
+
+fn search_request(text: &str) -> Value {
+    let mut body = chat("gemini-2.5-flash", text);
+    body["web_search_options"] = json!({"search_context_size": "medium", "user_location": {
+        "type": "approximate", "approximate": {"country": "FR", "city": "Paris"}}});
+    body
+}
+
+/// web_search_options turns on Google Search grounding; the grounded answer's text is the
+/// content, its groundingMetadata is not a tool call.
+#[tokio::test]
+async fn web_search_options_become_google_search() {
+    let (fake, proxy) = setup().await;
+    let r = post(&url(&proxy), &search_request("SEARCH what is rosetta")).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let j = r.json();
+    let msg = &j["choices"][0]["message"];
+    assert_eq!(msg["content"], GROUNDED);
+    assert!(msg.get("tool_calls").is_none(), "{msg}");
+    assert_eq!(j["choices"][0]["finish_reason"], "stop");
+    let sent = &fake.requests()[0].body;
+    assert_eq!(sent["tools"], json!([{"googleSearch": {}}]));
+    assert!(sent.get("toolConfig").is_none(), "{sent}");
+
+    let mut body = search_request("SEARCH what is rosetta");
+    body["web_search_options"] = json!({});
+    let s = stream(&url(&proxy), &streaming(body)).await;
+    let chunks = s.assert_valid();
+    assert_eq!(s.content(), GROUNDED);
+    assert!(s.tool_deltas().is_empty(), "{}", s.text());
+    assert_eq!(s.finish_reason(), "stop");
+    assert!(
+        chunks.last().unwrap()["usage"]["completion_tokens"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+    assert_eq!(
+        fake.requests()[1].body["tools"],
+        json!([{"googleSearch": {}}])
+    );
+}
+
+/// Gemini 2.x refuses Google Search beside function calling (declarations, or calls and
+/// responses in the turns): the function tools win and the search is left out.
+#[tokio::test]
+async fn web_search_is_left_out_beside_function_calling() {
+    let (fake, proxy) = setup().await;
+    let mut body = search_request("SEARCH the weather");
+    body["tools"] = tools();
+    let r = post(&url(&proxy), &body).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let j = r.json();
+    assert_eq!(j["choices"][0]["finish_reason"], "tool_calls");
+    let sent = &fake.requests()[0].body;
+    let tools = sent["tools"].as_array().unwrap();
+    assert_eq!(tools.len(), 1, "{sent}");
+    assert!(tools[0].get("functionDeclarations").is_some());
+
+    let call = j["choices"][0]["message"].clone();
+    let id = call["tool_calls"][0]["id"].clone();
+    body["messages"] = json!([
+        {"role": "user", "content": "SEARCH the weather"},
+        call,
+        {"role": "tool", "tool_call_id": id, "content": "18 C"}]);
+    let r = post(&url(&proxy), &body).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        r.json()["choices"][0]["message"]["content"],
+        "Tool said: {\"result\":\"18 C\"}"
+    );
+    let sent = &fake.requests()[1].body;
+    assert_eq!(sent["tools"].as_array().unwrap().len(), 1, "{sent}");
+}
+
+#[tokio::test]
+async fn no_google_search_without_web_search_options() {
+    let (fake, proxy) = setup().await;
+    let r = post(&url(&proxy), &chat("gemini-2.5-flash", "SEARCH rosetta")).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        r.json()["choices"][0]["message"]["content"],
+        "Hello! You said: SEARCH rosetta"
+    );
+    assert!(fake.requests()[0].body.get("tools").is_none());
+}

@@ -74,7 +74,7 @@ async fn migrations(db: &Db) {
     assert_eq!(store.report(0, GroupBy::User).await.unwrap(), vec![]);
     let versions = "SELECT CAST(COUNT(*) AS BIGINT) FROM _sqlx_migrations WHERE version = 1";
     assert_eq!(db.scalar(versions).await, 1);
-    for table in ["ledger", "budget_usage", "budget_holds"] {
+    for table in ["ledger", "budget_usage", "budget_holds", "responses"] {
         assert_eq!(db.scalar(&format!("SELECT COUNT(*) FROM {table}")).await, 0);
     }
     if !db.is_postgres() {
@@ -103,8 +103,9 @@ async fn migrations(db: &Db) {
         .unwrap();
     let rows = again.report(0, GroupBy::User).await.unwrap();
     assert_eq!((rows[0].requests, rows[0].cost_nano), (2, 12));
-    // Each version once (0001 schema, 0002 indexes), however many times the store opened.
-    assert_eq!(db.scalar("SELECT COUNT(*) FROM _sqlx_migrations").await, 2);
+    // Each version once (0001 schema, 0002 indexes, 0003 responses), however many times the
+    // store opened.
+    assert_eq!(db.scalar("SELECT COUNT(*) FROM _sqlx_migrations").await, 3);
 }
 
 /// Every field is stored; a record whose id is already there (in the same batch or a retried

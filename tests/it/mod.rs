@@ -17,6 +17,7 @@ mod raw_upstream;
 mod reliability;
 mod reload;
 mod responses;
+mod responses_store;
 mod responses_stored;
 mod responses_support;
 mod slow_reader;

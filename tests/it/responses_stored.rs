@@ -60,6 +60,7 @@ async fn rig_with(fake: FakeUpstream, db: Option<&Db>, keys: Option<&str>) -> Ri
         });
         let mut state = state.with_accounting(Accounting {
             ledger,
+            responses_ttl: Duration::from_secs(30 * 86_400),
             ..Accounting::default()
         });
         if let Some(k) = keys {

@@ -103,6 +103,7 @@ async fn rig_on(db: &Db, fake: FakeUpstream, setup: Setup<'_>) -> Rig {
             ledger: Some(ledger),
             budgets,
             user_header: Some(http::HeaderName::from_static("x-user")),
+            ..Accounting::default()
         });
         if let Some(keys) = setup.keys {
             state = state.with_auth(Auth::load(Some(keys), None).unwrap());

@@ -1,0 +1,227 @@
+//! What a Responses answer carries besides the model's output: the response's identity, the
+//! request fields it repeats, and the slot a stream leaves its final response in.
+
+use std::sync::{Arc, Mutex};
+
+use serde_json::{Map, Value, json};
+
+use super::fresh_id;
+
+/// Where a stream's writer puts the final response object (completed, incomplete or failed)
+/// before it writes the terminal event, so the server can store it once the stream is over.
+pub type Finished = Arc<Mutex<Option<Value>>>;
+
+/// The request fields a response repeats, in the order they are read. A field the request
+/// omits (or sends as `null`) is shown with its [`default_of`] value.
+const ECHOED: [&str; 20] = [
+    "instructions",
+    "tools",
+    "tool_choice",
+    "parallel_tool_calls",
+    "temperature",
+    "top_p",
+    "top_logprobs",
+    "max_output_tokens",
+    "max_tool_calls",
+    "previous_response_id",
+    "reasoning",
+    "text",
+    "truncation",
+    "metadata",
+    "user",
+    "safety_identifier",
+    "prompt_cache_key",
+    "service_tier",
+    "background",
+    "store",
+];
+
+/// What OpenAI shows for an echoed field the request left out (`null` for most).
+fn default_of(field: &str) -> Value {
+    match field {
+        "tools" => json!([]),
+        "tool_choice" => json!("auto"),
+        "parallel_tool_calls" => json!(true),
+        "text" => json!({"format": {"type": "text"}}),
+        "truncation" => json!("disabled"),
+        "metadata" => json!({}),
+        "background" => json!(false),
+        "store" => json!(true),
+        _ => Value::Null,
+    }
+}
+
+/// A response's `status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    InProgress,
+    Completed,
+    Incomplete,
+    Failed,
+}
+
+impl Status {
+    /// The name on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::InProgress => "in_progress",
+            Status::Completed => "completed",
+            Status::Incomplete => "incomplete",
+            Status::Failed => "failed",
+        }
+    }
+}
+
+/// One response's identity and the request fields it repeats.
+#[derive(Debug)]
+pub struct Echo {
+    /// `resp_` and 48 letters and digits.
+    pub id: String,
+    /// Unix seconds.
+    pub created_at: u64,
+    /// The model as the client named it.
+    pub model: String,
+    /// Every request field a response repeats (`instructions`, `tools`, `metadata`…), as the
+    /// request gave it or with the value OpenAI shows when it is omitted.
+    pub fields: Map<String, Value>,
+    /// The final response of a stream, once it has ended.
+    pub finished: Finished,
+}
+
+impl Echo {
+    /// A fresh response id for `model`, repeating the echoed fields of `request_fields` (a
+    /// Responses request's fields; the others are not read).
+    pub fn new(model: &str, created_at_secs: u64, request_fields: &Map<String, Value>) -> Echo {
+        let mut fields = Map::new();
+        for name in ECHOED {
+            let given = request_fields.get(name).filter(|v| !v.is_null());
+            let mut value = given.cloned().unwrap_or_else(|| default_of(name));
+            if name == "text"
+                && let Some(text) = value.as_object_mut()
+                && !text.get("format").is_some_and(Value::is_object)
+            {
+                // `{"verbosity": "low"}` alone still answers in plain text.
+                text.insert("format".into(), json!({"type": "text"}));
+            }
+            fields.insert(name.to_string(), value);
+        }
+        Echo {
+            id: fresh_id("resp_"),
+            created_at: created_at_secs,
+            model: model.to_string(),
+            fields,
+            finished: Finished::default(),
+        }
+    }
+
+    /// The echo of an inbound Responses request (its `model` as written).
+    pub fn from_request(request: &Value, created_at: u64) -> Echo {
+        let model = request.get("model").and_then(Value::as_str).unwrap_or("");
+        let empty = Map::new();
+        Echo::new(model, created_at, request.as_object().unwrap_or(&empty))
+    }
+
+    /// Whether the client asked for the response to be stored (`store` defaults to true).
+    pub fn store(&self) -> bool {
+        self.fields.get("store").and_then(Value::as_bool) != Some(false)
+    }
+
+    /// Whether the client asked for a reasoning summary (`reasoning.summary`, or the older
+    /// `reasoning.generate_summary`): reasoning then goes out as summary text.
+    pub fn wants_summary(&self) -> bool {
+        let r = self.fields.get("reasoning");
+        ["summary", "generate_summary"]
+            .iter()
+            .any(|k| r.and_then(|r| r.get(*k)).is_some_and(|v| v.is_string()))
+    }
+
+    /// The response object with no output yet: every key a client reads is present, `output`
+    /// is `[]` and `usage`, `error`, `incomplete_details` and `completed_at` are `null`.
+    pub fn base(&self, status: Status) -> Value {
+        let mut r = self.fields.clone();
+        let mut put = |k: &str, v: Value| r.insert(k.to_string(), v);
+        put("id", Value::String(self.id.clone()));
+        put("object", json!("response"));
+        put("created_at", json!(self.created_at));
+        put("status", json!(status.as_str()));
+        put("completed_at", Value::Null);
+        put("error", Value::Null);
+        put("incomplete_details", Value::Null);
+        put("model", Value::String(self.model.clone()));
+        put("output", json!([]));
+        put("usage", Value::Null);
+        Value::Object(r)
+    }
+
+    /// The final response of the stream this echo belongs to, if it has ended.
+    pub fn take_finished(&self) -> Option<Value> {
+        self.finished
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+    }
+
+    /// Leaves the final response for the server.
+    pub(super) fn set_finished(&self, response: Value) {
+        *self
+            .finished
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(response);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn omitted_fields_take_openai_defaults_and_given_ones_are_repeated() {
+        let echo = Echo::from_request(
+            &json!({"model": "my-model", "input": "hi", "temperature": 0.2, "metadata": null,
+                    "text": {"verbosity": "low"}, "store": false, "stream": true,
+                    "tools": [{"type": "function", "name": "f"}]}),
+            1_750_000_000,
+        );
+        assert!(echo.id.starts_with("resp_") && echo.id.len() == 53);
+        assert!(echo.id[5..].bytes().all(|b| b.is_ascii_alphanumeric()));
+        let r = echo.base(Status::InProgress);
+        assert_eq!(r["object"], "response");
+        assert_eq!(r["status"], "in_progress");
+        assert_eq!(r["model"], "my-model");
+        assert_eq!(r["created_at"], 1_750_000_000);
+        assert_eq!(r["output"], json!([]));
+        for k in ["usage", "error", "incomplete_details", "completed_at"] {
+            assert_eq!(r[k], Value::Null, "{k}");
+            assert!(r.get(k).is_some(), "{k} is present");
+        }
+        assert_eq!(r["temperature"], 0.2);
+        assert_eq!(r["metadata"], json!({}));
+        assert_eq!(
+            r["text"],
+            json!({"verbosity": "low", "format": {"type": "text"}})
+        );
+        assert_eq!(r["tools"][0]["name"], "f");
+        assert_eq!(r["tool_choice"], "auto");
+        assert_eq!(r["parallel_tool_calls"], true);
+        assert_eq!(r["truncation"], "disabled");
+        assert_eq!(r["store"], false);
+        assert!(!echo.store());
+        assert_eq!(r["instructions"], Value::Null);
+        assert_eq!(r["previous_response_id"], Value::Null);
+        // Request-only fields are not repeated.
+        assert!(r.get("input").is_none() && r.get("stream").is_none());
+    }
+
+    #[test]
+    fn store_defaults_to_true_and_the_slot_starts_empty() {
+        let echo = Echo::from_request(&json!({"model": "m"}), 0);
+        assert!(echo.store());
+        assert_eq!(
+            echo.base(Status::Completed)["text"]["format"]["type"],
+            "text"
+        );
+        assert!(echo.take_finished().is_none());
+        echo.set_finished(json!({"id": "x"}));
+        assert_eq!(echo.take_finished(), Some(json!({"id": "x"})));
+    }
+}
