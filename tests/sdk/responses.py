@@ -6,15 +6,18 @@ ledger in a temporary SQLite file, so responses are stored), then drives `/NAME/
 on every mapping with the clients as their users write them:
 
 - `client.responses.create` (text, tool call, `function_call_output` round trip by replaying
-  `response.output`, the same round trip chained with `previous_response_id`);
+  `response.output`, the same round trip chained with `previous_response_id`, two calls at once);
 - `client.responses.stream(...)` + `get_final_response()` (the SDK's stream helper, which
   enforces the invariants of shared/reference/responses-api.md section 4.6), whose final
-  response must equal the non-streamed one for the same input (output text, reasoning, usage);
+  response must equal the non-streamed one for the same input (output text, reasoning as text
+  or as a summary, usage); upstream errors as HTTP errors, or after a 200 as `error` then
+  `response.failed`;
 - `client.responses.parse(text_format=...)` on the mappings that translate a JSON schema (the
   fakes answer plain text, never JSON: the check is that the schema reaches the upstream in
   the mapping's form and that the SDK validates the answer against the pydantic model);
 - `responses.retrieve`, `responses.input_items.list` (order, pagination), `responses.delete`,
-  `previous_response_id` (the earlier turn reaches the upstream, its instructions do not);
+  `previous_response_id` (the earlier turn reaches the upstream, its instructions do not; a
+  deleted or `store: false` response cannot be chained);
 - the OpenAI Agents SDK (`Agent` + `@function_tool` on `OpenAIResponsesModel`, `Runner.run`,
   `Runner.run_streamed`, and `auto_previous_response_id`): the tool runs and the final output
   is the fake's `Tool said: <tool result>`.
@@ -68,6 +71,16 @@ WEATHER = {
         "required": ["city"],
         "additionalProperties": False,
     },
+    "strict": True,
+}
+
+
+TIME = {
+    "type": "function",
+    "name": "get_time",
+    "description": "Current time in a time zone",
+    "parameters": {"type": "object", "properties": {"tz": {"type": "string"}}, "required": ["tz"],
+                   "additionalProperties": False},
     "strict": True,
 }
 
@@ -222,6 +235,7 @@ class Suite:
                 ("tool_round_trip_replay", self.tool_round_trip_replay),
                 ("tool_round_trip_replay_stream", self.tool_round_trip_replay_stream),
                 ("tool_round_trip_previous_response_id", self.tool_round_trip_chained),
+                ("two_tools_stream_then_chained", self.two_tools),
             ]
         out += [
             ("retrieve_input_items_delete", self.retrieve_items_delete),
@@ -286,19 +300,33 @@ class Suite:
         expect("response.completed" not in seen, f"response.completed in an incomplete stream: {seen}")
 
     def upstream_error(self) -> None:
+        """The row's first error trigger: an HTTP error for create; for a stream, the same HTTP
+        error, or (when the upstream reports it after its 200, as TGI's /generate_stream does)
+        an `error` event then `response.failed`, which get_final_response() refuses."""
         case = self.row.errors[0]
         for how in ("create", "stream"):
+            seen: list[Any] = []
             try:
                 if how == "create":
                     self.client.responses.create(model=self.model, input=case.trigger)
                 else:
                     with self.client.responses.stream(model=self.model, input=case.trigger) as s:
-                        for _ in s:
-                            pass
+                        for ev in s:
+                            seen.append(ev)
+                        s.get_final_response()
             except openai.APIStatusError as e:
                 expect(isinstance(e, case.sdk), f"{how}: SDK raised {type(e).__name__} ({e.status_code}), "
                                                 f"wanted {case.sdk.__name__}")
                 eq(e.status_code, case.status, f"{how}: status")
+                continue
+            except RuntimeError as e:
+                kinds = [ev.type for ev in seen]
+                expect(how == "stream" and seen, f"{how}: {e}")
+                eq(kinds[-2:], ["error", "response.failed"], f"stream after its 200: last events ({e})")
+                expect("response.completed" not in kinds, f"response.completed in a failed stream: {kinds}")
+                failed = seen[-1].response
+                eq(failed.status, "failed", "response.failed status")
+                expect(failed.error is not None and failed.error.message, f"response.failed error {failed.error!r}")
                 continue
             raise Failure(f"{how}: no error for {case.trigger!r}")
 
@@ -314,8 +342,14 @@ class Suite:
         eq(reasoning_text(final.output[0]), thought, "streamed reasoning vs non-stream")
         eq(final.output_text, whole.output_text, "streamed output_text")
         eq(usage_tuple(final.usage), usage_tuple(whole.usage), "usage")
-        expect(final.usage.output_tokens_details.reasoning_tokens
-               == whole.usage.output_tokens_details.reasoning_tokens, "reasoning_tokens")
+        # Asked for a summary (as Codex does), the reasoning comes as summary text instead.
+        whole = self.create(input=text, reasoning={"summary": "auto"})
+        final, events = self.stream_final(input=text, reasoning={"summary": "auto"})
+        for r, what in ((whole, "create"), (final, "stream")):
+            eq(types(r), ["reasoning", "message"], f"{what} with a summary: output item types")
+            eq("".join(x.text for x in r.output[0].summary), thought, f"{what}: summary text")
+        deltas = "".join(e.delta for e in events if e.type == "response.reasoning_summary_text.delta")
+        eq(deltas, thought, "reasoning_summary_text.delta events")
 
     def _one_call(self, resp: Any) -> Any:
         calls = calls_of(resp)
@@ -366,6 +400,22 @@ class Suite:
         eq(second.previous_response_id, first.id, "previous_response_id echoed")
         eq(second.output_text, self.row.tool_said("rainy, 12C"), "answer after the tool result")
 
+    def two_tools(self) -> None:
+        """Two calls in one streamed response (distinct call_ids, both done), then both outputs
+        chained with previous_response_id."""
+        final, events = self.stream_final(input="TWO TOOLS please", tools=[WEATHER, TIME])
+        calls = calls_of(final)
+        eq([(cl.name, json.loads(cl.arguments)) for cl in calls],
+           [("get_weather", {"city": "Paris"}), ("get_time", {"tz": "Paris"})], "calls (name, arguments)")
+        eq(len({cl.call_id for cl in calls}), 2, "distinct call_ids")
+        outputs = {"get_weather": "sunny", "get_time": "noon"}
+        second = self.create(previous_response_id=final.id, tools=[WEATHER, TIME],
+                             input=[{"type": "function_call_output", "call_id": cl.call_id,
+                                     "output": outputs[cl.name]} for cl in calls])
+        # The fakes answer with the first tool result (Ollama's with the last tool message).
+        expect(second.output_text in {self.row.tool_said(o) for o in outputs.values()},
+               f"answer after both results: {second.output_text!r}")
+
     def retrieve_items_delete(self) -> None:
         r = self.create(input=[{"role": "user", "content": "First"},
                                {"role": "user", "content": [{"type": "input_text", "text": "Second"}]}])
@@ -398,6 +448,13 @@ class Suite:
             except openai.NotFoundError:
                 continue
             raise Failure(f"{what} after delete: no NotFoundError")
+        try:
+            self.client.responses.create(model=self.model, input="next", previous_response_id=r.id)
+        except openai.BadRequestError as e:
+            eq((e.code, e.param), ("previous_response_not_found", "previous_response_id"),
+               "previous_response_id of a deleted response: error code and param")
+        else:
+            raise Failure("previous_response_id of a deleted response: no BadRequestError")
 
     def store_false(self) -> None:
         r = self.create(input="do not keep this", store=False)
