@@ -6,21 +6,37 @@
 //! same pure phases as the server ([`crate::proxy::prepare`], [`crate::proxy::translate_whole`],
 //! [`crate::proxy::rewriter`]); no socket is opened. `docs/mapping-reference.md` documents the
 //! format.
+//!
+//! A case with `route: responses` speaks the Responses API: its request is converted into the
+//! canonical chat request by the server's own [`crate::responses_turn::begin`] (as with no
+//! ledger), and the answer is written in the Responses dialect. What such an answer takes from
+//! chance and the clock is made comparable: `created_at` is [`CASE_TIME`], and [`Steady`]
+//! renames the ids Rosetta mints and checks and pins `completed_at`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use futures_util::FutureExt as _;
 use http::{HeaderMap, HeaderValue};
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::dialect::Dialect;
+use crate::dialect::responses::Echo;
 use crate::error::ProxyError;
+use crate::ledger::tab::Accounting;
 use crate::mapping::{Mapping, Op};
+use crate::openai::now_secs;
 use crate::proxy;
+use crate::responses_turn;
 use crate::router::{model_not_found, parse_request};
 use crate::upstream::error_from;
+
+/// The Unix time a Responses case's response is created at (`created_at`), so that a case gives
+/// the same answer on every run. `completed_at` is shown as this time too (see [`Steady`]).
+pub const CASE_TIME: u64 = 1_700_000_000;
 
 /// One golden case, as written.
 #[derive(Debug, Deserialize)]
@@ -28,10 +44,10 @@ use crate::upstream::error_from;
 pub struct Case {
     #[serde(default)]
     pub description: String,
-    /// `chat` (default), `completions` or `embeddings`.
+    /// `chat` (default), `completions`, `embeddings` or `responses`.
     #[serde(default)]
     pub route: Option<String>,
-    /// The OpenAI request body.
+    /// The OpenAI request body (a Responses request for `route: responses`).
     pub request: Value,
     /// Client request headers (for mappings that forward some).
     #[serde(default)]
@@ -71,15 +87,20 @@ fn ok() -> u16 {
     200
 }
 
-/// What the client must get: a status and a body, or a chunk sequence.
+/// What the client must get: a status and a body, or a chunk or event sequence.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Expect {
     #[serde(default = "ok")]
     pub status: u16,
     pub body: Option<Value>,
+    /// A chat or legacy stream's `data:` JSON, in order.
     pub chunks: Option<Vec<Value>>,
-    /// Whether the stream ends with `data: [DONE]` (default: true when `chunks` is given).
+    /// A Responses stream's events, in order: each event's `data:` JSON (its `type` is the
+    /// `event:` line, which must agree).
+    pub events: Option<Vec<Value>>,
+    /// Whether the stream ends with `data: [DONE]` (default: true for `chunks`, false for
+    /// `events`: a Responses stream has none).
     pub done: Option<bool>,
 }
 
@@ -164,12 +185,22 @@ pub fn run_case(mapping: &Arc<Mapping>, case: &Case) -> Vec<String> {
         "chat" => Op::Chat,
         "completions" => Op::Completions,
         "embeddings" => Op::Embeddings,
+        "responses" => Op::Responses,
         other => {
             return vec![format!(
-                "unknown route {other:?} (chat, completions or embeddings)"
+                "unknown route {other:?} (chat, completions, embeddings or responses)"
             )];
         }
     };
+    let responses = op == Op::Responses;
+    if responses && case.expect.chunks.is_some() {
+        problems.push("a Responses stream is expected as `expect.events`, not `chunks`".into());
+    }
+    if !responses && case.expect.events.is_some() {
+        problems.push("`expect.events` is for `route: responses`; this stream has `chunks`".into());
+    }
+    let expects_stream = case.expect.chunks.is_some() || case.expect.events.is_some();
+    let mut steady = Steady::new(now_secs());
     let outcome = execute(mapping, op, case, &mut problems);
     match outcome {
         Outcome::Error(e) => {
@@ -177,16 +208,52 @@ pub fn run_case(mapping: &Arc<Mapping>, case: &Case) -> Vec<String> {
             if let Some(body) = &case.expect.body {
                 diff(body, &e.to_json(), "$", &mut problems);
             }
-            if case.expect.chunks.is_some() {
+            if expects_stream {
                 problems.push(format!("expected a stream, got an error: {}", e.to_json()));
             }
         }
-        Outcome::Whole(body) => {
+        Outcome::Whole(mut body) => {
             compare_status(case.expect.status, 200, &mut problems);
+            if responses {
+                steady.apply(&mut body, "$", &mut problems);
+            }
             match &case.expect.body {
                 Some(expected) => diff(expected, &body, "$", &mut problems),
                 None => problems.push(format!("expected a stream, got a whole response: {body}")),
             }
+        }
+        Outcome::Stream(text) if responses => {
+            compare_status(case.expect.status, 200, &mut problems);
+            let (events, done) = parse_events(&text);
+            let mut datas = Vec::with_capacity(events.len());
+            for (i, (kind, mut data)) in events.into_iter().enumerate() {
+                let at = format!("events[{i}]");
+                if data.get("type").and_then(Value::as_str) != Some(kind.as_str()) {
+                    problems.push(format!(
+                        "{at}: the event line says {kind:?}, the data's type is {}",
+                        data.get("type").unwrap_or(&Value::Null)
+                    ));
+                }
+                steady.apply(&mut data, &at, &mut problems);
+                datas.push(data);
+            }
+            match &case.expect.events {
+                Some(expected) => {
+                    if expected.len() != datas.len() {
+                        let listed: String = datas.iter().map(|d| format!("\n  - {d}")).collect();
+                        problems.push(format!(
+                            "expected {} events, got {}:{listed}",
+                            expected.len(),
+                            datas.len()
+                        ));
+                    }
+                    for (i, (e, a)) in expected.iter().zip(&datas).enumerate() {
+                        diff(e, a, &format!("events[{i}]"), &mut problems);
+                    }
+                }
+                None => problems.push(format!("expected a whole response, got a stream:\n{text}")),
+            }
+            check_done(case.expect.done.unwrap_or(false), done, &mut problems);
         }
         Outcome::Stream(text) => {
             compare_status(case.expect.status, 200, &mut problems);
@@ -206,16 +273,19 @@ pub fn run_case(mapping: &Arc<Mapping>, case: &Case) -> Vec<String> {
                 }
                 None => problems.push(format!("expected a whole response, got a stream:\n{text}")),
             }
-            let want_done = case.expect.done.unwrap_or(true);
-            if want_done != done {
-                problems.push(format!(
-                    "the stream {} with data: [DONE]",
-                    if done { "ends" } else { "does not end" }
-                ));
-            }
+            check_done(case.expect.done.unwrap_or(true), done, &mut problems);
         }
     }
     problems
+}
+
+fn check_done(want: bool, done: bool, problems: &mut Vec<String>) {
+    if want != done {
+        problems.push(format!(
+            "the stream {} with data: [DONE]",
+            if done { "ends" } else { "does not end" }
+        ));
+    }
 }
 
 enum Outcome {
@@ -231,15 +301,27 @@ fn execute(mapping: &Arc<Mapping>, op: Op, case: &Case, problems: &mut Vec<Strin
         Err(e) => return Outcome::Error(e),
     };
     let client_model = request["model"].as_str().unwrap_or_default().to_string();
-    match mapping.resolve_model(&client_model) {
-        Ok(m) => request["model"] = Value::String(m),
-        Err(msg) => return Outcome::Error(model_not_found(msg)),
-    }
     let mut headers = HeaderMap::new();
     for (k, v) in &case.headers {
         if let (Ok(n), Ok(v)) = (k.parse::<http::HeaderName>(), HeaderValue::from_str(v)) {
             headers.insert(n, v);
         }
+    }
+    // As the server does: a Responses request becomes the canonical chat request first.
+    let dialect = if op == Op::Responses {
+        match begin_responses(mapping, &request, &headers) {
+            Ok((chat, echo)) => {
+                request = chat;
+                Dialect::Responses(echo)
+            }
+            Err(e) => return Outcome::Error(e),
+        }
+    } else {
+        proxy::dialect_of(op)
+    };
+    match mapping.resolve_model(&client_model) {
+        Ok(m) => request["model"] = Value::String(m),
+        Err(msg) => return Outcome::Error(model_not_found(msg)),
     }
     let prepared = match proxy::prepare(mapping, op, &request, &headers) {
         Ok(p) => p,
@@ -287,7 +369,7 @@ fn execute(mapping: &Arc<Mapping>, op: Op, case: &Case, problems: &mut Vec<Strin
         return match proxy::translate_whole(
             mapping,
             op,
-            &proxy::dialect_of(op),
+            &dialect,
             body.as_bytes(),
             &upstream_headers,
             &request,
@@ -300,7 +382,7 @@ fn execute(mapping: &Arc<Mapping>, op: Op, case: &Case, problems: &mut Vec<Strin
     let mut rw = match proxy::rewriter(
         mapping,
         op,
-        &proxy::dialect_of(op),
+        &dialect,
         Arc::new(request),
         upstream_headers,
         &client_model,
@@ -316,6 +398,122 @@ fn execute(mapping: &Arc<Mapping>, op: Op, case: &Case, problems: &mut Vec<Strin
     }
     rw.end(&mut out);
     Outcome::Stream(String::from_utf8_lossy(&out).into_owned())
+}
+
+/// The server's start of a Responses call, without a ledger (as `rosetta serve --ledger off`:
+/// nothing is stored, `store` is false, `previous_response_id` is refused): the chat request
+/// the mapping reads, with what the mapping cannot take left out (refused under
+/// `x-rosetta-strict`), and the echo the answer is written with, created at [`CASE_TIME`].
+fn begin_responses(
+    mapping: &Mapping,
+    request: &Value,
+    headers: &HeaderMap,
+) -> Result<(Value, Arc<Echo>), ProxyError> {
+    let accounting = Accounting {
+        ledger: None,
+        budgets: None,
+        user_header: None,
+        responses_ttl: std::time::Duration::ZERO,
+    };
+    let begun = responses_turn::begin(&accounting, request, String::new(), CASE_TIME)
+        .now_or_never()
+        .ok_or_else(|| ProxyError::Transform {
+            message: "the Responses call waited on a store, and a golden case has none".into(),
+        })?;
+    let (mut chat, mut turn) = begun?;
+    // The server's `x-rosetta-strict` test (src/server.rs, `strict`).
+    let strict = headers
+        .get("x-rosetta-strict")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| matches!(v.trim(), "1" | "true" | "yes"));
+    turn.settle_dropped(mapping, &mut chat, strict)?;
+    Ok((chat, Arc::clone(&turn.echo)))
+}
+
+/// Makes a Responses answer comparable, in one pass over everything the client got, in order:
+///
+/// - an id Rosetta mints (under `id`, `item_id` or `call_id`: `resp_`, `msg_`, `fc_` or `rs_`
+///   and 48 letters and digits, or `call_` and 24) becomes `<PREFIX_N>`, N counting that
+///   prefix's distinct ids from 1 (`<resp_1>`, `<msg_1>`, `<fc_2>`, `<call_1>`). The same id
+///   always gets the same name, so a case still checks that an item keeps its id from event
+///   to event and into the final response, and that two items differ. Ids the upstream gave
+///   (a `call_id` such as `toolu_…`) are kept;
+/// - `completed_at`, stamped from the clock when the answer ends, must be a time of the run
+///   and is shown as [`CASE_TIME`] (`null` stays `null`).
+struct Steady {
+    names: HashMap<String, String>,
+    counts: HashMap<&'static str, usize>,
+    /// When the case started (Unix seconds).
+    since: u64,
+}
+
+impl Steady {
+    fn new(since: u64) -> Steady {
+        Steady {
+            names: HashMap::new(),
+            counts: HashMap::new(),
+            since,
+        }
+    }
+
+    fn apply(&mut self, value: &mut Value, at: &str, problems: &mut Vec<String>) {
+        match value {
+            Value::Object(map) => {
+                for (k, v) in map.iter_mut() {
+                    let here = format!("{at}.{k}");
+                    match (k.as_str(), &*v) {
+                        ("id" | "item_id" | "call_id", Value::String(s)) => {
+                            if let Some(name) = self.name(s) {
+                                *v = Value::String(name);
+                            }
+                        }
+                        ("completed_at", Value::Number(n)) => {
+                            let now = now_secs();
+                            match n.as_u64() {
+                                Some(t) if (self.since..=now).contains(&t) => {
+                                    *v = Value::from(CASE_TIME);
+                                }
+                                _ => problems.push(format!(
+                                    "{here}: {n} is not a time of the run ({}..={now})",
+                                    self.since
+                                )),
+                            }
+                        }
+                        _ => self.apply(v, &here, problems),
+                    }
+                }
+            }
+            Value::Array(items) => {
+                for (i, v) in items.iter_mut().enumerate() {
+                    self.apply(v, &format!("{at}[{i}]"), problems);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The stable name of a minted id, `None` for any other string.
+    fn name(&mut self, id: &str) -> Option<String> {
+        const MINTED: [(&str, usize); 5] = [
+            ("resp_", 48),
+            ("msg_", 48),
+            ("fc_", 48),
+            ("rs_", 48),
+            ("call_", 24),
+        ];
+        let (prefix, _) = MINTED.iter().copied().find(|(prefix, len)| {
+            id.strip_prefix(prefix)
+                .is_some_and(|r| r.len() == *len && r.bytes().all(|b| b.is_ascii_alphanumeric()))
+        })?;
+        if let Some(name) = self.names.get(id) {
+            return Some(name.clone());
+        }
+        let n = self.counts.entry(prefix).or_default();
+        *n += 1;
+        let name = format!("<{prefix}{n}>");
+        self.names.insert(id.to_string(), name.clone());
+        Some(name)
+    }
 }
 
 fn check_upstream(
@@ -386,6 +584,33 @@ fn parse_sse(text: &str) -> (Vec<Value>, bool) {
         }
     }
     (chunks, done)
+}
+
+/// Each event of a Responses stream (its `event:` name and its `data:` JSON), and whether the
+/// stream ended with `data: [DONE]`.
+fn parse_events(text: &str) -> (Vec<(String, Value)>, bool) {
+    let mut events = Vec::new();
+    let mut done = false;
+    for block in text.split("\n\n") {
+        let mut kind = "";
+        let mut data = None;
+        for line in block.lines() {
+            if let Some(k) = line.strip_prefix("event: ") {
+                kind = k;
+            } else if let Some(d) = line.strip_prefix("data: ") {
+                data = Some(d);
+            }
+        }
+        match data {
+            Some("[DONE]") => done = true,
+            Some(d) => events.push((
+                kind.to_string(),
+                serde_json::from_str(d).unwrap_or(Value::String(d.to_string())),
+            )),
+            None => {}
+        }
+    }
+    (events, done)
 }
 
 /// Compares `expected` with `actual`, recording each difference with its JSON path. The string
@@ -459,5 +684,254 @@ mod tests {
         let mut p = Vec::new();
         diff(&json!({"id": "*"}), &json!({}), "$", &mut p);
         assert_eq!(p.len(), 1, "a wildcard still needs the key");
+    }
+
+    fn minted(prefix: &str, c: char, n: usize) -> String {
+        format!("{prefix}{}", c.to_string().repeat(n))
+    }
+
+    #[test]
+    fn steady_names_minted_ids_by_first_sight_and_keeps_the_others() {
+        let (msg, fc, call) = (
+            minted("msg_", 'a', 48),
+            minted("fc_", 'b', 48),
+            minted("call_", 'c', 24),
+        );
+        let now = now_secs();
+        let mut v = json!({
+            "id": minted("resp_", 'r', 48),
+            "completed_at": now,
+            "output": [
+                {"id": msg, "type": "message"},
+                {"id": fc, "call_id": call, "type": "function_call"},
+                {"id": minted("fc_", 'd', 48), "call_id": "toolu_01", "type": "function_call"},
+            ],
+            // Not an id key, a prefix without its 48 characters, an id of another shape.
+            "text": msg,
+            "item_id": "msg_short",
+            "x": {"item_id": fc, "call_id": minted("call_", 'e', 23)},
+        });
+        let mut problems = Vec::new();
+        Steady::new(now).apply(&mut v, "$", &mut problems);
+        assert_eq!(problems, Vec::<String>::new());
+        assert_eq!(
+            v,
+            json!({
+                "id": "<resp_1>",
+                "completed_at": CASE_TIME,
+                "output": [
+                    {"id": "<msg_1>", "type": "message"},
+                    {"id": "<fc_1>", "call_id": "<call_1>", "type": "function_call"},
+                    {"id": "<fc_2>", "call_id": "toolu_01", "type": "function_call"},
+                ],
+                "text": msg,
+                "item_id": "msg_short",
+                "x": {"item_id": "<fc_1>", "call_id": minted("call_", 'e', 23)},
+            })
+        );
+    }
+
+    #[test]
+    fn steady_refuses_a_completed_at_from_outside_the_run() {
+        let mut v = json!({"response": {"completed_at": CASE_TIME, "created_at": 5}});
+        let mut problems = Vec::new();
+        Steady::new(now_secs()).apply(&mut v, "events[3]", &mut problems);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].starts_with(
+                "events[3].response.completed_at: 1700000000 is not a time of the run"
+            ),
+            "{problems:?}"
+        );
+        // `created_at` is the echo's, fixed: it is compared as it is.
+        assert_eq!(v["response"]["created_at"], 5);
+    }
+
+    #[test]
+    fn responses_events_are_read_with_their_event_line() {
+        let text = "event: response.created\ndata: {\"type\":\"response.created\"}\n\n\
+                    event: error\ndata: {\"type\":\"error\"}\n\ndata: [DONE]\n\n";
+        let (events, done) = parse_events(text);
+        assert_eq!(
+            events,
+            vec![
+                (
+                    "response.created".to_string(),
+                    json!({"type": "response.created"})
+                ),
+                ("error".to_string(), json!({"type": "error"})),
+            ]
+        );
+        assert!(done);
+    }
+
+    /// The shipped Anthropic mapping, loaded as `rosetta test` loads it.
+    fn anthropic() -> Arc<Mapping> {
+        let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("mappings/anthropic.yaml");
+        let src = std::fs::read_to_string(&file).unwrap();
+        Arc::new(crate::mapping::compile_file(&file, &src, &|_| None).unwrap())
+    }
+
+    fn case(yaml: &str) -> Case {
+        serde_yaml::from_str(yaml).unwrap()
+    }
+
+    const WHOLE: &str = r#"
+route: responses
+request: {model: claude-sonnet-4-5, input: Hello, max_output_tokens: 5}
+upstream_request:
+  body: {model: claude-sonnet-4-5, max_tokens: 5, messages: [{role: user, content: [{type: text, text: Hello}]}]}
+upstream_response:
+  json: {content: [{type: text, text: Hi}], stop_reason: max_tokens, usage: {input_tokens: 3, output_tokens: 5}}
+expect:
+  body:
+    id: <resp_1>
+    object: response
+    created_at: 1700000000
+    status: incomplete
+    completed_at: null
+    error: null
+    incomplete_details: {reason: max_output_tokens}
+    model: claude-sonnet-4-5
+    output:
+      - id: <msg_1>
+        type: message
+        status: incomplete
+        role: assistant
+        content: [{type: output_text, text: Hi, annotations: [], logprobs: []}]
+    usage: {input_tokens: 3, input_tokens_details: {cached_tokens: 0}, output_tokens: 5, output_tokens_details: {reasoning_tokens: 0}, total_tokens: 8}
+    background: false
+    instructions: null
+    max_output_tokens: 5
+    max_tool_calls: null
+    metadata: {}
+    parallel_tool_calls: true
+    previous_response_id: null
+    prompt_cache_key: null
+    reasoning: null
+    safety_identifier: null
+    service_tier: null
+    store: false
+    temperature: null
+    text: {format: {type: text}}
+    tool_choice: auto
+    tools: []
+    top_logprobs: null
+    top_p: null
+    truncation: disabled
+    user: null
+"#;
+
+    #[test]
+    fn a_whole_responses_case_is_compared_exactly() {
+        let m = anthropic();
+        assert_eq!(run_case(&m, &case(WHOLE)), Vec::<String>::new());
+        let broken = WHOLE.replace(
+            "status: incomplete\n    completed_at",
+            "status: completed\n    completed_at",
+        );
+        assert_eq!(
+            run_case(&m, &case(&broken)),
+            vec![r#"$.status: expected "completed", got "incomplete""#.to_string()]
+        );
+        // The expected output mentions an id the answer does not have.
+        let broken = WHOLE.replace("- id: <msg_1>", "- id: <msg_2>");
+        assert_eq!(
+            run_case(&m, &case(&broken)),
+            vec![r#"$.output[0].id: expected "<msg_2>", got "<msg_1>""#.to_string()]
+        );
+    }
+
+    const STREAM: &str = r#"
+route: responses
+request: {model: claude-sonnet-4-5, input: Hi, stream: true, store: false}
+upstream_response:
+  sse: |
+    event: content_block_delta
+    data: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Yo"}}
+
+    event: message_delta
+    data: {"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":1}}
+
+    event: message_stop
+    data: {"type":"message_stop"}
+expect:
+  events:
+    - {type: response.created, sequence_number: 0, response: "*"}
+    - {type: response.in_progress, sequence_number: 1, response: "*"}
+    - {type: response.output_item.added, sequence_number: 2, output_index: 0, item: {id: <msg_1>, type: message, status: in_progress, role: assistant, content: []}}
+    - {type: response.content_part.added, sequence_number: 3, output_index: 0, content_index: 0, item_id: <msg_1>, part: {type: output_text, text: "", annotations: [], logprobs: []}}
+    - {type: response.output_text.delta, sequence_number: 4, output_index: 0, content_index: 0, item_id: <msg_1>, delta: Yo, logprobs: []}
+    - {type: response.output_text.done, sequence_number: 5, output_index: 0, content_index: 0, item_id: <msg_1>, text: Yo, logprobs: []}
+    - {type: response.content_part.done, sequence_number: 6, output_index: 0, content_index: 0, item_id: <msg_1>, part: {type: output_text, text: Yo, annotations: [], logprobs: []}}
+    - {type: response.output_item.done, sequence_number: 7, output_index: 0, item: {id: <msg_1>, type: message, status: completed, role: assistant, content: [{type: output_text, text: Yo, annotations: [], logprobs: []}]}}
+    - type: response.completed
+      sequence_number: 8
+      response:
+        id: <resp_1>
+        status: completed
+        completed_at: 1700000000
+        output: [{id: <msg_1>, type: message, status: completed, role: assistant, content: [{type: output_text, text: Yo, annotations: [], logprobs: []}]}]
+        usage: {input_tokens: 0, input_tokens_details: {cached_tokens: 0}, output_tokens: 1, output_tokens_details: {reasoning_tokens: 0}, total_tokens: 1}
+        object: response
+        created_at: 1700000000
+        error: null
+        incomplete_details: null
+        model: claude-sonnet-4-5
+        background: false
+        instructions: null
+        max_output_tokens: null
+        max_tool_calls: null
+        metadata: {}
+        parallel_tool_calls: true
+        previous_response_id: null
+        prompt_cache_key: null
+        reasoning: null
+        safety_identifier: null
+        service_tier: null
+        store: false
+        temperature: null
+        text: {format: {type: text}}
+        tool_choice: auto
+        tools: []
+        top_logprobs: null
+        top_p: null
+        truncation: disabled
+        user: null
+"#;
+
+    #[test]
+    fn a_responses_stream_is_compared_event_by_event() {
+        let m = anthropic();
+        assert_eq!(run_case(&m, &case(STREAM)), Vec::<String>::new());
+        let broken = STREAM.replace("sequence_number: 4,", "sequence_number: 5,");
+        assert_eq!(
+            run_case(&m, &case(&broken)),
+            vec!["events[4].sequence_number: expected 5, got 4".to_string()]
+        );
+        // An event left out: the count, with every event the stream had, then the shifted diff.
+        let broken = STREAM.replace(
+            "    - {type: response.in_progress, sequence_number: 1, response: \"*\"}\n",
+            "",
+        );
+        let problems = run_case(&m, &case(&broken));
+        assert!(
+            problems[0].starts_with("expected 8 events, got 9:\n  - {\"response\":"),
+            "{problems:?}"
+        );
+        assert!(problems.len() > 1, "{problems:?}");
+        // A Responses stream has no [DONE]; asking for one fails.
+        let broken = format!("{STREAM}  done: true\n");
+        assert_eq!(
+            run_case(&m, &case(&broken)),
+            vec!["the stream does not end with data: [DONE]".to_string()]
+        );
+        // Chunks are a chat stream's.
+        let broken = STREAM.replace("  events:", "  chunks:");
+        let problems = run_case(&m, &case(&broken));
+        assert_eq!(
+            problems[0],
+            "a Responses stream is expected as `expect.events`, not `chunks`"
+        );
     }
 }

@@ -463,3 +463,36 @@ async fn a_reset_in_the_middle_of_a_stream_ends_with_error_then_response_failed(
         assert!(err["message"].is_string(), "flat error event: {err}");
     }
 }
+
+/// `web_search` becomes the upstream's hosted search where the mapping translates
+/// `web_search_options`; elsewhere it is left out, named in `x-rosetta-dropped`, and never
+/// forwarded (not even by a mapping that passes the whole request on).
+#[tokio::test]
+async fn hosted_web_search_is_translated_or_named_as_dropped() {
+    let (ups, proxy) = every_mapping().await;
+    for up in &ups {
+        let body = json!({"model": up.model, "input": "Hi", "tools": [{"type": "web_search"}]});
+        let r = post(&up.responses(&proxy), &body).await;
+        assert_eq!(r.status, 200, "{}: {}", up.name, r.text);
+        let dropped = r
+            .headers
+            .get("x-rosetta-dropped")
+            .map(|v| v.to_str().unwrap().to_string());
+        let sent = up.last_sent();
+        let text = sent.to_string();
+        match up.name {
+            "anthropic" => {
+                assert_eq!(dropped, None, "{}", up.name);
+                assert_eq!(sent["tools"][0]["type"], "web_search_20250305", "{sent}");
+            }
+            "gemini" => {
+                assert_eq!(dropped, None, "{}", up.name);
+                assert_eq!(sent["tools"][0], json!({"googleSearch": {}}), "{sent}");
+            }
+            _ => {
+                assert_eq!(dropped.as_deref(), Some("tools[0]:web_search"), "{}", up.name);
+                assert!(!text.contains("web_search"), "{}: {text}", up.name);
+            }
+        }
+    }
+}

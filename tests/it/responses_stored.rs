@@ -21,6 +21,7 @@ on_both!(
     unknown_or_unstored_previous_response_is_a_400,
     a_stored_response_is_visible_only_to_its_key,
     two_instances_on_one_store_share_conversations,
+    responses_calls_are_recorded_in_the_ledger_like_chat_calls,
 );
 use super::responses::output_text;
 use super::responses_support::events;
@@ -400,4 +401,45 @@ async fn codex_default_tools_work_on_every_mapping_with_tools() {
             .unwrap_or_else(|| panic!("{}: no call: {fin}", up.name));
         assert_eq!(call["name"], "list_files", "{}", up.name);
     }
+}
+
+/// A Responses call is a ledger record like a chat call: its user (`safety_identifier` when
+/// there is no `user`), its tokens, its cost; a stream too.
+async fn responses_calls_are_recorded_in_the_ledger_like_chat_calls(db: &Db) {
+    let rig = rig(Some(db), None).await;
+    let mut body = ask("Hi there");
+    body["safety_identifier"] = json!("user-42");
+    let whole = rig.create(body.clone(), None).await;
+    assert_eq!(whole.status, 200, "{}", whole.text);
+    body["stream"] = json!(true);
+    let ev = events(&stream(&rig.url(""), &body).await);
+    ev.assert_valid();
+    let usage = &whole.json()["usage"];
+    let ledger = rig.proxy.state.accounting.ledger.as_ref().unwrap();
+    let closed = ledger.close(Duration::from_secs(10)).await;
+    assert_eq!(closed.left, 0, "{closed:?}");
+    let rows = ledger
+        .store()
+        .report(0, rosetta::ledger::GroupBy::User)
+        .await
+        .unwrap();
+    let row = rows
+        .iter()
+        .find(|r| r.group.as_deref() == Some("user-42"))
+        .unwrap_or_else(|| panic!("no row for user-42: {rows:#?}"));
+    assert_eq!((row.requests, row.succeeded), (2, 2), "{row:?}");
+    assert_eq!(
+        row.prompt_tokens,
+        2 * usage["input_tokens"].as_i64().unwrap(),
+        "{row:?}"
+    );
+    assert_eq!(
+        row.completion_tokens,
+        2 * usage["output_tokens"].as_i64().unwrap(),
+        "{row:?}"
+    );
+    assert!(
+        row.cost_nano > 0,
+        "the shipped anthropic pricing charges it: {row:?}"
+    );
 }
