@@ -34,6 +34,13 @@ pub async fn stored(
     match rest {
         [] if method == Method::GET => {
             let found = find(store, id, &owner).await?;
+            if query_flag(req.uri().query(), "stream") {
+                // The events of a stream are not kept, only the response they ended with.
+                return Err(ProxyError::BadRequest {
+                    message: "Rosetta keeps a stored response, not the events of its stream: retrieve it without stream=true".into(),
+                    param: Some("stream".into()),
+                });
+            }
             Ok(json_response(StatusCode::OK, &found.response))
         }
         [] if method == Method::DELETE => {
@@ -67,6 +74,15 @@ pub async fn stored(
             message: format!("no route for {}", req.uri().path()),
         }),
     }
+}
+
+/// Whether `query` sets `name` to true.
+fn query_flag(query: Option<&str>, name: &str) -> bool {
+    query
+        .unwrap_or_default()
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .any(|(k, v)| k == name && v == "true")
 }
 
 async fn find(store: Responses<'_>, id: &str, owner: &str) -> Result<StoredResponse, ProxyError> {

@@ -120,6 +120,10 @@ async fn stored_response_is_retrieved_listed_and_deleted(db: &Db) {
         assert_eq!(got.status, 200, "{}", got.text);
         assert_eq!(got.json(), created);
     }
+    // A stream's events are not kept: a replay is refused clearly, not answered as JSON.
+    let replay = request("GET", &rig.url(&format!("/{id}?stream=true")), None).await;
+    assert_eq!(replay.status, 400, "{}", replay.text);
+    assert_eq!(replay.openai_error()["param"], "stream");
     let items = request("GET", &rig.url(&format!("/{id}/input_items")), None).await;
     assert_eq!(items.status, 200, "{}", items.text);
     let items = items.json();
