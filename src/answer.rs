@@ -155,6 +155,17 @@ pub fn text_of(v: Option<&Value>) -> Option<String> {
     }
 }
 
+/// A normalized reasoning signature: a string (any other value as its text), or of an array
+/// the last non-empty item. A signature is one opaque token, never pieces: when several come (one
+/// per thinking block, or per stream event), the last one wins.
+pub fn signature_of(v: Option<&Value>) -> Option<String> {
+    match v? {
+        Value::Null => None,
+        Value::Array(items) => items.iter().rev().find_map(|i| signature_of(Some(i))),
+        other => Some(to_text(other)).filter(|s| !s.is_empty()),
+    }
+}
+
 /// A whole tool call. `id` is the upstream's (the dialect makes one when it is absent);
 /// `arguments` is the JSON text, absent when the upstream gave none.
 #[derive(Debug, Clone, PartialEq)]
@@ -184,7 +195,7 @@ impl Answer {
         Answer {
             text: text_of(normalized.get("content")),
             reasoning: text_of(normalized.get("reasoning")),
-            reasoning_signature: None,
+            reasoning_signature: signature_of(normalized.get("reasoning_signature")),
             tool_calls: normalized
                 .get("tool_calls")
                 .map(ToolCallPart::list)
@@ -233,5 +244,30 @@ mod tests {
         assert_eq!(Finish::resolve(None, false), Finish::Stop);
         assert_eq!(Finish::resolve(None, true), Finish::ToolCalls);
         assert_eq!(Finish::resolve(Some(Finish::Length), true), Finish::Length);
+    }
+
+    #[test]
+    fn a_signature_is_one_token_and_the_last_one_wins() {
+        assert_eq!(
+            signature_of(Some(&json!("sig-1"))).as_deref(),
+            Some("sig-1")
+        );
+        assert_eq!(
+            signature_of(Some(&json!(["sig-1", "sig-2", "", null]))).as_deref(),
+            Some("sig-2")
+        );
+        assert_eq!(signature_of(Some(&json!(7))).as_deref(), Some("7"));
+        for none in [json!(""), json!(null), json!([]), json!(["", null])] {
+            assert_eq!(signature_of(Some(&none)), None, "{none}");
+        }
+        assert_eq!(signature_of(None), None);
+        let whole = Answer::from_normalized(
+            json!({"reasoning": "hmm", "reasoning_signature": ["a", "b"]})
+                .as_object()
+                .unwrap(),
+        );
+        assert_eq!(whole.reasoning_signature.as_deref(), Some("b"));
+        let unsigned = Answer::from_normalized(json!({"reasoning": "hmm"}).as_object().unwrap());
+        assert_eq!(unsigned.reasoning_signature, None);
     }
 }

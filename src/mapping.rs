@@ -330,6 +330,8 @@ pub struct Route {
 pub struct Fields {
     pub content: Option<Expr>,
     pub reasoning: Option<Expr>,
+    /// The opaque signature of the reasoning, which the upstream wants back with it.
+    pub reasoning_signature: Option<Expr>,
     pub tool_calls: Option<Expr>,
     pub finish_reason: Option<Expr>,
     pub usage: Option<Expr>,
@@ -1280,6 +1282,7 @@ impl Ctx<'_> {
             let slot = match k.as_str() {
                 "content" => &mut f.content,
                 "reasoning" => &mut f.reasoning,
+                "reasoning_signature" => &mut f.reasoning_signature,
                 "tool_calls" => &mut f.tool_calls,
                 "finish_reason" => &mut f.finish_reason,
                 "usage" => &mut f.usage,

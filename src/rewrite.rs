@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
-use crate::answer::{ToolCallPart, Usage, text_of};
+use crate::answer::{ToolCallPart, Usage, signature_of, text_of};
 use crate::dialect::{AnyWriter, Emitter, StreamWriter};
 use crate::error::ProxyError;
 use crate::framing::{Decoder, Event};
@@ -35,6 +35,7 @@ pub fn eval_fields(
     let slots = [
         ("content", &fields.content),
         ("reasoning", &fields.reasoning),
+        ("reasoning_signature", &fields.reasoning_signature),
         ("tool_calls", &fields.tool_calls),
         ("finish_reason", &fields.finish_reason),
         ("usage", &fields.usage),
@@ -288,6 +289,7 @@ impl<W: StreamWriter> StreamRewriter<W> {
         let field = |e: &Option<Expr>| e.as_ref().and_then(|e| eval(e, scope));
         let e = &rule.emit;
         let reasoning = field(&e.reasoning);
+        let signature = field(&e.reasoning_signature);
         let content = field(&e.content);
         let tool_calls = field(&e.tool_calls);
         let finish_reason = field(&e.finish_reason);
@@ -315,6 +317,9 @@ impl<W: StreamWriter> StreamRewriter<W> {
         let w = &mut self.writer;
         if let Some(text) = into_text(reasoning) {
             w.reasoning(out, &text);
+        }
+        if let Some(signature) = signature_of(signature.as_ref()) {
+            w.reasoning_signature(out, &signature);
         }
         if let Some(text) = into_text(content) {
             w.content(out, &text);
@@ -357,6 +362,7 @@ fn needs_data(rule: &Rule) -> bool {
         || [
             &e.content,
             &e.reasoning,
+            &e.reasoning_signature,
             &e.tool_calls,
             &e.finish_reason,
             &e.usage,
@@ -456,6 +462,101 @@ routes:
         };
         assert_eq!(r.writer.writer.answer, expected);
         assert_eq!(r.usage().completion_tokens, Some(5));
+    }
+
+    /// A mapping that signs its reasoning: whole, and in a stream with one signature event per
+    /// thinking block.
+    const SIGNED: &str = r#"
+upstream: {base_url: "http://x"}
+routes:
+  chat:
+    path: /s
+    response: {reasoning: $.thinking, reasoning_signature: "$.blocks[*].signature", content: $.text}
+    stream:
+      framing: sse
+      rules:
+        - on: {event: think}
+          emit: {reasoning: $.text}
+        - on: {event: sign}
+          emit: {reasoning_signature: $.signature}
+        - on: {event: text}
+          emit: {content: $.text, end: true}
+"#;
+
+    const SIGNED_STREAM: &str = "event: think\ndata: {\"text\":\"Hm\"}\n\nevent: sign\ndata: {\"signature\":\"s1\"}\n\nevent: think\ndata: {\"text\":\"m.\"}\n\nevent: sign\ndata: {\"signature\":\"\"}\n\nevent: sign\ndata: {\"signature\":\"s2\"}\n\nevent: text\ndata: {\"text\":\"Hi\"}\n\n";
+
+    #[test]
+    fn a_signature_reaches_the_answer_whole_and_streamed_and_the_last_one_wins() {
+        use crate::answer::Answer;
+        use crate::dialect::Fold;
+        let m = Arc::new(compile_file(Path::new("t.yaml"), SIGNED, &|_| None).unwrap());
+        let route = m.route(Op::Chat).unwrap();
+        let upstream = json!({"thinking": "Hmm.", "text": "Hi",
+            "blocks": [{"signature": "s1"}, {"signature": "s2"}]});
+        let normalized = eval_fields(
+            &route.response,
+            &upstream,
+            &json!({}),
+            &json!({}),
+            &json!({}),
+        );
+        let whole = Answer::from_normalized(&normalized);
+        assert_eq!(whole.reasoning_signature.as_deref(), Some("s2"));
+        let mut r = StreamRewriter::new(
+            Arc::clone(&m),
+            Op::Chat,
+            Arc::new(json!({})),
+            json!({}),
+            Fold::default(),
+        )
+        .unwrap();
+        let mut out = Vec::new();
+        for b in SIGNED_STREAM.as_bytes().chunks(5) {
+            r.feed(b, &mut out);
+        }
+        r.end(&mut out);
+        assert!(r.writer.writer.failed.is_none());
+        assert_eq!(r.writer.writer.answer, whole);
+    }
+
+    /// Chat has no place for a signature: the chat stream is the same, chunk for chunk, with
+    /// or without the signature events.
+    #[test]
+    fn a_signature_leaves_the_chat_stream_unchanged() {
+        let m = Arc::new(compile_file(Path::new("t.yaml"), SIGNED, &|_| None).unwrap());
+        let chunks = |input: &str| -> Vec<Value> {
+            let mut r = StreamRewriter::new(
+                Arc::clone(&m),
+                Op::Chat,
+                Arc::new(json!({})),
+                json!({}),
+                Dialect::Chat.writer("m", true),
+            )
+            .unwrap();
+            let out = run(&mut r, input);
+            out.lines()
+                .filter_map(|l| l.strip_prefix("data: "))
+                .map(|d| match serde_json::from_str::<Value>(d) {
+                    Ok(mut v) => {
+                        v["id"] = json!("x");
+                        v["created"] = json!(0);
+                        v
+                    }
+                    Err(_) => json!(d),
+                })
+                .collect()
+        };
+        let unsigned: String = SIGNED_STREAM
+            .split("\n\n")
+            .filter(|e| !e.starts_with("event: sign"))
+            .map(|e| format!("{e}\n\n"))
+            .collect();
+        let with = chunks(SIGNED_STREAM);
+        assert_eq!(with, chunks(&unsigned));
+        assert!(
+            with.iter()
+                .any(|c| c["choices"][0]["delta"]["reasoning_content"] == "Hm")
+        );
     }
 
     #[test]

@@ -268,6 +268,7 @@ pub const ROUTE_NAMES: &[&str] = &["chat", "completions", "embeddings", "models"
 pub const RESPONSE_KEYS: &[&str] = &[
     "content",
     "reasoning",
+    "reasoning_signature",
     "tool_calls",
     "finish_reason",
     "usage",
@@ -283,6 +284,7 @@ pub const MODEL_LIST_KEYS: &[&str] = &["models"];
 pub const EMIT_KEYS: &[&str] = &[
     "content",
     "reasoning",
+    "reasoning_signature",
     "tool_calls",
     "finish_reason",
     "usage",

@@ -209,9 +209,10 @@ impl StreamWriter for ChunkWriter {
         self.chunk(out, Delta::Text("content", text), None);
     }
 
-    /// `reasoning_content`, the field LibreChat reads; the signature has no place in chat.
+    /// `reasoning_content`, the field LibreChat reads; the signature has no place in chat, so
+    /// a signature alone writes nothing.
     fn reasoning(&mut self, out: &mut Vec<u8>, text: &str, _signature: Option<&str>) {
-        if self.kind == Kind::Text {
+        if self.kind == Kind::Text || text.is_empty() {
             return;
         }
         self.role(out);

@@ -68,6 +68,18 @@ impl<W: StreamWriter> Emitter<W> {
         self.wrote(out, before);
     }
 
+    /// The reasoning's opaque signature, alone: it goes to the reasoning the writer has open,
+    /// or to a reasoning of its own. An empty signature is not sent; of several, the last wins
+    /// (each is whole, never a piece).
+    pub fn reasoning_signature(&mut self, out: &mut Vec<u8>, signature: &str) {
+        if self.closed || signature.is_empty() {
+            return;
+        }
+        let before = out.len();
+        self.writer.reasoning(out, "", Some(signature));
+        self.wrote(out, before);
+    }
+
     /// A tool-call start and/or argument piece. A part with a name whose key is new starts a
     /// call; any other part continues the call with that key, or the latest call.
     pub fn tool_call(&mut self, out: &mut Vec<u8>, part: ToolCallPart) {
@@ -136,5 +148,28 @@ impl<W: StreamWriter> Emitter<W> {
         self.writer.fail(out, err);
         self.closed = true;
         self.failed = true;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dialect::Dialect;
+
+    /// Chat and legacy streams have no place for a signature: emitting one writes nothing,
+    /// before the reasoning, after it, or with no reasoning at all.
+    #[test]
+    fn a_signature_writes_nothing_in_chat_and_text_streams() {
+        for dialect in [Dialect::Chat, Dialect::Text] {
+            let mut e = Emitter::new(dialect.writer("m", false));
+            let mut out = Vec::new();
+            e.reasoning_signature(&mut out, "sig-0");
+            assert!(out.is_empty(), "{}", String::from_utf8_lossy(&out));
+            assert!(!e.emitted_content);
+            e.reasoning(&mut out, "hmm");
+            let before = out.len();
+            e.reasoning_signature(&mut out, "sig-1");
+            assert_eq!(out.len(), before, "{}", String::from_utf8_lossy(&out));
+        }
     }
 }

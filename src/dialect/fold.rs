@@ -19,7 +19,9 @@ impl StreamWriter for Fold {
     }
 
     fn reasoning(&mut self, _out: &mut Vec<u8>, text: &str, signature: Option<&str>) {
-        self.answer.reasoning.get_or_insert_default().push_str(text);
+        if !text.is_empty() {
+            self.answer.reasoning.get_or_insert_default().push_str(text);
+        }
         if let Some(s) = signature {
             self.answer.reasoning_signature = Some(s.to_string());
         }
@@ -69,7 +71,7 @@ mod tests {
     #[test]
     fn folding_a_stream_equals_the_whole_answer_for_the_same_content() {
         let normalized = json!({
-            "content": ["Hel", "lo"], "reasoning": "Let me see.",
+            "content": ["Hel", "lo"], "reasoning": "Let me see.", "reasoning_signature": "sig-2",
             "tool_calls": [{"id": "t1", "name": "f", "arguments": {"x": 1}},
                            {"name": "g"}, {"arguments": "no name: left out"}],
             "finish_reason": "stop",
@@ -79,7 +81,10 @@ mod tests {
         let fold = folded(|e, out| {
             let part = |v: Value| ToolCallPart::from_value(&v);
             e.reasoning(out, "Let me ");
+            e.reasoning_signature(out, "sig-1");
             e.reasoning(out, "see.");
+            e.reasoning_signature(out, "");
+            e.reasoning_signature(out, "sig-2");
             e.content(out, "Hel");
             e.content(out, "");
             e.content(out, "lo");
@@ -100,6 +105,7 @@ mod tests {
         });
         assert!(fold.failed.is_none());
         assert_eq!(fold.answer, whole);
+        assert_eq!(whole.reasoning_signature.as_deref(), Some("sig-2"));
         assert_eq!(whole.resolved_finish(), Finish::ToolCalls);
         assert_eq!(whole.tool_calls[1].arguments, None);
         // The same answer renders the same, whichever path built it.
@@ -116,6 +122,22 @@ mod tests {
             strip(Dialect::Chat.render(&fold.answer, "m")),
             strip(Dialect::Chat.render(&whole, "m"))
         );
+    }
+
+    #[test]
+    fn a_signature_alone_is_no_reasoning_text() {
+        let fold = folded(|e, out| {
+            e.reasoning_signature(out, "sig-1");
+            e.finish(out);
+        });
+        assert_eq!(fold.answer.reasoning, None);
+        assert_eq!(fold.answer.reasoning_signature.as_deref(), Some("sig-1"));
+        let whole = Answer::from_normalized(
+            json!({"reasoning": "", "reasoning_signature": "sig-1"})
+                .as_object()
+                .unwrap(),
+        );
+        assert_eq!(fold.answer, whole);
     }
 
     #[test]

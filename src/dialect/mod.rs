@@ -25,11 +25,14 @@ pub use fold::Fold;
 /// Writes one client stream from typed events. The [`Emitter`] guarantees the order: text,
 /// reasoning and tool events only before the end; a tool call's arguments only after its
 /// start; indexes from 0, in start order; then at most one `finish` or one `fail`, and nothing
-/// after it. Text and argument pieces are never empty.
+/// after it. Text and argument pieces are never empty, but for a reasoning call that brings
+/// only the signature (empty text, a non-empty signature).
 pub trait StreamWriter {
     /// A piece of the answer's text.
     fn text(&mut self, out: &mut Vec<u8>, text: &str);
-    /// A piece of the reasoning, with its opaque signature where the upstream gives one.
+    /// A piece of the reasoning, with its opaque signature where the upstream gives one; or the
+    /// signature alone (`text` empty), for the reasoning open or a reasoning of its own. A
+    /// later signature replaces an earlier one.
     fn reasoning(&mut self, out: &mut Vec<u8>, text: &str, signature: Option<&str>);
     /// A tool call starts: the upstream's id (if any) and the function's name.
     fn tool_start(&mut self, out: &mut Vec<u8>, index: usize, id: Option<&str>, name: &str);

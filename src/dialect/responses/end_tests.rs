@@ -131,7 +131,8 @@ fn an_empty_answer_completes_with_no_output() {
 /// call with neither, as a stream's emissions bring them.
 fn script<W: StreamWriter>(e: &mut Emitter<W>, out: &mut Vec<u8>, finish: &str) {
     e.reasoning(out, "Let me ");
-    e.writer.reasoning(out, "see.", Some("sig-1"));
+    e.reasoning(out, "see.");
+    e.reasoning_signature(out, "sig-1");
     e.content(out, "Hel");
     e.content(out, "lo");
     e.tool_call(out, part(json!({"key": 0, "id": "t1", "name": "f"})));

@@ -243,6 +243,10 @@ impl StreamWriter for ResponsesWriter {
         if let Some(s) = signature {
             *sig = Some(s.to_string());
         }
+        // A signature alone: the item carries it as `encrypted_content`, no delta.
+        if text.is_empty() {
+            return;
+        }
         let d = Delta {
             kind: if *summary {
                 "response.reasoning_summary_text.delta"

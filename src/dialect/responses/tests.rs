@@ -117,6 +117,93 @@ fn reasoning_then_text() {
     assert_eq!(r["output"][1], ev[14]["item"]);
 }
 
+/// A signature emitted on its own (Anthropic's `signature_delta`, after the thinking deltas)
+/// joins the open reasoning item as its `encrypted_content`, with no delta; the last of
+/// several wins, and an empty one is not sent.
+#[test]
+fn a_signature_alone_joins_the_open_reasoning_item_without_a_delta() {
+    let (echo, out) = run(|e, out| {
+        e.reasoning(out, "Thinking.");
+        e.reasoning_signature(out, "sig-0");
+        e.reasoning_signature(out, "sig-1");
+        e.reasoning_signature(out, "");
+        e.content(out, "Hi");
+        e.finish(out);
+    });
+    let ev = checked(&out);
+    assert_eq!(
+        kinds(&ev),
+        [
+            "created",
+            "in_progress",
+            "output_item.added",
+            "content_part.added",
+            "reasoning_text.delta",
+            "reasoning_text.done",
+            "content_part.done",
+            "output_item.done",
+            "output_item.added",
+            "content_part.added",
+            "output_text.delta",
+            "output_text.done",
+            "content_part.done",
+            "output_item.done",
+            "completed"
+        ]
+    );
+    let rs = ev[2]["item"]["id"].clone();
+    assert_eq!(
+        ev[7]["item"],
+        json!({"id": rs, "type": "reasoning", "summary": [],
+               "content": [{"type": "reasoning_text", "text": "Thinking."}],
+               "encrypted_content": "sig-1"})
+    );
+    let r = last_response(&echo, &ev);
+    assert_eq!(r["output"][0], ev[7]["item"]);
+}
+
+/// A signature with no reasoning text before it is a reasoning item of its own: empty text,
+/// the signature as `encrypted_content`; the whole answer with the same content renders the
+/// same item.
+#[test]
+fn a_signature_without_reasoning_text_is_a_reasoning_item_of_its_own() {
+    let (echo, out) = run(|e, out| {
+        e.reasoning_signature(out, "sig-1");
+        e.content(out, "Hi");
+        e.finish(out);
+    });
+    let ev = checked(&out);
+    assert_eq!(
+        kinds(&ev)[2..7],
+        [
+            "output_item.added",
+            "content_part.added",
+            "reasoning_text.done",
+            "content_part.done",
+            "output_item.done",
+        ]
+    );
+    assert_eq!(ev[4]["text"], "");
+    let rs = ev[2]["item"]["id"].clone();
+    let item = json!({"id": rs, "type": "reasoning", "summary": [],
+        "content": [{"type": "reasoning_text", "text": ""}], "encrypted_content": "sig-1"});
+    assert_eq!(ev[6]["item"], item);
+    let r = last_response(&echo, &ev);
+    assert_eq!(r["output"][0], item);
+    assert_eq!(r["output"][1]["type"], "message");
+    let whole = render(
+        &crate::answer::Answer {
+            text: Some("Hi".into()),
+            reasoning_signature: Some("sig-1".into()),
+            ..Default::default()
+        },
+        &echo,
+    );
+    let mut first = whole["output"][0].clone();
+    first["id"] = rs;
+    assert_eq!(first, item);
+}
+
 #[test]
 fn two_tool_calls_stay_open_until_the_end_so_late_arguments_are_kept() {
     let (echo, out) = run(|e, out| {
