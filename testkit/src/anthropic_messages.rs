@@ -131,6 +131,10 @@ fn block(path: &str, b: &Value, role: &str) -> Check {
                     "{path}: thinking blocks can only be in assistant messages"
                 ));
             }
+            // The signature is what makes a thinking block acceptable back: none, none valid.
+            if ty == "thinking" && obj.get("signature").and_then(Value::as_str) == Some("") {
+                return Err(format!("{path}: Invalid `signature` in `thinking` block"));
+            }
             Ok(())
         }
         other => Err(format!(
@@ -197,6 +201,42 @@ fn blocks_of<'a>(m: &'a Value, ty: &'a str) -> impl Iterator<Item = &'a Map<Stri
         .flatten()
         .filter_map(Value::as_object)
         .filter(move |b| b.get("type").and_then(Value::as_str) == Some(ty))
+}
+
+/// With thinking enabled, a tool loop that continues (the last message is a user turn with
+/// `tool_result` blocks) wants the final assistant message, the one with the `tool_use`
+/// blocks, to start with its thinking block (`thinking` or `redacted_thinking`), as the model
+/// left it (`shared/reference/clouds.md` §5.3, items 17 and 18: the same rule on Bedrock and
+/// Vertex, Anthropic's own message).
+pub(crate) fn thinking_first(messages: &[Value]) -> Check {
+    let [.., assistant, last] = messages else {
+        return Ok(());
+    };
+    let role = |m: &Value| m.get("role").and_then(Value::as_str).map(str::to_string);
+    if role(last).as_deref() != Some("user")
+        || role(assistant).as_deref() != Some("assistant")
+        || blocks_of(last, "tool_result").next().is_none()
+        || blocks_of(assistant, "tool_use").next().is_none()
+    {
+        return Ok(());
+    }
+    let first = match assistant.get("content") {
+        Some(Value::Array(blocks)) => blocks
+            .first()
+            .and_then(|b| b.get("type")?.as_str())
+            .unwrap_or("text"),
+        _ => "text",
+    };
+    if first == "thinking" || first == "redacted_thinking" {
+        return Ok(());
+    }
+    Err(format!(
+        "messages.{}.content.0.type: Expected `thinking` or `redacted_thinking`, but found `{first}`. \
+         When `thinking` is enabled, a final `assistant` message must start with a thinking block \
+         (preceeding the lastmost set of `tool_use` and `tool_result` blocks). We recommend you \
+         include thinking blocks from previous turns. To avoid this requirement, disable `thinking`.",
+        messages.len() - 2
+    ))
 }
 
 /// A user turn after an assistant turn with `tool_use` blocks must begin with their `tool_result`s,

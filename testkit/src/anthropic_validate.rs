@@ -4,7 +4,7 @@ use std::collections::HashSet;
 
 use serde_json::{Map, Value};
 
-use crate::anthropic_messages::messages_ok;
+use crate::anthropic_messages::{messages_ok, thinking_first};
 
 pub(crate) type Check = Result<(), String>;
 
@@ -72,7 +72,15 @@ pub(crate) fn validate(body: &Value) -> Check {
     let mut names = HashSet::new();
     optional(obj, "tools", |v| tools(v, &mut names))?;
     optional(obj, "tool_choice", |v| tool_choice(v, &names))?;
-    messages_ok(messages)
+    messages_ok(messages)?;
+    let thinking_on = obj
+        .get("thinking")
+        .and_then(|t| t.get("type")?.as_str())
+        .is_some_and(|t| t == "enabled" || t == "adaptive");
+    if thinking_on {
+        thinking_first(messages)?;
+    }
+    Ok(())
 }
 
 fn optional(obj: &Map<String, Value>, key: &str, mut check: impl FnMut(&Value) -> Check) -> Check {

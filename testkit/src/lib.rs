@@ -35,6 +35,13 @@
 //! tools such as `web_search_20250305`, which must be named `web_search`); any other `type` is
 //! the real 400 listing them.
 //!
+//! Its `thinking` blocks carry a signature (`EqQBCkgIARABGAIiQ` and 40 letters and digits; in a
+//! stream, one `signature_delta` after the thinking deltas). A thinking block sent back in an
+//! assistant turn needs a non-empty `signature`, and with `thinking` on, a tool loop's final
+//! assistant message (the one whose `tool_use` blocks the last user turn answers) must start
+//! with a `thinking` or `redacted_thinking` block: otherwise the real 400s
+//! (`shared/reference/clouds.md` §5.3).
+//!
 //! The TGI (section 6), Azure OpenAI (section 7) and OpenAI-compatible (section 1, like vLLM or
 //! llama.cpp) fakes use the same idea. TGI reads the last user turn out of the rendered prompt
 //! (Llama 3 `<|start_header_id|>user<|end_header_id|>` or ChatML `<|im_start|>user`, else the

@@ -353,6 +353,89 @@ async fn validation_rules_reject_like_the_real_api() {
     assert_eq!(missing.json()["error"]["type"], "not_found_error");
 }
 
+/// Thinking blocks sent back in assistant turns: each needs its signature, and with thinking
+/// on, a tool loop's final assistant message (the one with the `tool_use` blocks) must start
+/// with its thinking block (shared/reference/clouds.md §5.3, items 17-18).
+#[tokio::test]
+async fn thinking_blocks_need_a_signature_and_come_first_in_a_tool_loop() {
+    let fake = FakeUpstream::anthropic().await;
+    let thinking =
+        json!({"type": "thinking", "thinking": "Call the tool.", "signature": "EqQBsig"});
+    let tool_use = json!({"type": "tool_use", "id": "toolu_01Abc", "name": "get_weather", "input": {"city": "Paris"}});
+    let text = json!({"type": "text", "text": "Checking."});
+    let result = json!({"type": "tool_result", "tool_use_id": "toolu_01Abc", "content": "18"});
+    let body = |messages: Value, thinking_on: bool| {
+        let mut b = json!({"model": "claude-sonnet-4-5", "max_tokens": 4096,
+            "tools": [weather_tool()], "messages": messages});
+        if thinking_on {
+            b["thinking"] = json!({"type": "enabled", "budget_tokens": 1024});
+        }
+        b
+    };
+    let tool_loop = |assistant: Value, thinking_on: bool| {
+        body(
+            json!([{"role": "user", "content": "Weather in Paris?"},
+                   {"role": "assistant", "content": assistant},
+                   {"role": "user", "content": [result]}]),
+            thinking_on,
+        )
+    };
+    let rejected = [
+        (
+            tool_loop(json!([text, tool_use]), true),
+            "messages.1.content.0.type: Expected `thinking` or `redacted_thinking`, but found `text`. \
+             When `thinking` is enabled, a final `assistant` message must start with a thinking block",
+        ),
+        (tool_loop(json!([tool_use]), true), "but found `tool_use`"),
+        (
+            tool_loop(json!([text, thinking, tool_use]), true),
+            "but found `text`",
+        ),
+        (
+            tool_loop(
+                json!([{"type": "thinking", "thinking": "Call the tool.", "signature": ""}, tool_use]),
+                true,
+            ),
+            "messages.1.content.0: Invalid `signature` in `thinking` block",
+        ),
+        (
+            tool_loop(
+                json!([{"type": "thinking", "thinking": "Call the tool."}, tool_use]),
+                false,
+            ),
+            "messages.1.content.0.thinking.signature: Field required",
+        ),
+    ];
+    for (b, expected) in rejected {
+        let r = anthropic(fake.addr(), &b).await;
+        assert_eq!(r.status, 400, "{b}");
+        let message = r.json()["error"]["message"].as_str().unwrap().to_string();
+        assert!(message.contains(expected), "{b}\n  got: {message}");
+    }
+    let accepted = [
+        tool_loop(json!([thinking, text, tool_use]), true),
+        tool_loop(
+            json!([{"type": "redacted_thinking", "data": "EmwKAhgB"}, tool_use]),
+            true,
+        ),
+        // Thinking off: no thinking block is needed.
+        tool_loop(json!([text, tool_use]), false),
+        // A tool loop that ended (the model answered) needs none either.
+        body(
+            json!([{"role": "user", "content": "Weather in Paris?"},
+                   {"role": "assistant", "content": [text, tool_use]},
+                   {"role": "user", "content": [result]},
+                   {"role": "assistant", "content": "It is 18 °C."},
+                   {"role": "user", "content": "Thanks!"}]),
+            true,
+        ),
+    ];
+    for b in accepted {
+        let r = anthropic(fake.addr(), &b).await;
+        assert_eq!(r.status, 200, "{b}\n{}", r.text());
+    }
+}
+
 #[tokio::test]
 async fn tool_round_trip_from_the_reference_is_accepted() {
     let fake = FakeUpstream::anthropic().await;
