@@ -5,6 +5,7 @@ use std::time::Duration;
 use rosetta_testkit::FakeUpstream;
 use serde_json::{Value, json};
 
+use super::responses_support::events;
 use super::support::{Proxy, chat, post, stream, tools};
 
 const KEY: &str = "sk-ant-test-0123456789";
@@ -431,4 +432,167 @@ async fn no_search_tool_without_web_search_options() {
     assert_eq!(r.json()["choices"][0]["finish_reason"], "tool_calls");
     post(&url(&proxy), &chat("claude-sonnet-4-5", "SEARCH rosetta")).await;
     assert!(fake.requests()[1].body.get("tools").is_none());
+}
+
+fn responses_url(p: &Proxy) -> String {
+    p.url("/anthropic/v1/responses")
+}
+
+/// The fake's thinking signature: `EqQBCkgIARABGAIiQ` and 40 letters and digits.
+fn assert_fake_signature(s: &Value) {
+    let s = s.as_str().unwrap_or_else(|| panic!("a signature: {s}"));
+    let tail = s.strip_prefix("EqQBCkgIARABGAIiQ").expect(s);
+    assert_eq!(tail.len(), 40, "{s}");
+    assert!(tail.chars().all(|c| c.is_ascii_alphanumeric()), "{s}");
+}
+
+/// The thinking block first in the assistant turn the fake received last.
+fn sent_thinking_block(fake: &FakeUpstream) -> Value {
+    let sent = fake.requests().last().unwrap().body.clone();
+    let assistant = sent["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rfind(|m| m["role"] == "assistant")
+        .unwrap_or_else(|| panic!("an assistant turn: {sent}"))
+        .clone();
+    assistant["content"][0].clone()
+}
+
+/// Through the Responses API the thinking block's signature is the reasoning item's
+/// encrypted_content, whole and streamed; a client that sends the items back (as stateless
+/// clients do) gets it to Anthropic as the signed thinking block, first in that turn.
+#[tokio::test]
+async fn the_thinking_signature_survives_a_responses_round_trip() {
+    let (fake, proxy) = setup().await;
+    let ask = json!({"model": "claude-sonnet-4-5", "input": "THINK about Paris",
+        "reasoning": {"effort": "high"}, "store": false});
+    let r = post(&responses_url(&proxy), &ask).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let whole = r.json();
+    let reasoning = &whole["output"][0];
+    assert_eq!(reasoning["type"], "reasoning", "{whole}");
+    assert_fake_signature(&reasoning["encrypted_content"]);
+    let thinking = reasoning["content"][0]["text"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(!thinking.is_empty(), "{whole}");
+    assert_eq!(whole["output"][1]["type"], "message", "{whole}");
+
+    let mut streamed = ask.clone();
+    streamed["stream"] = json!(true);
+    let ev = events(&stream(&responses_url(&proxy), &streamed).await);
+    ev.assert_valid();
+    let done = ev.of("response.output_item.done")[0]["item"].clone();
+    assert_eq!(done["type"], "reasoning", "{done}");
+    assert_fake_signature(&done["encrypted_content"]);
+    assert_ne!(
+        done["encrypted_content"], reasoning["encrypted_content"],
+        "each answer has its own signature"
+    );
+    assert_eq!(ev.terminal()["response"]["output"][0], done);
+
+    // The next turn, with the whole output sent back: the signature reaches Anthropic as it came.
+    let mut input = vec![json!({"role": "user", "content": "THINK about Paris"})];
+    input.extend(whole["output"].as_array().unwrap().iter().cloned());
+    input.push(json!({"role": "user", "content": "And Lyon?"}));
+    let next = json!({"model": "claude-sonnet-4-5", "input": input,
+        "reasoning": {"effort": "high"}, "store": false});
+    let r = post(&responses_url(&proxy), &next).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        sent_thinking_block(&fake),
+        json!({"type": "thinking", "thinking": thinking,
+               "signature": reasoning["encrypted_content"]})
+    );
+}
+
+/// A tool loop through the Responses API keeps thinking on: the reasoning item, the message
+/// and the function_call sent back with the function_call_output become one assistant turn
+/// that starts with the signed thinking block, which the fake, like Anthropic, requires.
+#[tokio::test]
+async fn a_responses_tool_loop_sends_the_signed_thinking_block_first() {
+    let (fake, proxy) = setup().await;
+    let tool = json!({"type": "function", "name": "get_weather",
+        "description": "Current weather for a city",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
+            "required": ["city"]}});
+    for streamed in [false, true] {
+        let ask = json!({"model": "claude-sonnet-4-5", "input": "THINK: weather in Paris?",
+            "tools": [tool], "reasoning": {"effort": "high"}, "store": false,
+            "stream": streamed});
+        let output = if streamed {
+            let ev = events(&stream(&responses_url(&proxy), &ask).await);
+            ev.assert_valid();
+            ev.terminal()["response"]["output"].clone()
+        } else {
+            let r = post(&responses_url(&proxy), &ask).await;
+            assert_eq!(r.status, 200, "{}", r.text);
+            r.json()["output"].clone()
+        };
+        let kinds: Vec<&Value> = output
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| &i["type"])
+            .collect();
+        assert_eq!(kinds, ["reasoning", "message", "function_call"], "{output}");
+        let reasoning = &output[0];
+        assert_fake_signature(&reasoning["encrypted_content"]);
+        let call_id = output[2]["call_id"].clone();
+        let mut input = vec![json!({"role": "user", "content": "THINK: weather in Paris?"})];
+        input.extend(output.as_array().unwrap().iter().cloned());
+        input.push(json!({"type": "function_call_output", "call_id": call_id,
+            "output": "{\"temp_c\":18}"}));
+        let next = json!({"model": "claude-sonnet-4-5", "input": input, "tools": [tool],
+            "reasoning": {"effort": "high"}, "store": false, "stream": streamed});
+        let answer = if streamed {
+            let ev = events(&stream(&responses_url(&proxy), &next).await);
+            ev.assert_valid();
+            ev.text_deltas()
+        } else {
+            let r = post(&responses_url(&proxy), &next).await;
+            assert_eq!(r.status, 200, "{}", r.text);
+            super::responses::output_text(&r.json())
+        };
+        assert_eq!(answer, "Tool said: {\"temp_c\":18}");
+        let sent = fake.requests().last().unwrap().body.clone();
+        assert_eq!(sent["thinking"]["type"], "enabled", "{sent}");
+        assert_eq!(
+            sent_thinking_block(&fake),
+            json!({"type": "thinking",
+                   "thinking": reasoning["content"][0]["text"],
+                   "signature": reasoning["encrypted_content"]}),
+            "{sent}"
+        );
+    }
+}
+
+/// A chat client keeps no signature: while its tool loop continues (tool results last, or
+/// followed by a new user message, which Anthropic merges into the same turn), thinking
+/// stays off, since Anthropic would want the tool_use turn's signed thinking block first.
+#[tokio::test]
+async fn thinking_is_off_while_an_unsigned_tool_loop_continues() {
+    let (fake, proxy) = setup().await;
+    let call = json!({"id": "toolu_01Abc", "type": "function",
+        "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}});
+    for trailing in [None, Some("Answer in one sentence.")] {
+        let mut messages = vec![
+            json!({"role": "user", "content": "Weather in Paris?"}),
+            json!({"role": "assistant", "content": "Checking.", "tool_calls": [call],
+                   "reasoning_content": "Call the tool."}),
+            json!({"role": "tool", "tool_call_id": "toolu_01Abc", "content": "18"}),
+        ];
+        if let Some(text) = trailing {
+            messages.push(json!({"role": "user", "content": text}));
+        }
+        let body = json!({"model": "claude-sonnet-4-5", "messages": messages,
+            "reasoning_effort": "high", "tools": tools()});
+        let r = post(&url(&proxy), &body).await;
+        assert_eq!(r.status, 200, "{trailing:?}: {}", r.text);
+        let sent = fake.requests().last().unwrap().body.clone();
+        assert!(sent.get("thinking").is_none(), "{sent}");
+        assert_eq!(sent["messages"][1]["content"][0]["type"], "text", "{sent}");
+    }
 }
