@@ -22,6 +22,7 @@ on_both!(
     a_stored_response_is_visible_only_to_its_key,
     two_instances_on_one_store_share_conversations,
     responses_calls_are_recorded_in_the_ledger_like_chat_calls,
+    a_chained_tool_loop_sends_the_stored_thinking_signature_back,
 );
 use super::responses::output_text;
 use super::responses_support::events;
@@ -446,4 +447,46 @@ async fn responses_calls_are_recorded_in_the_ledger_like_chat_calls(db: &Db) {
         row.cost_nano > 0,
         "the shipped anthropic pricing charges it: {row:?}"
     );
+}
+
+/// A tool loop chained with previous_response_id: the stored reasoning item keeps the
+/// thinking block's signature, so the next call, streamed or not, reaches Anthropic with
+/// thinking on and the signed thinking block first in the turn that called the tool.
+async fn a_chained_tool_loop_sends_the_stored_thinking_signature_back(db: &Db) {
+    let rig = rig(Some(db), None).await;
+    let tool = json!({"type": "function", "name": "get_weather",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}});
+    for streamed in [false, true] {
+        let first = json!({"model": "claude-sonnet-4-5", "input": "THINK: weather in Paris?",
+            "tools": [tool], "reasoning": {"effort": "high"}, "stream": streamed});
+        let a = if streamed {
+            let ev = events(&stream(&rig.url(""), &first).await);
+            ev.assert_valid();
+            ev.terminal()["response"].clone()
+        } else {
+            let r = rig.create(first, None).await;
+            assert_eq!(r.status, 200, "{}", r.text);
+            r.json()
+        };
+        let reasoning = a["output"][0].clone();
+        assert_eq!(reasoning["type"], "reasoning", "{a}");
+        assert!(reasoning["encrypted_content"].is_string(), "{a}");
+        let call = a["output"][2].clone();
+        assert_eq!(call["type"], "function_call", "{a}");
+        let next = json!({"model": "claude-sonnet-4-5", "previous_response_id": a["id"],
+            "tools": [tool], "reasoning": {"effort": "high"},
+            "input": [{"type": "function_call_output", "call_id": call["call_id"],
+                       "output": "18"}]});
+        let b = rig.create(next, None).await;
+        assert_eq!(b.status, 200, "{}", b.text);
+        assert_eq!(output_text(&b.json()), "Tool said: 18");
+        let sent = rig.fake.requests().last().unwrap().body.clone();
+        assert_eq!(sent["thinking"]["type"], "enabled", "{sent}");
+        assert_eq!(
+            sent["messages"][1]["content"][0],
+            json!({"type": "thinking", "thinking": reasoning["content"][0]["text"],
+                   "signature": reasoning["encrypted_content"]}),
+            "{sent}"
+        );
+    }
 }
