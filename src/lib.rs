@@ -34,38 +34,13 @@
 //! - [`golden`]: `rosetta test`, golden cases run through the same pure phases as the server.
 #![forbid(unsafe_code)]
 
-pub mod answer;
-pub mod auth;
-pub mod body;
-pub mod buffers;
 pub mod cli;
-pub mod clock;
-pub mod conn;
 pub mod dialect;
 pub mod error;
-pub mod framing;
-pub mod golden;
-pub mod intake;
-pub mod json_cost;
 pub mod ledger;
 pub mod limits;
 pub mod mapping;
-pub mod memory;
-pub mod openai;
-pub mod path;
-pub mod pool;
-pub mod pricing;
-pub mod proxy;
-pub mod redact;
-pub mod redact_body;
-pub mod reload;
-pub mod responses_routes;
-pub mod responses_turn;
-pub mod rewrite;
-pub mod router;
-pub mod server;
-pub mod spec;
-pub mod telemetry;
-pub mod template;
-pub mod trace;
+pub mod ops;
+pub mod serving;
+pub mod translate;
 pub mod upstream;

@@ -22,7 +22,7 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 
 use super::{Check, Denial, civil_from_days, day_of, days_from_civil};
-use crate::pricing::{deserialize_nano, format_money};
+use crate::mapping::pricing::{deserialize_nano, format_money};
 
 /// The largest cost limit accepted, in currency units.
 pub const MAX_LIMIT_UNITS: i64 = 1_000_000_000;
@@ -464,7 +464,8 @@ fn key_of(line: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ledger::{NANO, parse_day};
+    use crate::ledger::parse_day;
+    use crate::mapping::pricing::NANO;
 
     const GOOD: &str = "# budgets\ncurrency: USD   # optional label\nusers:\n  \"*\":   {cost_per_day: 5.00, requests_per_day: 500}\n  alice@example.com: {cost_per_month: 100}\n  bob:\n    cost_per_day: 0.075\n    requests_per_month: 0\nkeys:\n  \"*\":    {requests_per_day: 10000}\n  team-a: {cost_per_month: 1000, requests_per_day: 20000}\n";
 

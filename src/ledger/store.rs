@@ -44,7 +44,7 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::{Any, AnyConnection, AnyPool, AssertSqlSafe, Connection, Row, SqlSafeStr, Transaction};
 use tokio::sync::OnceCell;
 
-use crate::clock::Clock;
+use crate::ops::clock::Clock;
 
 use super::responses::ResponseStore;
 use super::{Check, Denial, GroupBy, Record, ReportRow, Store, StoreError};

@@ -30,8 +30,8 @@ use tokio::time::{Instant, sleep_until, timeout, timeout_at};
 
 use super::responses::Responses;
 use super::{Check, Denial, GroupBy, Record, ReportRow, Store, StoreError};
-use crate::clock::Clock;
-use crate::telemetry::Metrics;
+use crate::ops::clock::Clock;
+use crate::ops::telemetry::Metrics;
 
 /// How many messages the task takes from the channel at a time.
 const RECV_CHUNK: usize = 1024;

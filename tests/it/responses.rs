@@ -490,7 +490,12 @@ async fn hosted_web_search_is_translated_or_named_as_dropped() {
                 assert_eq!(sent["tools"][0], json!({"googleSearch": {}}), "{sent}");
             }
             _ => {
-                assert_eq!(dropped.as_deref(), Some("tools[0]:web_search"), "{}", up.name);
+                assert_eq!(
+                    dropped.as_deref(),
+                    Some("tools[0]:web_search"),
+                    "{}",
+                    up.name
+                );
                 assert!(!text.contains("web_search"), "{}: {text}", up.name);
             }
         }

@@ -11,7 +11,7 @@ use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use rosetta::server::{State, serve};
+use rosetta::serving::server::{State, serve};
 use rosetta_testkit::FakeUpstream;
 use serde_json::Value;
 use tokio::net::TcpListener;

@@ -1,0 +1,8 @@
+//! The engine of one call: prepare the upstream request, run it, translate the answer.
+
+pub mod body;
+pub mod framing;
+pub mod golden;
+pub mod proxy;
+pub mod request;
+pub mod rewrite;
