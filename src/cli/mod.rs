@@ -467,7 +467,7 @@ pub struct AccountingArgs {
     pub admin_keys: Option<crate::serving::auth::Secret>,
     /// How long a stored Response (`POST /v1/responses` with `store`) is kept in the ledger's
     /// database before it is purged: `30d`, `12h`, ...; `0`: responses are not stored.
-    #[arg(long, env = "ROSETTA_RESPONSES_TTL", default_value = "30d", value_parser = mapping::parse_duration, value_name = "DURATION")]
+    #[arg(long, env = "ROSETTA_RESPONSES_TTL", default_value = "30d", value_parser = mapping::compile::values::parse_duration, value_name = "DURATION")]
     pub responses_ttl: std::time::Duration,
 }
 
@@ -611,18 +611,18 @@ pub struct EdgeArgs {
     /// How long a client may take to send its request line and headers (also the longest an
     /// idle keep-alive connection, or an HTTP/2 connection with no request running, stays
     /// open); `0` turns it off.
-    #[arg(long, env = "ROSETTA_HEADER_TIMEOUT", default_value = "10s", value_parser = mapping::parse_duration)]
+    #[arg(long, env = "ROSETTA_HEADER_TIMEOUT", default_value = "10s", value_parser = mapping::compile::values::parse_duration)]
     pub header_timeout: std::time::Duration,
     /// How long a client may take to send its whole request body (408 past it); `0` turns it
     /// off.
-    #[arg(long, env = "ROSETTA_BODY_TIMEOUT", default_value = "60s", value_parser = mapping::parse_duration)]
+    #[arg(long, env = "ROSETTA_BODY_TIMEOUT", default_value = "60s", value_parser = mapping::compile::values::parse_duration)]
     pub body_timeout: std::time::Duration,
     /// API calls served at once (streams count until their last byte); past it, 503 with
     /// `retry-after: 1`. `/health` and `/metrics` are never limited. `0`: no limit.
     #[arg(long, env = "ROSETTA_MAX_CONCURRENT", default_value_t = crate::limits::DEFAULT_MAX_CONCURRENT)]
     pub max_concurrent: usize,
     /// After SIGTERM or SIGINT, how long in-flight requests and streams may still run.
-    #[arg(long, env = "ROSETTA_SHUTDOWN_GRACE", default_value = "30s", value_parser = mapping::parse_duration)]
+    #[arg(long, env = "ROSETTA_SHUTDOWN_GRACE", default_value = "30s", value_parser = mapping::compile::values::parse_duration)]
     pub shutdown_grace: std::time::Duration,
     /// Largest frame of an upstream stream (one SSE event with all its lines, one NDJSON line);
     /// past it the stream ends with an error event and the upstream connection is closed.

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
 
 use crate::dialect::answer::Usage;
-use crate::mapping::glob;
+use crate::mapping::glob::glob;
 
 /// Nano-units per unit of currency: every amount of money (prices, costs, budgets) is an
 /// integer count of them.
