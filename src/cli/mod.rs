@@ -9,7 +9,8 @@ use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::mapping::{self, Mapping};
 use crate::serving::reload;
-use crate::serving::server::{self, State};
+use crate::serving::server;
+use crate::serving::state::State;
 
 /// Rosetta: put any LLM API behind an OpenAI-compatible endpoint.
 #[derive(Debug, Parser)]

@@ -1,7 +1,7 @@
 //! Request tracing for debugging one call end to end.
 //!
 //! When tracing is on for a request (`rosetta serve --trace all`, or `--trace header` and the
-//! client sends `x-rosetta-trace: 1`), Rosetta logs at `info` level, target `rosetta::ops::trace`,
+//! client sends `x-rosetta-trace: 1`), Rosetta logs at `info` level, target `rosetta::trace`,
 //! under the request's id: the OpenAI request as received, the upstream request as sent, the
 //! upstream's answer (the whole body, or each stream frame next to the OpenAI bytes it became)
 //! and what the client got. Header values and query parameters whose names look secret

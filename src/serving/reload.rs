@@ -23,7 +23,7 @@ use notify::Watcher as _;
 use tokio::sync::mpsc;
 
 use crate::mapping::{self, LoadError, Mapping};
-use crate::serving::server::{MappingSet, State};
+use crate::serving::state::{MappingSet, State};
 
 /// The process environment, or a stand-in (tests), as `${VAR}` lookups for every load.
 pub type SharedEnv = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;

@@ -172,7 +172,7 @@ impl Body for RewriteBody {
                         this.rewriter.feed(&data, &mut this.out);
                         if let Some(id) = &this.trace {
                             tracing::info!(
-                                target: "rosetta::ops::trace",
+                                target: "rosetta::trace",
                                 id = %id,
                                 upstream = %crate::ops::trace::text(&data),
                                 sent = %crate::ops::trace::text(&this.out[before..]),
@@ -211,7 +211,7 @@ impl Body for RewriteBody {
             }
             if let (Some(id), Some(why)) = (&this.trace, ended) {
                 tracing::info!(
-                    target: "rosetta::ops::trace",
+                    target: "rosetta::trace",
                     id = %id,
                     sent = %crate::ops::trace::text(&this.out[before..]),
                     "stream end: {why}"

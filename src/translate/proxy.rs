@@ -219,7 +219,7 @@ pub async fn run(call: Call<'_>) -> Result<Response<ProxyBody>, ProxyError> {
     let headers = upstream_headers(mapping, &response);
     if let Some(id) = &call.trace {
         tracing::info!(
-            target: "rosetta::ops::trace",
+            target: "rosetta::trace",
             id = %id,
             status = response.status().as_u16(),
             headers = %trace::headers(response.headers()),
@@ -269,7 +269,7 @@ pub async fn run(call: Call<'_>) -> Result<Response<ProxyBody>, ProxyError> {
     let max = call.limits.max_upstream_body;
     let body = read_body(response.into_body(), mapping.upstream.idle_timeout, max).await?;
     if let Some(id) = &call.trace {
-        tracing::info!(target: "rosetta::ops::trace", id = %id, body = %trace::text(&body), "upstream body");
+        tracing::info!(target: "rosetta::trace", id = %id, body = %trace::text(&body), "upstream body");
     }
     let (body, usage) = translate_whole(
         mapping,
@@ -285,7 +285,7 @@ pub async fn run(call: Call<'_>) -> Result<Response<ProxyBody>, ProxyError> {
         tab.succeeded(&usage);
     }
     if let Some(id) = &call.trace {
-        tracing::info!(target: "rosetta::ops::trace", id = %id, status = 200, body = %body, "client response");
+        tracing::info!(target: "rosetta::trace", id = %id, status = 200, body = %body, "client response");
     }
     let mut resp = Response::new(full(
         serde_json::to_vec(&body).expect("a JSON value always serializes"),
@@ -338,7 +338,7 @@ async fn send_with_retries(call: &Call<'_>) -> Result<Answered, ProxyError> {
         if let Some(id) = &call.trace {
             let r = &prepared.request;
             tracing::info!(
-                target: "rosetta::ops::trace",
+                target: "rosetta::trace",
                 id = %id,
                 attempt,
                 method = %r.method(),

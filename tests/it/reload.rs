@@ -268,7 +268,7 @@ async fn overrides_apply_to_every_load() {
     let first = source.load().unwrap();
     assert!(first.mappings[0].always_include_usage);
     assert_eq!(first.fingerprint, Fingerprint::read(&dir));
-    let state = Arc::new(rosetta::serving::server::State::new(first.mappings));
+    let state = Arc::new(rosetta::serving::state::State::new(first.mappings));
     let reloader = Reloader::new(Arc::clone(&state), source, first.fingerprint);
     write(&dir, "local.yaml", &local("model-b", ""));
     assert!(matches!(

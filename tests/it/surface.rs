@@ -440,7 +440,7 @@ async fn trace_switch_logs_one_request_end_to_end_with_keys_redacted() {
         .map(String::from)
         .collect();
     assert!(
-        !later.iter().any(|l| l.contains("rosetta::ops::trace")),
+        !later.iter().any(|l| l.contains("rosetta::trace")),
         "a request without the header is not traced: {later:?}"
     );
 }

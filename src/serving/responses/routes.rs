@@ -10,8 +10,9 @@ use serde_json::json;
 use crate::error::ProxyError;
 use crate::ledger::responses::{MAX_LIMIT, Responses, StoredResponse, page_items};
 use crate::serving::auth::KeyName;
+use crate::serving::reply::json_response;
 use crate::serving::responses::turn::owner;
-use crate::serving::server::{State, json_response};
+use crate::serving::state::State;
 use crate::translate::body::ProxyBody;
 
 /// Answers a request on the stored response `id`; `rest` is what follows the id.
