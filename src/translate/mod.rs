@@ -6,3 +6,4 @@ pub mod golden;
 pub mod proxy;
 pub mod request;
 pub mod rewrite;
+pub mod send;

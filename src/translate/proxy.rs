@@ -4,7 +4,7 @@
 //! are pure and public: `rosetta test` runs golden cases through exactly these.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
 use http::header::CONTENT_TYPE;
@@ -18,15 +18,16 @@ use crate::dialect::openai;
 use crate::error::ProxyError;
 use crate::ledger::tab::Tab;
 use crate::limits::Limits;
-use crate::mapping::{Endpoint, Mapping, Op, RetryPolicy};
+use crate::mapping::{Endpoint, Mapping, Op};
 use crate::ops::telemetry::Metrics;
 use crate::ops::trace;
 use crate::translate::body::{ProxyBody, RewriteBody, full};
 use crate::translate::rewrite::{StreamRewriter, eval_fields};
+use crate::translate::send::{Answered, send_with_retries};
 use crate::upstream::pool::Pool;
 use crate::upstream::{
-    SendError, UpstreamClient, answered_json, build_request, header_object, read_body, send,
-    snippet, upstream_error,
+    UpstreamClient, answered_json, build_request, header_object, read_body, send, snippet,
+    upstream_error,
 };
 
 /// Everything one call needs.
@@ -293,180 +294,6 @@ pub async fn run(call: Call<'_>) -> Result<Response<ProxyBody>, ProxyError> {
     resp.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     Ok(resp)
-}
-
-/// A success status from an endpoint, and how to read its body.
-struct Answered {
-    response: Response<hyper::body::Incoming>,
-    stream: bool,
-    include_usage: bool,
-}
-
-/// Sends a call's upstream request until an endpoint answers with a success, retrying before
-/// anything reaches the client: on the failures `upstream.retry.on` names, at most
-/// `retry.attempts` tries, backing off exponentially with jitter (an upstream's `retry-after`
-/// is honoured), and never starting a try past `retry.budget`. A retry goes to an endpoint
-/// this call has not tried when one is in rotation, without waiting. Every outcome feeds the
-/// endpoints' passive health.
-async fn send_with_retries(call: &Call<'_>) -> Result<Answered, ProxyError> {
-    let mapping = call.mapping;
-    let up = &mapping.upstream;
-    let policy = &up.retry;
-    if call.has_fallback && call.pool.all_out() {
-        return Err(ProxyError::Unreachable {
-            message: format!(
-                "every endpoint of mapping {:?} is out of rotation after repeated failures",
-                mapping.name
-            ),
-        });
-    }
-    let mut tried: Vec<usize> = Vec::new();
-    let mut next = call.pool.pick(&up.endpoints, &tried);
-    let mut attempt = 1;
-    loop {
-        let i = next;
-        let endpoint = &up.endpoints[i];
-        let prepared = prepare_for(
-            mapping,
-            call.op,
-            &call.request,
-            call.client_headers,
-            endpoint,
-        )?;
-        // The path only: query values may hold secrets from the environment.
-        tracing::debug!(endpoint = %endpoint.label, path = %prepared.request.uri().path(), attempt, "upstream request");
-        if let Some(id) = &call.trace {
-            let r = &prepared.request;
-            tracing::info!(
-                target: "rosetta::trace",
-                id = %id,
-                attempt,
-                method = %r.method(),
-                url = %trace::uri(r.uri()),
-                headers = %trace::headers(r.headers()),
-                body = %trace::text(&trace::full_bytes(r.body())),
-                "upstream request"
-            );
-        }
-        let Prepared {
-            request,
-            stream,
-            include_usage,
-        } = prepared;
-        call.pool.sent(i);
-        let sent = Instant::now();
-        let outcome = send(mapping, call.client, request).await;
-        call.metrics
-            .upstream_duration
-            .with_label_values(&[&mapping.name, call.op.name()])
-            .observe(sent.elapsed().as_secs_f64());
-        let (error, reason, retryable, hold) = match outcome {
-            Ok(response) if response.status().is_success() => {
-                call.pool.success(i);
-                return Ok(Answered {
-                    response,
-                    stream,
-                    include_usage,
-                });
-            }
-            Ok(response) => {
-                let status = response.status().as_u16();
-                let hold = retry_after(response.headers());
-                let error = upstream_error(mapping, response, call.limits.max_upstream_body).await;
-                if status != 429 && status < 500 {
-                    // The endpoint is up; the request is what it refused.
-                    call.pool.success(i);
-                    return Err(error);
-                }
-                let reason = if status == 429 { "429" } else { "5xx" };
-                (error, reason, policy.retries_status(status), hold)
-            }
-            Err(SendError { error, connect }) => {
-                let (reason, retryable) = if connect {
-                    ("connect", policy.on_connect)
-                } else {
-                    ("timeout", policy.on_timeout)
-                };
-                (error, reason, retryable, None)
-            }
-        };
-        let message = error.to_string();
-        if call.pool.failure(i, &up.health, &message, hold) {
-            call.metrics
-                .endpoint_ejections
-                .with_label_values(&[&mapping.name, &endpoint.label])
-                .inc();
-            tracing::warn!(mapping = %mapping.name, endpoint = %endpoint.label, error = %message, "endpoint taken out of rotation");
-        }
-        tried.push(i);
-        if !retryable || attempt >= policy.attempts {
-            return Err(error);
-        }
-        next = call.pool.pick(&up.endpoints, &tried);
-        let same_endpoint = tried.contains(&next);
-        if same_endpoint && hold.is_some_and(|h| h > policy.max_backoff) {
-            // The upstream asks for a longer wait than a proxy should hold a request: the
-            // client gets the error with its `retry-after` and decides.
-            return Err(error);
-        }
-        let delay = if same_endpoint {
-            backoff(policy, attempt, hold)
-        } else {
-            Duration::ZERO
-        };
-        if call.started.elapsed() + delay > policy.budget {
-            tracing::debug!(?delay, "no retry: past the retry budget");
-            return Err(error);
-        }
-        call.metrics
-            .upstream_retries
-            .with_label_values(&[&mapping.name, reason])
-            .inc();
-        tracing::info!(mapping = %mapping.name, endpoint = %up.endpoints[next].label, attempt = attempt + 1, ?delay, error = %message, "retrying");
-        if !delay.is_zero() {
-            tokio::time::sleep(delay).await;
-        }
-        attempt += 1;
-    }
-}
-
-/// The delay before try `attempt + 1`: `backoff · 2^(attempt-1)` capped at `max_backoff`,
-/// with equal jitter (half fixed, half random), and at least an upstream's `retry-after`.
-pub fn backoff(policy: &RetryPolicy, attempt: u32, hold: Option<Duration>) -> Duration {
-    let exp = policy
-        .backoff
-        .saturating_mul(1u32 << (attempt - 1).min(16))
-        .min(policy.max_backoff);
-    let half = exp / 2;
-    let jittered = half + half.mul_f64(fastrand::f64());
-    hold.map_or(jittered, |h| h.max(jittered))
-}
-
-/// The wait an upstream asks for: `retry-after-ms`, or `retry-after` in seconds or as an
-/// HTTP date.
-pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let text = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::trim)
-    };
-    if let Some(ms) = text("retry-after-ms").and_then(|v| v.parse::<f64>().ok())
-        && ms.is_finite()
-        && ms >= 0.0
-    {
-        return Some(Duration::from_secs_f64(ms / 1000.0));
-    }
-    let v = text("retry-after")?;
-    if let Ok(secs) = v.parse::<f64>() {
-        return (secs.is_finite() && secs >= 0.0)
-            .then(|| Duration::from_secs_f64(secs.min(86_400.0)));
-    }
-    let when = httpdate::parse_http_date(v).ok()?;
-    Some(
-        when.duration_since(std::time::SystemTime::now())
-            .unwrap_or(Duration::ZERO),
-    )
 }
 
 /// The upstream's own model listing through the mapping's `models` route, normalized to

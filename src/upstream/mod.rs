@@ -1,6 +1,7 @@
 //! The upstream side of a call: the pooled client, request rendering, body reading, errors.
 
 pub mod pool;
+pub mod retries;
 
 use std::time::Duration;
 
