@@ -167,7 +167,8 @@ impl State {
     }
 
     /// The redactors of the current secrets (the mappings', the inbound keys', the admin
-    /// keys'): what every string passes through on its way to a client ([`Shield`]).
+    /// keys'): what every string passes through on its way to a client
+    /// ([`crate::serving::shield::Shield`]).
     pub fn redactors(&self) -> Vec<Arc<Redactor>> {
         let mut out = vec![self.redactor.load_full(), self.auth.redactor()];
         out.extend(self.admin.as_ref().map(Auth::redactor));

@@ -1,6 +1,6 @@
 //! Compiling one mapping file into a [`Mapping`]: the top-level sections (models, options,
 //! defs, errors) here; the upstream, the routes, the stream rules and the prices each in their
-//! own file. Every error is collected in [`Ctx`], with its location, and reported together.
+//! own file. Every error is collected in `Ctx`, with its location, and reported together.
 
 mod pricing;
 mod routes;

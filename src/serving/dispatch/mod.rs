@@ -1,9 +1,9 @@
 //! One API call, step by step: read the body, pick the mapping and model, charge it to its
 //! caller (and hold its budget), run it with its fallbacks, and finish it.
 //!
-//! [`call`] wraps the steps with the call's metrics and logs; [`dispatch`] runs them in order:
-//! [`read::request`], [`pick::pick`], [`budget::caller`] and [`budget::open_tab`],
-//! [`fallbacks::run_with_fallbacks`], [`finish::finish`].
+//! `call` wraps the steps with the call's metrics and logs; `dispatch` runs them in order:
+//! `read::request`, `pick::pick`, `budget::caller` and `budget::open_tab`,
+//! `fallbacks::run_with_fallbacks`, `finish::finish`.
 
 mod budget;
 mod fallbacks;
