@@ -11,10 +11,10 @@ fn run(template: &str, input: Value) -> Value {
     let y: Yaml = serde_yaml::from_str(template).unwrap();
     let mut errors = Vec::new();
     let defs: Defs = [(
-        "text".to_string(),
-        serde_yaml::from_str("{$lookup: {$type: $}, table: {string: $, array: {$join: \"$[?@.type=='text'].text\"}}}").unwrap(),
-    )]
-    .into();
+            "text".to_string(),
+            serde_yaml::from_str("{$lookup: {$type: $}, table: {string: $, array: {$join: \"$[?@.type=='text'].text\"}}}").unwrap(),
+        )]
+        .into();
     let e = compile(&y, "t", &defs, &mut errors, &mut BTreeSet::new());
     assert!(errors.is_empty(), "{errors:?}");
     let state = json!({"n": 2});

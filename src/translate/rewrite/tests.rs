@@ -10,26 +10,26 @@ const MAPPING: &str = r#"
 upstream: {base_url: "http://x"}
 routes:
   chat:
-path: /s
-response: {content: $.text}
-stream:
-  framing: sse
-  rules:
-    - on: {event: start}
-      set: {input: $.usage.in}
-    - on: {event: ping}
-    - on: {event: block_start, if: {$eq: [$.block.type, tool]}}
-      emit: {tool_calls: {key: $.index, id: $.block.id, name: $.block.name}}
-    - on: {event: delta, if: {$eq: [$.delta.type, text]}}
-      emit: {content: $.delta.text}
-    - on: {event: delta, if: {$eq: [$.delta.type, json]}}
-      emit: {tool_calls: {key: $.index, arguments: $.delta.partial}}
-    - on: {event: stop}
-      emit: {finish_reason: {$lookup: $.reason, table: {done: stop, tool: tool_calls}}, usage: {prompt_tokens: $state.input, completion_tokens: $.out}}
-    - on: {event: oops}
-      emit: {error: $.error}
-    - on: {data: "[DONE]"}
-      emit: {end: true}
+    path: /s
+    response: {content: $.text}
+    stream:
+      framing: sse
+      rules:
+        - on: {event: start}
+          set: {input: $.usage.in}
+        - on: {event: ping}
+        - on: {event: block_start, if: {$eq: [$.block.type, tool]}}
+          emit: {tool_calls: {key: $.index, id: $.block.id, name: $.block.name}}
+        - on: {event: delta, if: {$eq: [$.delta.type, text]}}
+          emit: {content: $.delta.text}
+        - on: {event: delta, if: {$eq: [$.delta.type, json]}}
+          emit: {tool_calls: {key: $.index, arguments: $.delta.partial}}
+        - on: {event: stop}
+          emit: {finish_reason: {$lookup: $.reason, table: {done: stop, tool: tool_calls}}, usage: {prompt_tokens: $state.input, completion_tokens: $.out}}
+        - on: {event: oops}
+          emit: {error: $.error}
+        - on: {data: "[DONE]"}
+          emit: {end: true}
 "#;
 
 fn rewriter(include_usage: bool) -> StreamRewriter {
