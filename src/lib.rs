@@ -5,9 +5,9 @@
 //! - [`cli`]: `rosetta serve` / `check` / `test` / `usage`; `main` only parses flags and calls
 //!   it. The serve command wires the mappings, limits, keys, ledger and reload into the server.
 //! - [`serving`]: the hyper server and everything a request passes before the engine.
-//!   [`serving::server`] accepts connections ([`serving::conn`]) and routes each request by
-//!   path; [`serving::admission`] admits it (inbound keys from [`serving::auth`], the
-//!   concurrency limit); [`serving::shield`] redacts every secret from what is sent back;
+//!   [`serving::server`] accepts connections ([`serving::conn`]), admits each request (its
+//!   inbound key, [`serving::auth`]; the concurrency limit, [`serving::admission`]) and routes
+//!   it by path; [`serving::shield`] redacts every secret from what is sent back;
 //!   [`serving::dispatch`] runs one API call as named steps: read the body
 //!   ([`serving::intake`], [`serving::json_cost`], [`serving::memory`]), pick the mapping
 //!   ([`serving::router`]), charge the caller and hold its budget, run with fallbacks, finish.

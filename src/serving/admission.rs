@@ -1,5 +1,5 @@
-//! Admission: who may come in. [`admit`] checks a request's inbound API key, then the
-//! concurrency limit; [`first_bytes`] is how long a new connection may stay silent.
+//! Admission: the concurrency limit, and how long a new connection may stay silent
+//! ([`first_bytes`]). `serving::server` admits each request: its inbound key, then a [`Permit`].
 //!
 //! [`Admission`] enforces the concurrency limit
 //! ([`crate::limits::Limits::max_concurrent`]): every API call holds a [`Permit`] from before
@@ -7,25 +7,20 @@
 //! client goes away), because the permit travels inside the response body ([`hold`]).
 //! `/health` and `/metrics` never take one.
 
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::AUTHORIZATION;
-use http::{Request, Response};
+use http::Response;
 use http_body_util::BodyExt;
-use hyper::body::{Body, Frame, Incoming, SizeHint};
+use hyper::body::{Body, Frame, SizeHint};
 use prometheus::IntGauge;
 use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::error::Elapsed;
 
-use crate::error::ProxyError;
-use crate::serving::auth::KeyName;
-use crate::serving::state::State;
 use crate::translate::body::ProxyBody;
 
 /// The concurrency limit and the in-flight gauge.
@@ -158,80 +153,6 @@ pub async fn first_bytes(stream: &TcpStream, limit: Duration) -> Result<Opening,
         return Ok(wait.await);
     }
     tokio::time::timeout(limit, wait).await
-}
-
-/// Lets a request in, or says why not. First the inbound API key (every path but `/health`,
-/// and `/metrics` unless `--protect-metrics`): a valid key's name goes into the request's
-/// extensions ([`KeyName`]) and the `Authorization` header is removed, so that no upstream can
-/// ever see it. Then the concurrency limit, for API calls only (not `/metrics`).
-pub fn admit(
-    state: &State,
-    req: &mut Request<Incoming>,
-    segments: &[&str],
-    peer: SocketAddr,
-    request_id: &str,
-) -> Result<Option<Permit>, ProxyError> {
-    let metrics_path = segments == ["metrics"];
-    if segments == ["health"] || (metrics_path && !state.auth.metrics_protected()) {
-        return Ok(None);
-    }
-    if segments.first() == Some(&"admin") {
-        // The admin API has keys of its own; an ordinary API key does not open it.
-        // No admin keys means off, never open: `check` lets everyone in when it has no key.
-        let admin = state.admin.as_ref().filter(|a| a.enabled());
-        return match admin.map(|a| a.check(req.headers())) {
-            None | Some(Ok(None)) => Err(ProxyError::NotFound {
-                message: "the admin API is off (rosetta serve --admin-keys)".into(),
-            }),
-            Some(Ok(Some(_))) => Ok(None),
-            Some(Err(denied)) => {
-                state
-                    .metrics
-                    .rejected
-                    .with_label_values(&["unauthorized"])
-                    .inc();
-                tracing::warn!(id = %request_id, %peer, path = %req.uri().path(), reason = denied.reason(), "admin request refused");
-                Err(ProxyError::Unauthorized {
-                    message: denied.message().into(),
-                })
-            }
-        };
-    }
-    match state.auth.check(req.headers()) {
-        Ok(Some(name)) => {
-            req.headers_mut().remove(AUTHORIZATION);
-            req.extensions_mut().insert::<KeyName>(name);
-        }
-        Ok(None) => {}
-        Err(denied) => {
-            state
-                .metrics
-                .rejected
-                .with_label_values(&["unauthorized"])
-                .inc();
-            // Never the presented key: only why it was refused.
-            tracing::warn!(id = %request_id, %peer, path = %req.uri().path(), reason = denied.reason(), "request refused: no valid API key");
-            return Err(ProxyError::Unauthorized {
-                message: denied.message().into(),
-            });
-        }
-    }
-    if metrics_path {
-        return Ok(None);
-    }
-    match state.admission.try_admit() {
-        Some(p) => Ok(Some(p)),
-        None => {
-            state
-                .metrics
-                .rejected
-                .with_label_values(&["concurrency"])
-                .inc();
-            let limit = state.admission.limit();
-            tracing::warn!(id = %request_id, %peer, limit, "request refused: concurrency limit reached");
-            Err(ProxyError::Overloaded { limit })
-        }
-    }
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use http::header::AUTHORIZATION;
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
@@ -17,8 +18,8 @@ use tokio::net::TcpListener;
 
 use crate::error::ProxyError;
 use crate::serving::admin::admin;
-use crate::serving::admission::Opening;
-use crate::serving::admission::admit;
+use crate::serving::admission::{Opening, Permit};
+use crate::serving::auth::KeyName;
 use crate::serving::conn::{Activity, Ended};
 use crate::serving::dispatch::call;
 use crate::serving::health::health;
@@ -206,6 +207,80 @@ fn with_request_id(mut response: Response<ProxyBody>, request_id: &str) -> Respo
         response.headers_mut().insert("x-request-id", v);
     }
     response
+}
+
+/// Lets a request in, or says why not. First the inbound API key (every path but `/health`,
+/// and `/metrics` unless `--protect-metrics`): a valid key's name goes into the request's
+/// extensions ([`KeyName`]) and the `Authorization` header is removed, so that no upstream can
+/// ever see it. Then the concurrency limit, for API calls only (not `/metrics`).
+fn admit(
+    state: &State,
+    req: &mut Request<Incoming>,
+    segments: &[&str],
+    peer: SocketAddr,
+    request_id: &str,
+) -> Result<Option<Permit>, ProxyError> {
+    let metrics_path = segments == ["metrics"];
+    if segments == ["health"] || (metrics_path && !state.auth.metrics_protected()) {
+        return Ok(None);
+    }
+    if segments.first() == Some(&"admin") {
+        // The admin API has keys of its own; an ordinary API key does not open it.
+        // No admin keys means off, never open: `check` lets everyone in when it has no key.
+        let admin = state.admin.as_ref().filter(|a| a.enabled());
+        return match admin.map(|a| a.check(req.headers())) {
+            None | Some(Ok(None)) => Err(ProxyError::NotFound {
+                message: "the admin API is off (rosetta serve --admin-keys)".into(),
+            }),
+            Some(Ok(Some(_))) => Ok(None),
+            Some(Err(denied)) => {
+                state
+                    .metrics
+                    .rejected
+                    .with_label_values(&["unauthorized"])
+                    .inc();
+                tracing::warn!(id = %request_id, %peer, path = %req.uri().path(), reason = denied.reason(), "admin request refused");
+                Err(ProxyError::Unauthorized {
+                    message: denied.message().into(),
+                })
+            }
+        };
+    }
+    match state.auth.check(req.headers()) {
+        Ok(Some(name)) => {
+            req.headers_mut().remove(AUTHORIZATION);
+            req.extensions_mut().insert::<KeyName>(name);
+        }
+        Ok(None) => {}
+        Err(denied) => {
+            state
+                .metrics
+                .rejected
+                .with_label_values(&["unauthorized"])
+                .inc();
+            // Never the presented key: only why it was refused.
+            tracing::warn!(id = %request_id, %peer, path = %req.uri().path(), reason = denied.reason(), "request refused: no valid API key");
+            return Err(ProxyError::Unauthorized {
+                message: denied.message().into(),
+            });
+        }
+    }
+    if metrics_path {
+        return Ok(None);
+    }
+    match state.admission.try_admit() {
+        Some(p) => Ok(Some(p)),
+        None => {
+            state
+                .metrics
+                .rejected
+                .with_label_values(&["concurrency"])
+                .inc();
+            let limit = state.admission.limit();
+            tracing::warn!(id = %request_id, %peer, limit, "request refused: concurrency limit reached");
+            Err(ProxyError::Overloaded { limit })
+        }
+    }
 }
 
 fn random_id() -> String {
