@@ -7,8 +7,8 @@ use serde_json::json;
 
 use super::check::{checked, echo, kinds, last_response, part, run, usage};
 use super::*;
-use crate::answer::Usage;
 use crate::dialect::StreamWriter;
+use crate::dialect::answer::Usage;
 
 #[test]
 fn a_text_stream() {
