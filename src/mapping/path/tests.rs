@@ -417,7 +417,13 @@ fn golden_values() -> Vec<Value> {
             let path = entry.unwrap().path();
             if path.is_dir() {
                 dirs.push(path);
-            } else if path.extension().is_some_and(|e| e == "yaml") {
+            } else if path.extension().is_some_and(|e| e == "yaml")
+                // Responses cases reuse the chat cases' upstream answers: their values add
+                // time, not new shapes.
+                && !path
+                    .file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("responses-"))
+            {
                 let text = std::fs::read_to_string(&path).unwrap();
                 let y: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
                 if let Ok(v) = serde_json::to_value(&y) {
