@@ -11,8 +11,8 @@ use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use rosetta::mapping::Op;
-use rosetta::proxy;
-use rosetta::redact::{Redactor, Sent};
+use rosetta::ops::redact::{Redactor, Sent};
+use rosetta::translate::proxy;
 use serde_json::Value;
 
 #[path = "common/payloads.rs"]

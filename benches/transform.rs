@@ -15,8 +15,8 @@ use http::HeaderMap;
 use rosetta::dialect::Dialect;
 use rosetta::dialect::responses::Echo;
 use rosetta::mapping::Op;
-use rosetta::proxy;
-use rosetta::rewrite::StreamRewriter;
+use rosetta::translate::proxy;
+use rosetta::translate::rewrite::StreamRewriter;
 use serde_json::{Value, json};
 
 #[path = "common/payloads.rs"]

@@ -66,7 +66,7 @@ fn main() {
         "shape", "body", "values", "parsed", "estimate", "x body", "est/real"
     );
     for (name, body) in shapes {
-        let shape = rosetta::json_cost::measure(body.as_bytes(), 0).unwrap();
+        let shape = rosetta::serving::json_cost::measure(body.as_bytes(), 0).unwrap();
         let before = LIVE.load(Ordering::Relaxed);
         PEAK.store(before, Ordering::Relaxed);
         let v: serde_json::Value = serde_json::from_slice(body.as_bytes()).unwrap();

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use http::HeaderMap;
 use rosetta::mapping::Op;
-use rosetta::proxy;
+use rosetta::translate::proxy;
 use serde_json::Value;
 
 #[path = "../benches/common/payloads.rs"]

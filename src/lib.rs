@@ -1,71 +1,54 @@
 //! Rosetta: a reverse proxy that makes non-OpenAI LLM APIs speak the OpenAI API.
 //!
-//! The request path, module by module:
+//! The request path, folder by folder (each folder uses only the folders listed after it):
 //!
-//! - [`cli`]: `rosetta serve` / `rosetta check`; `main` only parses flags and calls it.
-//! - [`mapping`] loads `mappings/*.yaml` ([`spec`] mirrors the YAML) and compiles each file into
-//!   a [`mapping::Mapping`]: upstream, routes, templates and stream rules, every JSONPath
-//!   ([`path`]) and regex compiled once. Every error is reported with file, line and location.
-//! - [`server`] is the hyper server: `/NAME/v1/chat/completions`, `/NAME/v1/models`, `/health`,
-//!   `/metrics`, and the one place errors become responses. [`conn`] sets hyper up for client
-//!   connections and drives each one (idle HTTP/2 connections closed, graceful shutdown).
-//! - [`reload`] recompiles the mappings directory on SIGHUP or a file change and swaps the new
-//!   set in whole; a broken file keeps the running set.
-//! - [`proxy`] runs one call: renders the upstream request with the [`template`] engine, sends
-//!   it on the mapping's pooled client to an endpoint [`pool`] chooses (retrying before the
-//!   first byte), and translates the answer.
-//! - [`rewrite`] applies a mapping to upstream output: [`framing`] splits the stream into
-//!   events, rules turn them into normalized emissions; [`answer`] is the normalized answer
-//!   (typed events, and the whole [`answer::Answer`]) that both stream and whole answers share.
-//! - [`dialect`] writes the normalized answer in the client's dialect: a
-//!   [`dialect::StreamWriter`] per stream, driven by a [`dialect::Emitter`], and a whole-answer
-//!   renderer; [`dialect::chat`] owns the Chat Completions invariants (ids, `created`,
-//!   role-first deltas, tool-call indexes, finish reasons, usage chunks, `[DONE]`);
-//!   [`dialect::responses`] owns the Responses ones (`response.*` events, sequence numbers,
-//!   output items, the terminal event and the final response a stream leaves to store). [`openai`]
-//!   writes embeddings lists; [`error`] renders every error as OpenAI JSON.
-//! - [`telemetry`]: Prometheus metrics and logging; [`trace`]: one request logged end to end.
-//! - [`auth`]: optional inbound API keys (`Authorization: Bearer`), checked in constant time;
-//!   [`limits`]: body size, header and body read timeouts, the concurrency limit, shutdown grace,
-//!   the caps on upstream frames and bodies; [`buffers`]: what one stream may hold toward a
-//!   slow client.
-//! - [`intake`] reads a request body under the limits: [`json_cost`] measures it before it is
-//!   parsed, [`memory`] keeps the budget of what in-flight requests hold.
-//! - [`golden`]: `rosetta test`, golden cases run through the same pure phases as the server.
+//! - [`cli`]: `rosetta serve` / `check` / `test` / `usage`; `main` only parses flags and calls
+//!   it. The serve command wires the mappings, limits, keys, ledger and reload into the server.
+//! - [`serving`]: the hyper server and everything a request passes before the engine.
+//!   [`serving::server`] accepts connections ([`serving::conn`]), admits each request (its
+//!   inbound key, [`serving::auth`]; the concurrency limit, [`serving::admission`]) and routes
+//!   it by path; [`serving::shield`] redacts every secret from what is sent back;
+//!   [`serving::dispatch`] runs one API call as named steps: read the body
+//!   ([`serving::intake`], [`serving::json_cost`], [`serving::memory`]), pick the mapping
+//!   ([`serving::router`]), charge the caller and hold its budget, run with fallbacks, finish.
+//!   [`serving::responses`] is the Responses API's serving side (a turn, the stored responses);
+//!   [`serving::health`], [`serving::admin`] and [`serving::models`] answer their own paths;
+//!   [`serving::reply`] is the one place errors become responses; [`serving::state`] is what
+//!   connections share, and [`serving::reload`] swaps a recompiled mapping set in whole.
+//! - [`translate`]: the engine of one call. [`translate::request`] checks the OpenAI request;
+//!   [`translate::proxy`] renders the upstream request, sends it ([`translate::send`]: the
+//!   retry loop) and translates the answer: whole, or as a stream through [`translate::body`],
+//!   [`translate::framing`] (events) and [`translate::rewrite`] (rules to normalized
+//!   emissions). [`translate::golden`] is `rosetta test`: golden cases through the same pure
+//!   phases, no socket opened.
+//! - [`upstream`]: the upstream side of a call: the pooled client, building and sending the
+//!   request, reading bodies and errors; [`upstream::pool`] chooses an endpoint (passive
+//!   health), [`upstream::retries`] says how long to wait before a retry.
+//! - [`ledger`]: usage and cost of every call (the tab), budgets, the store (SQLite or
+//!   PostgreSQL) and its writer, reports, and the stored Responses conversations.
+//! - [`mapping`]: the mapping language, load → compile → run. [`mapping::spec`] mirrors the
+//!   YAML, [`mapping::compile`] turns it into the runtime types of [`mapping`] (every JSONPath,
+//!   [`mapping::path`], and template, [`mapping::template`], compiled once) and reports every
+//!   error with file, line and location; [`mapping::pricing`] prices a call.
+//! - [`ops`]: [`ops::telemetry`] (Prometheus metrics and logging), [`ops::trace`] (one request
+//!   logged end to end), [`ops::redact`] (the one redaction function), [`ops::clock`].
+//! - [`dialect`]: the normalized answer ([`dialect::answer`]) and the client dialects that
+//!   write it: [`dialect::chat`] owns the Chat Completions invariants (ids, `created`,
+//!   role-first deltas, tool-call indexes, finish reasons, usage chunks, `[DONE]`),
+//!   [`dialect::responses`] the Responses ones (`response.*` events, sequence numbers, output
+//!   items, the terminal event); [`dialect::openai`] writes embeddings lists.
+//! - [`limits`]: every bound Rosetta applies, as plain configuration, and [`limits::buffers`],
+//!   what one stream may hold toward a slow client.
+//! - [`error`]: [`error::ProxyError`], rendered as OpenAI JSON; shared by all.
 #![forbid(unsafe_code)]
 
-pub mod answer;
-pub mod auth;
-pub mod body;
-pub mod buffers;
 pub mod cli;
-pub mod clock;
-pub mod conn;
 pub mod dialect;
 pub mod error;
-pub mod framing;
-pub mod golden;
-pub mod intake;
-pub mod json_cost;
 pub mod ledger;
 pub mod limits;
 pub mod mapping;
-pub mod memory;
-pub mod openai;
-pub mod path;
-pub mod pool;
-pub mod pricing;
-pub mod proxy;
-pub mod redact;
-pub mod redact_body;
-pub mod reload;
-pub mod responses_routes;
-pub mod responses_turn;
-pub mod rewrite;
-pub mod router;
-pub mod server;
-pub mod spec;
-pub mod telemetry;
-pub mod template;
-pub mod trace;
+pub mod ops;
+pub mod serving;
+pub mod translate;
 pub mod upstream;

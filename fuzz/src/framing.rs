@@ -1,4 +1,4 @@
-//! Targets `sse_framing` and `ndjson_framing`: `rosetta::framing::Decoder`.
+//! Targets `sse_framing` and `ndjson_framing`: `rosetta::translate::framing::Decoder`.
 //!
 //! Properties, for any bytes:
 //! - no panic;
@@ -13,7 +13,7 @@
 //! - every event is well-formed: no line terminator inside NDJSON data or an SSE event name,
 //!   no `\r` anywhere, NDJSON data non-empty and trimmed, NDJSON events unnamed.
 
-use rosetta::framing::{Decoder, Event, FramingError};
+use rosetta::translate::framing::{Decoder, Event, FramingError};
 use rosetta::mapping::Framing;
 
 use crate::input::Input;

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use rosetta::dialect::chat::usage_json;
 use rosetta::error::ProxyError;
 use rosetta::mapping::{Mapping, Op};
-use rosetta::proxy;
+use rosetta::translate::proxy;
 use serde_json::{Value, json};
 
 use crate::check::{self, StreamKind};

@@ -2,7 +2,7 @@
 //!
 //! The input, if it is JSON (anything else is skipped), is used three ways for every shipped
 //! mapping and every route it has:
-//! - as the client's OpenAI request: validated as the server does (`router::parse_request`,
+//! - as the client's OpenAI request: validated as the server does (`request::parse_request`,
 //!   `Mapping::resolve_model`), then rendered by `proxy::prepare`;
 //! - as the upstream's whole answer: `proxy::translate_whole`;
 //! - as an upstream error body: `upstream::error_from`, for a few statuses.
@@ -23,7 +23,8 @@ use std::sync::Arc;
 use http::{HeaderMap, HeaderValue, Method};
 use rosetta::error::ProxyError;
 use rosetta::mapping::{Mapping, Op};
-use rosetta::{proxy, router, upstream};
+use rosetta::translate::{proxy, request};
+use rosetta::upstream;
 use serde_json::{Value, json};
 
 use crate::check;
@@ -93,7 +94,7 @@ pub fn check_prepare(m: &Arc<Mapping>, op: Op, request: &Value, headers: &Header
             for h in ["content-type", "accept"] {
                 assert!(r.headers().contains_key(h), "{label}: no {h} header");
             }
-            let body = rosetta::trace::full_bytes(r.body());
+            let body = rosetta::ops::trace::full_bytes(r.body());
             if matches!(*r.method(), Method::GET | Method::HEAD) {
                 assert!(body.is_empty(), "{label}: a GET with a body");
             } else {
@@ -202,7 +203,7 @@ fn check(data: &[u8]) {
             }
             let mut response_request = fixed_request(op);
             if op != Op::Models
-                && let Ok(mut request) = router::parse_request(op, data)
+                && let Ok(mut request) = request::parse_request(op, data)
             {
                 let client_model = request["model"].as_str().unwrap_or_default().to_string();
                 if let Ok(upstream_model) = m.resolve_model(&client_model) {

@@ -9,9 +9,9 @@
 use serde_json::{Value, json};
 
 use super::StreamWriter;
-use crate::answer::{Answer, Finish, Usage};
+use crate::dialect::answer::{Answer, Finish, Usage};
+use crate::dialect::openai::now_secs;
 use crate::error::ProxyError;
-use crate::openai::now_secs;
 
 /// A fresh `chatcmpl-...` id.
 pub fn completion_id() -> String {

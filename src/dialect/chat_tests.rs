@@ -1,8 +1,8 @@
 //! The chat dialect's tests: the stream invariants, and its exact bytes.
 
 use super::*;
-use crate::answer::{ToolCallPart, Usage};
 use crate::dialect::Emitter;
+use crate::dialect::answer::{ToolCallPart, Usage};
 use serde_json::Map;
 
 /// A chat stream as the server drives it.
@@ -212,8 +212,8 @@ fn completion_object() {
 /// dialect-writer refactor: the writer that replaces it must produce exactly these.
 mod captured_bytes {
     use super::*;
-    use crate::answer::{ToolCallPart, Usage};
     use crate::dialect::Emitter;
+    use crate::dialect::answer::{ToolCallPart, Usage};
     use serde_json::Map;
 
     fn stream(kind: Kind, model: &str, include_usage: bool) -> Emitter<ChunkWriter> {

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use serde_json::Value;
 
 use super::{AnyWriter, StreamWriter};
-use crate::answer::{Finish, ToolCallPart, Usage};
+use crate::dialect::answer::{Finish, ToolCallPart, Usage};
 use crate::error::ProxyError;
 
 /// Drives one writer from a mapping's emissions.

@@ -2,7 +2,7 @@
 //! struct a whole answer is built as ([`Answer::from_normalized`]).
 
 use super::StreamWriter;
-use crate::answer::{Answer, Finish, ToolCall, Usage};
+use crate::dialect::answer::{Answer, Finish, ToolCall, Usage};
 use crate::error::ProxyError;
 
 /// A [`StreamWriter`] that writes nothing and folds the events into an [`Answer`]; `failed`
@@ -55,7 +55,7 @@ impl StreamWriter for Fold {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::answer::ToolCallPart;
+    use crate::dialect::answer::ToolCallPart;
     use crate::dialect::{Dialect, Emitter};
     use serde_json::{Value, json};
 

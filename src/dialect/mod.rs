@@ -1,22 +1,24 @@
-//! Client dialects: each one writes the normalized answer ([`crate::answer`]) in its own wire
+//! Client dialects: each one writes the normalized answer ([`crate::dialect::answer`]) in its own wire
 //! shape, and owns every invariant of that shape (ids, the order of events, where the finish
 //! and the usage go, how a stream ends and how it fails), so no mapping can make it invalid.
 //!
 //! A stream reaches a dialect as calls on its [`StreamWriter`], made by an [`Emitter`], which
 //! keeps the rules every dialect shares; a whole answer reaches it as one
-//! [`crate::answer::Answer`], through [`Dialect::render`]. [`Fold`] is the writer of no dialect:
+//! [`crate::dialect::answer::Answer`], through [`Dialect::render`]. [`Fold`] is the writer of no dialect:
 //! it folds a stream back into an `Answer`.
 
 use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::answer::{Answer, Finish, Usage};
+use crate::dialect::answer::{Answer, Finish, Usage};
 use crate::error::ProxyError;
 
+pub mod answer;
 pub mod chat;
 mod emitter;
 mod fold;
+pub mod openai;
 pub mod responses;
 
 pub use emitter::Emitter;

@@ -26,9 +26,6 @@ pub mod writer;
 use futures_util::future::BoxFuture;
 use serde::Serialize;
 
-/// Nano-units per unit of currency.
-pub const NANO: i64 = 1_000_000_000;
-
 /// How a call ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]

@@ -109,7 +109,7 @@ pub fn table(rows: &[ReportRow], by: GroupBy) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ledger::NANO;
+    use crate::mapping::pricing::NANO;
 
     fn row(group: Option<&str>, cost_nano: i64) -> ReportRow {
         ReportRow {

@@ -9,13 +9,13 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::answer::Usage;
+use crate::dialect::answer::Usage;
 use crate::error::ProxyError;
 use crate::ledger::responses::Responses;
 use crate::ledger::writer::Ledger;
 use crate::ledger::{Record, Status, day_of};
 use crate::mapping::Mapping;
-use crate::telemetry::Metrics;
+use crate::ops::telemetry::Metrics;
 
 /// One call's accounting, closed exactly once.
 pub struct Tab {
@@ -106,7 +106,9 @@ impl Tab {
         self.mapping
             .pricing
             .as_ref()
-            .map_or(crate::pricing::DEFAULT_CURRENCY, |p| p.currency.as_str())
+            .map_or(crate::mapping::pricing::DEFAULT_CURRENCY, |p| {
+                p.currency.as_str()
+            })
     }
 
     /// The call moves to a fallback mapping: it is priced and recorded there.
@@ -135,7 +137,7 @@ impl Tab {
             Status::ClientError
         };
         let text = error.to_string();
-        let text = crate::redact::at_rest().redact(&text).into_owned();
+        let text = crate::ops::redact::at_rest().redact(&text).into_owned();
         self.close(status, http_status, usage, Some(text));
     }
 
@@ -313,9 +315,9 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::clock::Clock;
     use crate::ledger::store::SqlStore;
     use crate::ledger::writer::LedgerOptions;
+    use crate::ops::clock::Clock;
 
     #[tokio::test]
     async fn responses_are_stored_with_a_ledger_and_a_ttl() {

@@ -8,8 +8,8 @@
 
 use std::path::PathBuf;
 
-use rosetta::clock::Clock;
 use rosetta::ledger::store::SqlStore;
+use rosetta::ops::clock::Clock;
 
 /// The time every ledger test stands at: 2026-11-23T00:00:00Z.
 pub const T0: i64 = 1_795_392_000_000;

@@ -307,7 +307,7 @@ async fn logs_and_the_ledger_never_carry_the_key() {
 /// exception (only its request line and body are).
 #[tokio::test]
 async fn inbound_and_admin_keys_are_redacted() {
-    use rosetta::auth::Auth;
+    use rosetta::serving::auth::Auth;
     let addr = echoing_upstream().await;
     let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("mappings");
     let proxy = Proxy::start_with(

@@ -10,9 +10,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rosetta::clock::Clock;
 use rosetta::ledger::store::{HOLD_GRACE_MS, SqlStore};
-use rosetta::ledger::{Check, Denial, GroupBy, NANO, Record, ReportRow, Status, Store};
+use rosetta::ledger::{Check, Denial, GroupBy, Record, ReportRow, Status, Store};
+use rosetta::mapping::pricing::NANO;
+use rosetta::ops::clock::Clock;
 use sqlx::{Connection, Row};
 
 use super::db::{Db, T0, connect, on_both};

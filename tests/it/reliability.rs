@@ -332,7 +332,7 @@ async fn a_reload_keeps_the_health_of_unchanged_endpoints() {
         .unwrap();
         proxy
             .state
-            .replace_mappings(rosetta::server::MappingSet::new(ms));
+            .replace_mappings(rosetta::serving::state::MappingSet::new(ms));
     };
     reload();
     let h = health(&proxy).await;

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rosetta::reload::{Fingerprint, Outcome, Overrides, Reloader, Source, Trigger};
+use rosetta::serving::reload::{Fingerprint, Outcome, Overrides, Reloader, Source, Trigger};
 use rosetta_testkit::FakeUpstream;
 use serde_json::{Value, json};
 
@@ -268,7 +268,7 @@ async fn overrides_apply_to_every_load() {
     let first = source.load().unwrap();
     assert!(first.mappings[0].always_include_usage);
     assert_eq!(first.fingerprint, Fingerprint::read(&dir));
-    let state = Arc::new(rosetta::server::State::new(first.mappings));
+    let state = Arc::new(rosetta::serving::state::State::new(first.mappings));
     let reloader = Reloader::new(Arc::clone(&state), source, first.fingerprint);
     write(&dir, "local.yaml", &local("model-b", ""));
     assert!(matches!(

@@ -5,11 +5,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rosetta::clock::Clock;
 use rosetta::ledger::responses::{ResponseStore, StoredResponse};
 use rosetta::ledger::writer::{Ledger, LedgerOptions};
 use rosetta::ledger::{GroupBy, Store};
-use rosetta::telemetry::Metrics;
+use rosetta::ops::clock::Clock;
+use rosetta::ops::telemetry::Metrics;
 use serde_json::json;
 use sqlx::any::AnyPoolOptions;
 use sqlx::migrate::{Migration, MigrationType, Migrator};

@@ -5,11 +5,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rosetta::auth::Auth;
-use rosetta::clock::Clock;
 use rosetta::ledger::Store;
 use rosetta::ledger::tab::Accounting;
 use rosetta::ledger::writer::{Ledger, LedgerOptions};
+use rosetta::ops::clock::Clock;
+use rosetta::serving::auth::Auth;
 use rosetta_testkit::FakeUpstream;
 use serde_json::{Value, json};
 

@@ -9,13 +9,14 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use rosetta::auth::Auth;
-use rosetta::clock::Clock;
 use rosetta::ledger::budgets::{Budgets, day_period};
 use rosetta::ledger::store::SqlStore;
 use rosetta::ledger::tab::Accounting;
 use rosetta::ledger::writer::{Ledger, LedgerOptions};
-use rosetta::ledger::{GroupBy, NANO, ReportRow, Store};
+use rosetta::ledger::{GroupBy, ReportRow, Store};
+use rosetta::mapping::pricing::NANO;
+use rosetta::ops::clock::Clock;
+use rosetta::serving::auth::Auth;
 use rosetta_testkit::FakeUpstream;
 use serde_json::{Value, json};
 

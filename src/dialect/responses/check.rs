@@ -8,8 +8,8 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use super::{Echo, ResponsesWriter};
-use crate::answer::{ToolCallPart, Usage};
 use crate::dialect::Emitter;
+use crate::dialect::answer::{ToolCallPart, Usage};
 
 pub fn echo() -> Arc<Echo> {
     Arc::new(Echo::from_request(

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use super::check::{checked, echo, kinds, last_response, part, run, usage};
 use super::*;
-use crate::answer::{Answer, Usage};
+use crate::dialect::answer::{Answer, Usage};
 use crate::dialect::{Dialect, Emitter, Fold, StreamWriter};
 use crate::error::ProxyError;
 

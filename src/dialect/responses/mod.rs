@@ -4,7 +4,7 @@
 //! - [`Echo`] is what a response carries besides the model's output: its id, `created_at`, the
 //!   model as the client named it, the request fields a response repeats, and the slot the
 //!   final response of a stream is left in for the server to store.
-//! - [`render`] writes a whole [`crate::answer::Answer`] as one response.
+//! - [`render`] writes a whole [`crate::dialect::answer::Answer`] as one response.
 //! - [`ResponsesWriter`] writes a stream. It owns every invariant of it: one counter of
 //!   `sequence_number` from 0, `response.created` and `response.in_progress` first, every
 //!   output item added before its deltas and done before the end, the same item ids in the

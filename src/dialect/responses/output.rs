@@ -6,9 +6,9 @@ use serde_json::{Value, json};
 
 use super::echo::{Echo, Status};
 use super::fresh_id;
-use crate::answer::{Finish, Usage};
+use crate::dialect::answer::{Finish, Usage};
 use crate::dialect::chat::tool_call_id;
-use crate::openai::now_secs;
+use crate::dialect::openai::now_secs;
 
 /// One output item, as far as it has got.
 #[derive(Debug, Clone, PartialEq)]

@@ -4,7 +4,7 @@ use serde_json::Value;
 
 use super::echo::Echo;
 use super::output::{Item, finished, item_status, status_of};
-use crate::answer::Answer;
+use crate::dialect::answer::Answer;
 
 /// The `response` for a whole answer: its output items in OpenAI's order (reasoning, then the
 /// message, then one `function_call` per tool call), the status its finish gives
@@ -42,7 +42,7 @@ pub fn render(answer: &Answer, echo: &Echo) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::answer::{Finish, ToolCall, Usage};
+    use crate::dialect::answer::{Finish, ToolCall, Usage};
     use serde_json::json;
 
     fn echo() -> Echo {

@@ -21,8 +21,8 @@ use serde_json::{Map, Value, json};
 use super::echo::{Echo, Status};
 use super::output::{self, Item, item_status, status_of};
 use super::sse::{Delta, Events};
-use crate::answer::{Finish, Usage};
 use crate::dialect::StreamWriter;
+use crate::dialect::answer::{Finish, Usage};
 use crate::error::ProxyError;
 
 /// An output item and, once it is done, the status it was closed with.

@@ -7,8 +7,8 @@ use serde_json::json;
 
 use super::check::{checked, echo, kinds, last_response, part, run, usage};
 use super::*;
-use crate::answer::Usage;
 use crate::dialect::StreamWriter;
+use crate::dialect::answer::Usage;
 
 #[test]
 fn a_text_stream() {
@@ -192,7 +192,7 @@ fn a_signature_without_reasoning_text_is_a_reasoning_item_of_its_own() {
     assert_eq!(r["output"][0], item);
     assert_eq!(r["output"][1]["type"], "message");
     let whole = render(
-        &crate::answer::Answer {
+        &crate::dialect::answer::Answer {
             text: Some("Hi".into()),
             reasoning_signature: Some("sig-1".into()),
             ..Default::default()

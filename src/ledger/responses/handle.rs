@@ -8,8 +8,8 @@ use std::time::Duration;
 use futures_util::future::BoxFuture;
 
 use super::{ResponseStore, StoredResponse};
-use crate::clock::Clock;
 use crate::ledger::{Store, StoreError};
+use crate::ops::clock::Clock;
 
 /// How often the ledger purges expired responses.
 pub const PURGE_EVERY: Duration = Duration::from_secs(60);
@@ -115,7 +115,7 @@ mod tests {
     use super::*;
     use crate::ledger::writer::{Ledger, LedgerOptions};
     use crate::ledger::{Check, Denial, GroupBy, Record, ReportRow};
-    use crate::telemetry::Metrics;
+    use crate::ops::telemetry::Metrics;
 
     /// 2026-11-23T00:00:00Z.
     const T0: i64 = 1_795_392_000_000;

@@ -1,0 +1,6 @@
+//! Operating the proxy: metrics and logs, per-request traces, the clock, and redaction.
+
+pub mod clock;
+pub mod redact;
+pub mod telemetry;
+pub mod trace;

@@ -1,0 +1,59 @@
+//! Step two of a call: the mapping (named in the path, or chosen by model on the unified
+//! surface) and the model its upstream is asked for.
+
+use http::HeaderMap;
+use serde_json::Value;
+
+use crate::error::ProxyError;
+use crate::serving::responses::turn::Turn;
+use crate::serving::router::pick_mapping;
+use crate::serving::state::{Loaded, MappingSet};
+use crate::translate::request::model_not_found;
+
+use super::Seen;
+
+/// The mapping a call runs on, and its model.
+pub(super) struct Picked<'s, 'm> {
+    pub name: &'s str,
+    pub loaded: &'s Loaded,
+    /// The model as the mapping sees it (without a `NAME/` prefix).
+    pub model: &'m str,
+    /// The model the upstream is asked for, already written into the request.
+    pub upstream_model: String,
+}
+
+/// Picks the mapping (noted in `seen` as soon as it is known, for the call's metrics), settles
+/// what a Responses `turn` cannot send to it, and resolves the model into `request`.
+pub(super) fn pick<'s, 'm>(
+    set: &'s MappingSet,
+    seen: &mut Seen<'s>,
+    client_model: &'m str,
+    request: &mut Value,
+    turn: Option<&mut Turn>,
+    headers: &HeaderMap,
+) -> Result<Picked<'s, 'm>, ProxyError> {
+    let (name, model) = match seen.mapping {
+        Some(n) => (n, client_model),
+        None => pick_mapping(set, client_model)?,
+    };
+    seen.mapping = Some(name);
+    let loaded = &set.mappings[name];
+    if let Some(t) = turn {
+        t.settle_dropped(
+            &loaded.mapping,
+            request,
+            crate::translate::responses::strict(headers),
+        )?;
+    }
+    let upstream_model = loaded
+        .mapping
+        .resolve_model(model)
+        .map_err(model_not_found)?;
+    request["model"] = Value::String(upstream_model.clone());
+    Ok(Picked {
+        name,
+        loaded,
+        model,
+        upstream_model,
+    })
+}

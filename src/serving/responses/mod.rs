@@ -1,0 +1,4 @@
+//! The Responses API's serving side: one turn, and the stored-response routes.
+
+pub mod routes;
+pub mod turn;

@@ -1,0 +1,926 @@
+//! `rosetta test`: golden cases that let mapping authors test a mapping without writing Rust.
+//!
+//! A case is one YAML file in `FIXTURES/NAME/` (NAME is the mapping): an OpenAI request, the
+//! upstream request it must produce, a canned upstream response (JSON, an SSE or an NDJSON
+//! transcript) and the OpenAI response or chunk sequence expected back. Cases run through the
+//! same pure phases as the server ([`crate::translate::proxy::prepare`], [`crate::translate::proxy::translate_whole`],
+//! [`crate::translate::proxy::rewriter`]); no socket is opened. `docs/mapping-reference.md` documents the
+//! format.
+//!
+//! A case with `route: responses` speaks the Responses API: its request is converted into the
+//! canonical chat request by the server's own [`crate::translate::responses::start`] (as with no
+//! ledger), and the answer is written in the Responses dialect. What such an answer takes from
+//! chance and the clock is made comparable: `created_at` is [`CASE_TIME`], and [`Steady`]
+//! renames the ids Rosetta mints and checks and pins `completed_at`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use http::{HeaderMap, HeaderValue};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::dialect::Dialect;
+use crate::dialect::openai::now_secs;
+use crate::dialect::responses::Echo;
+use crate::error::ProxyError;
+use crate::mapping::{Mapping, Op};
+use crate::translate::request::{model_not_found, parse_request};
+use crate::translate::{proxy, responses};
+use crate::upstream::error_from;
+
+/// The Unix time a Responses case's response is created at (`created_at`), so that a case gives
+/// the same answer on every run. `completed_at` is shown as this time too (see [`Steady`]).
+pub const CASE_TIME: u64 = 1_700_000_000;
+
+/// One golden case, as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Case {
+    #[serde(default)]
+    pub description: String,
+    /// `chat` (default), `completions`, `embeddings` or `responses`.
+    #[serde(default)]
+    pub route: Option<String>,
+    /// The OpenAI request body (a Responses request for `route: responses`).
+    pub request: Value,
+    /// Client request headers (for mappings that forward some).
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    pub upstream_request: Option<ExpectedUpstream>,
+    pub upstream_response: Option<CannedResponse>,
+    pub expect: Expect,
+}
+
+/// What the upstream must receive. Listed headers must match; the body must match exactly.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectedUpstream {
+    pub method: Option<String>,
+    /// Path and query.
+    pub path: Option<String>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    pub body: Option<Value>,
+}
+
+/// What the upstream answers: one of `json`, `body` (raw text), `sse` or `ndjson` (transcripts).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CannedResponse {
+    #[serde(default = "ok")]
+    pub status: u16,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    pub json: Option<Value>,
+    pub body: Option<String>,
+    pub sse: Option<String>,
+    pub ndjson: Option<String>,
+}
+
+fn ok() -> u16 {
+    200
+}
+
+/// What the client must get: a status and a body, or a chunk or event sequence.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expect {
+    #[serde(default = "ok")]
+    pub status: u16,
+    pub body: Option<Value>,
+    /// A chat or legacy stream's `data:` JSON, in order.
+    pub chunks: Option<Vec<Value>>,
+    /// A Responses stream's events, in order: each event's `data:` JSON (its `type` is the
+    /// `event:` line, which must agree).
+    pub events: Option<Vec<Value>>,
+    /// Whether the stream ends with `data: [DONE]` (default: true for `chunks`, false for
+    /// `events`: a Responses stream has none).
+    pub done: Option<bool>,
+}
+
+/// The outcome of a run.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub passed: usize,
+    pub failed: usize,
+    /// One line per case, with indented mismatch lines under failures.
+    pub lines: Vec<String>,
+}
+
+/// Runs every case under `fixtures/NAME/` for each mapping.
+pub fn run(mappings: &[Arc<Mapping>], fixtures: &Path) -> Report {
+    let mut report = Report::default();
+    for m in mappings {
+        let dir = fixtures.join(&m.name);
+        let mut files: Vec<PathBuf> = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")))
+                .collect(),
+            Err(_) => {
+                report.lines.push(format!(
+                    "note  {}: no golden cases in {}",
+                    m.name,
+                    dir.display()
+                ));
+                continue;
+            }
+        };
+        files.sort();
+        for file in files {
+            let label = format!(
+                "{}/{}",
+                m.name,
+                file.file_name().unwrap_or_default().to_string_lossy()
+            );
+            let problems = match std::fs::read_to_string(&file)
+                .map_err(|e| e.to_string())
+                .and_then(|t| {
+                    serde_yaml::from_str::<Case>(&t).map_err(|e| format!("invalid case file: {e}"))
+                }) {
+                Ok(case) => {
+                    let problems = run_case(m, &case);
+                    if !case.description.is_empty() {
+                        report.lines.push(format!(
+                            "{}  {label}: {}",
+                            if problems.is_empty() { "PASS" } else { "FAIL" },
+                            case.description
+                        ));
+                    } else {
+                        report.lines.push(format!(
+                            "{}  {label}",
+                            if problems.is_empty() { "PASS" } else { "FAIL" }
+                        ));
+                    }
+                    problems
+                }
+                Err(e) => {
+                    report.lines.push(format!("FAIL  {label}"));
+                    vec![e]
+                }
+            };
+            if problems.is_empty() {
+                report.passed += 1;
+            } else {
+                report.failed += 1;
+                report
+                    .lines
+                    .extend(problems.into_iter().map(|p| format!("        {p}")));
+            }
+        }
+    }
+    report
+}
+
+/// Runs one case; returns every mismatch (empty when it passes).
+pub fn run_case(mapping: &Arc<Mapping>, case: &Case) -> Vec<String> {
+    let mut problems = Vec::new();
+    let op = match case.route.as_deref().unwrap_or("chat") {
+        "chat" => Op::Chat,
+        "completions" => Op::Completions,
+        "embeddings" => Op::Embeddings,
+        "responses" => Op::Responses,
+        other => {
+            return vec![format!(
+                "unknown route {other:?} (chat, completions, embeddings or responses)"
+            )];
+        }
+    };
+    let responses = op == Op::Responses;
+    if responses && case.expect.chunks.is_some() {
+        problems.push("a Responses stream is expected as `expect.events`, not `chunks`".into());
+    }
+    if !responses && case.expect.events.is_some() {
+        problems.push("`expect.events` is for `route: responses`; this stream has `chunks`".into());
+    }
+    let expects_stream = case.expect.chunks.is_some() || case.expect.events.is_some();
+    let mut steady = Steady::new(now_secs());
+    let outcome = execute(mapping, op, case, &mut problems);
+    match outcome {
+        Outcome::Error(e) => {
+            compare_status(case.expect.status, e.status().as_u16(), &mut problems);
+            if let Some(body) = &case.expect.body {
+                diff(body, &e.to_json(), "$", &mut problems);
+            }
+            if expects_stream {
+                problems.push(format!("expected a stream, got an error: {}", e.to_json()));
+            }
+        }
+        Outcome::Whole(mut body) => {
+            compare_status(case.expect.status, 200, &mut problems);
+            if responses {
+                steady.apply(&mut body, "$", &mut problems);
+            }
+            match &case.expect.body {
+                Some(expected) => diff(expected, &body, "$", &mut problems),
+                None => problems.push(format!("expected a stream, got a whole response: {body}")),
+            }
+        }
+        Outcome::Stream(text) if responses => {
+            compare_status(case.expect.status, 200, &mut problems);
+            let (events, done) = parse_events(&text);
+            let mut datas = Vec::with_capacity(events.len());
+            for (i, (kind, mut data)) in events.into_iter().enumerate() {
+                let at = format!("events[{i}]");
+                if data.get("type").and_then(Value::as_str) != Some(kind.as_str()) {
+                    problems.push(format!(
+                        "{at}: the event line says {kind:?}, the data's type is {}",
+                        data.get("type").unwrap_or(&Value::Null)
+                    ));
+                }
+                steady.apply(&mut data, &at, &mut problems);
+                datas.push(data);
+            }
+            match &case.expect.events {
+                Some(expected) => {
+                    if expected.len() != datas.len() {
+                        let listed: String = datas.iter().map(|d| format!("\n  - {d}")).collect();
+                        problems.push(format!(
+                            "expected {} events, got {}:{listed}",
+                            expected.len(),
+                            datas.len()
+                        ));
+                    }
+                    for (i, (e, a)) in expected.iter().zip(&datas).enumerate() {
+                        diff(e, a, &format!("events[{i}]"), &mut problems);
+                    }
+                }
+                None => problems.push(format!("expected a whole response, got a stream:\n{text}")),
+            }
+            check_done(case.expect.done.unwrap_or(false), done, &mut problems);
+        }
+        Outcome::Stream(text) => {
+            compare_status(case.expect.status, 200, &mut problems);
+            let (chunks, done) = parse_sse(&text);
+            match &case.expect.chunks {
+                Some(expected) => {
+                    if expected.len() != chunks.len() {
+                        problems.push(format!(
+                            "expected {} chunks, got {}:\n{text}",
+                            expected.len(),
+                            chunks.len()
+                        ));
+                    }
+                    for (i, (e, a)) in expected.iter().zip(&chunks).enumerate() {
+                        diff(e, a, &format!("chunks[{i}]"), &mut problems);
+                    }
+                }
+                None => problems.push(format!("expected a whole response, got a stream:\n{text}")),
+            }
+            check_done(case.expect.done.unwrap_or(true), done, &mut problems);
+        }
+    }
+    problems
+}
+
+fn check_done(want: bool, done: bool, problems: &mut Vec<String>) {
+    if want != done {
+        problems.push(format!(
+            "the stream {} with data: [DONE]",
+            if done { "ends" } else { "does not end" }
+        ));
+    }
+}
+
+enum Outcome {
+    Error(ProxyError),
+    Whole(Value),
+    Stream(String),
+}
+
+fn execute(mapping: &Arc<Mapping>, op: Op, case: &Case, problems: &mut Vec<String>) -> Outcome {
+    let bytes = case.request.to_string();
+    let mut request = match parse_request(op, bytes.as_bytes()) {
+        Ok(r) => r,
+        Err(e) => return Outcome::Error(e),
+    };
+    let client_model = request["model"].as_str().unwrap_or_default().to_string();
+    let mut headers = HeaderMap::new();
+    for (k, v) in &case.headers {
+        if let (Ok(n), Ok(v)) = (k.parse::<http::HeaderName>(), HeaderValue::from_str(v)) {
+            headers.insert(n, v);
+        }
+    }
+    // As the server does: a Responses request becomes the canonical chat request first.
+    let dialect = if op == Op::Responses {
+        match begin_responses(mapping, &request, &headers) {
+            Ok((chat, echo)) => {
+                request = chat;
+                Dialect::Responses(echo)
+            }
+            Err(e) => return Outcome::Error(e),
+        }
+    } else {
+        proxy::dialect_of(op)
+    };
+    match mapping.resolve_model(&client_model) {
+        Ok(m) => request["model"] = Value::String(m),
+        Err(msg) => return Outcome::Error(model_not_found(msg)),
+    }
+    let prepared = match proxy::prepare(mapping, op, &request, &headers) {
+        Ok(p) => p,
+        Err(e) => return Outcome::Error(e),
+    };
+    if let Some(expected) = &case.upstream_request {
+        check_upstream(expected, &prepared.request, problems);
+    }
+    let Some(canned) = &case.upstream_response else {
+        return Outcome::Error(ProxyError::Transform {
+            message: "the case has no upstream_response".into(),
+        });
+    };
+    let body = match (&canned.json, &canned.body, &canned.sse, &canned.ndjson) {
+        (Some(j), None, None, None) => j.to_string(),
+        (None, Some(b), None, None) | (None, None, Some(b), None) | (None, None, None, Some(b)) => {
+            b.clone()
+        }
+        _ => {
+            problems.push("upstream_response needs exactly one of json, body, sse, ndjson".into());
+            String::new()
+        }
+    };
+    if !(200..300).contains(&canned.status) {
+        let retry_after = canned
+            .headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("retry-after"))
+            .and_then(|(_, v)| HeaderValue::from_str(v).ok());
+        return Outcome::Error(error_from(
+            mapping,
+            canned.status,
+            retry_after,
+            body.as_bytes(),
+        ));
+    }
+    let upstream_headers = Value::Object(
+        canned
+            .headers
+            .iter()
+            .map(|(k, v)| (k.to_ascii_lowercase(), Value::String(v.clone())))
+            .collect(),
+    );
+    if !prepared.stream {
+        return match proxy::translate_whole(
+            mapping,
+            op,
+            &dialect,
+            body.as_bytes(),
+            &upstream_headers,
+            &request,
+            &client_model,
+        ) {
+            Ok((v, _)) => Outcome::Whole(v),
+            Err(e) => Outcome::Error(e),
+        };
+    }
+    let mut rw = match proxy::rewriter(
+        mapping,
+        op,
+        &dialect,
+        Arc::new(request),
+        upstream_headers,
+        &client_model,
+        prepared.include_usage,
+    ) {
+        Ok(r) => r,
+        Err(e) => return Outcome::Error(e),
+    };
+    // Feed the transcript in small pieces, as a network would, to exercise the framing.
+    let mut out = Vec::new();
+    for piece in body.as_bytes().chunks(5) {
+        rw.feed(piece, &mut out);
+    }
+    rw.end(&mut out);
+    Outcome::Stream(String::from_utf8_lossy(&out).into_owned())
+}
+
+/// The server's start of a Responses call, without a ledger (as `rosetta serve --ledger off`:
+/// nothing is stored, `store` is false, `previous_response_id` is refused): the chat request
+/// the mapping reads, with what the mapping cannot take left out (refused under
+/// `x-rosetta-strict`), and the echo the answer is written with, created at [`CASE_TIME`].
+fn begin_responses(
+    mapping: &Mapping,
+    request: &Value,
+    headers: &HeaderMap,
+) -> Result<(Value, Arc<Echo>), ProxyError> {
+    if responses::previous_id(request)?.is_some() {
+        return Err(responses::no_store());
+    }
+    let mut started = responses::start(request, &[], CASE_TIME, false)?;
+    responses::settle_dropped(
+        &mut started.dropped,
+        mapping,
+        &mut started.chat,
+        responses::strict(headers),
+    )?;
+    Ok((started.chat, Arc::new(started.echo)))
+}
+
+/// Makes a Responses answer comparable, in one pass over everything the client got, in order:
+///
+/// - an id Rosetta mints (under `id`, `item_id` or `call_id`: `resp_`, `msg_`, `fc_` or `rs_`
+///   and 48 letters and digits, or `call_` and 24) becomes `<PREFIX_N>`, N counting that
+///   prefix's distinct ids from 1 (`<resp_1>`, `<msg_1>`, `<fc_2>`, `<call_1>`). The same id
+///   always gets the same name, so a case still checks that an item keeps its id from event
+///   to event and into the final response, and that two items differ. Ids the upstream gave
+///   (a `call_id` such as `toolu_…`) are kept;
+/// - `completed_at`, stamped from the clock when the answer ends, must be a time of the run
+///   and is shown as [`CASE_TIME`] (`null` stays `null`).
+struct Steady {
+    names: HashMap<String, String>,
+    counts: HashMap<&'static str, usize>,
+    /// When the case started (Unix seconds).
+    since: u64,
+}
+
+impl Steady {
+    fn new(since: u64) -> Steady {
+        Steady {
+            names: HashMap::new(),
+            counts: HashMap::new(),
+            since,
+        }
+    }
+
+    fn apply(&mut self, value: &mut Value, at: &str, problems: &mut Vec<String>) {
+        match value {
+            Value::Object(map) => {
+                for (k, v) in map.iter_mut() {
+                    let here = format!("{at}.{k}");
+                    match (k.as_str(), &*v) {
+                        ("id" | "item_id" | "call_id", Value::String(s)) => {
+                            if let Some(name) = self.name(s) {
+                                *v = Value::String(name);
+                            }
+                        }
+                        ("completed_at", Value::Number(n)) => {
+                            let now = now_secs();
+                            match n.as_u64() {
+                                Some(t) if (self.since..=now).contains(&t) => {
+                                    *v = Value::from(CASE_TIME);
+                                }
+                                _ => problems.push(format!(
+                                    "{here}: {n} is not a time of the run ({}..={now})",
+                                    self.since
+                                )),
+                            }
+                        }
+                        _ => self.apply(v, &here, problems),
+                    }
+                }
+            }
+            Value::Array(items) => {
+                for (i, v) in items.iter_mut().enumerate() {
+                    self.apply(v, &format!("{at}[{i}]"), problems);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The stable name of a minted id, `None` for any other string.
+    fn name(&mut self, id: &str) -> Option<String> {
+        const MINTED: [(&str, usize); 5] = [
+            ("resp_", 48),
+            ("msg_", 48),
+            ("fc_", 48),
+            ("rs_", 48),
+            ("call_", 24),
+        ];
+        let (prefix, _) = MINTED.iter().copied().find(|(prefix, len)| {
+            id.strip_prefix(prefix)
+                .is_some_and(|r| r.len() == *len && r.bytes().all(|b| b.is_ascii_alphanumeric()))
+        })?;
+        if let Some(name) = self.names.get(id) {
+            return Some(name.clone());
+        }
+        let n = self.counts.entry(prefix).or_default();
+        *n += 1;
+        let name = format!("<{prefix}{n}>");
+        self.names.insert(id.to_string(), name.clone());
+        Some(name)
+    }
+}
+
+fn check_upstream(
+    expected: &ExpectedUpstream,
+    actual: &http::Request<http_body_util::Full<bytes::Bytes>>,
+    problems: &mut Vec<String>,
+) {
+    if let Some(m) = &expected.method
+        && !m.eq_ignore_ascii_case(actual.method().as_str())
+    {
+        problems.push(format!(
+            "upstream method: expected {m}, got {}",
+            actual.method()
+        ));
+    }
+    let pq = actual
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/");
+    if let Some(p) = &expected.path
+        && p != pq
+    {
+        problems.push(format!("upstream path: expected {p}, got {pq}"));
+    }
+    for (k, v) in &expected.headers {
+        match actual
+            .headers()
+            .get(k.as_str())
+            .and_then(|h| h.to_str().ok())
+        {
+            Some(got) if got == v => {}
+            Some(got) if v == "*" && !got.is_empty() => {}
+            Some(got) => problems.push(format!("upstream header {k}: expected {v:?}, got {got:?}")),
+            None => problems.push(format!("upstream header {k}: expected {v:?}, not sent")),
+        }
+    }
+    if let Some(body) = &expected.body {
+        let bytes = crate::ops::trace::full_bytes(actual.body());
+        match serde_json::from_slice::<Value>(&bytes) {
+            Ok(actual) => diff(body, &actual, "upstream body", problems),
+            Err(_) => problems.push(format!(
+                "upstream body is not JSON: {}",
+                String::from_utf8_lossy(&bytes)
+            )),
+        }
+    }
+}
+
+fn compare_status(expected: u16, actual: u16, problems: &mut Vec<String>) {
+    if expected != actual {
+        problems.push(format!("status: expected {expected}, got {actual}"));
+    }
+}
+
+/// The JSON of every `data:` event, and whether the stream ended with `[DONE]`.
+fn parse_sse(text: &str) -> (Vec<Value>, bool) {
+    let mut chunks = Vec::new();
+    let mut done = false;
+    for event in text.split("\n\n") {
+        // A transcript's last event may lack its blank line.
+        if let Some(data) = event.trim_end_matches('\n').strip_prefix("data: ") {
+            if data == "[DONE]" {
+                done = true;
+            } else {
+                chunks.push(serde_json::from_str(data).unwrap_or(Value::String(data.to_string())));
+            }
+        }
+    }
+    (chunks, done)
+}
+
+/// Each event of a Responses stream (its `event:` name and its `data:` JSON), and whether the
+/// stream ended with `data: [DONE]`.
+fn parse_events(text: &str) -> (Vec<(String, Value)>, bool) {
+    let mut events = Vec::new();
+    let mut done = false;
+    for block in text.split("\n\n") {
+        let mut kind = "";
+        let mut data = None;
+        for line in block.lines() {
+            if let Some(k) = line.strip_prefix("event: ") {
+                kind = k;
+            } else if let Some(d) = line.strip_prefix("data: ") {
+                data = Some(d);
+            }
+        }
+        match data {
+            Some("[DONE]") => done = true,
+            Some(d) => events.push((
+                kind.to_string(),
+                serde_json::from_str(d).unwrap_or(Value::String(d.to_string())),
+            )),
+            None => {}
+        }
+    }
+    (events, done)
+}
+
+/// Compares `expected` with `actual`, recording each difference with its JSON path. The string
+/// `"*"` in `expected` matches any value that is present (ids, timestamps).
+pub fn diff(expected: &Value, actual: &Value, at: &str, problems: &mut Vec<String>) {
+    match (expected, actual) {
+        (Value::String(s), _) if s == "*" => {}
+        (Value::Object(e), Value::Object(a)) => {
+            for (k, ev) in e {
+                match a.get(k) {
+                    Some(av) => diff(ev, av, &format!("{at}.{k}"), problems),
+                    None => problems.push(format!("{at}.{k}: expected {ev}, missing")),
+                }
+            }
+            for (k, av) in a {
+                if !e.contains_key(k) {
+                    problems.push(format!("{at}.{k}: unexpected {av}"));
+                }
+            }
+        }
+        (Value::Array(e), Value::Array(a)) => {
+            if e.len() != a.len() {
+                problems.push(format!(
+                    "{at}: expected {} items, got {}: {actual}",
+                    e.len(),
+                    a.len()
+                ));
+            }
+            for (i, (ev, av)) in e.iter().zip(a).enumerate() {
+                diff(ev, av, &format!("{at}[{i}]"), problems);
+            }
+        }
+        (Value::Number(x), Value::Number(y)) if x.as_f64() == y.as_f64() => {}
+        _ if expected == actual => {}
+        _ => problems.push(format!("{at}: expected {expected}, got {actual}")),
+    }
+}
+
+/// Prints a report; `true` when every case passed.
+pub fn print(report: &Report) -> bool {
+    let mut s = String::new();
+    for l in &report.lines {
+        let _ = writeln!(s, "{l}");
+    }
+    let _ = writeln!(s, "{} passed, {} failed", report.passed, report.failed);
+    print!("{s}");
+    report.failed == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn diff_reports_paths_and_honours_wildcards() {
+        let mut p = Vec::new();
+        diff(
+            &json!({"id": "*", "a": [1, {"b": "x"}], "n": 1}),
+            &json!({"id": "chatcmpl-1", "a": [1, {"b": "y"}], "n": 1.0, "extra": true}),
+            "$",
+            &mut p,
+        );
+        assert_eq!(
+            p,
+            vec![
+                "$.a[1].b: expected \"x\", got \"y\"".to_string(),
+                "$.extra: unexpected true".to_string()
+            ]
+        );
+        let mut p = Vec::new();
+        diff(&json!({"id": "*"}), &json!({}), "$", &mut p);
+        assert_eq!(p.len(), 1, "a wildcard still needs the key");
+    }
+
+    fn minted(prefix: &str, c: char, n: usize) -> String {
+        format!("{prefix}{}", c.to_string().repeat(n))
+    }
+
+    #[test]
+    fn steady_names_minted_ids_by_first_sight_and_keeps_the_others() {
+        let (msg, fc, call) = (
+            minted("msg_", 'a', 48),
+            minted("fc_", 'b', 48),
+            minted("call_", 'c', 24),
+        );
+        let now = now_secs();
+        let mut v = json!({
+            "id": minted("resp_", 'r', 48),
+            "completed_at": now,
+            "output": [
+                {"id": msg, "type": "message"},
+                {"id": fc, "call_id": call, "type": "function_call"},
+                {"id": minted("fc_", 'd', 48), "call_id": "toolu_01", "type": "function_call"},
+            ],
+            // Not an id key, a prefix without its 48 characters, an id of another shape.
+            "text": msg,
+            "item_id": "msg_short",
+            "x": {"item_id": fc, "call_id": minted("call_", 'e', 23)},
+        });
+        let mut problems = Vec::new();
+        Steady::new(now).apply(&mut v, "$", &mut problems);
+        assert_eq!(problems, Vec::<String>::new());
+        assert_eq!(
+            v,
+            json!({
+                "id": "<resp_1>",
+                "completed_at": CASE_TIME,
+                "output": [
+                    {"id": "<msg_1>", "type": "message"},
+                    {"id": "<fc_1>", "call_id": "<call_1>", "type": "function_call"},
+                    {"id": "<fc_2>", "call_id": "toolu_01", "type": "function_call"},
+                ],
+                "text": msg,
+                "item_id": "msg_short",
+                "x": {"item_id": "<fc_1>", "call_id": minted("call_", 'e', 23)},
+            })
+        );
+    }
+
+    #[test]
+    fn steady_refuses_a_completed_at_from_outside_the_run() {
+        let mut v = json!({"response": {"completed_at": CASE_TIME, "created_at": 5}});
+        let mut problems = Vec::new();
+        Steady::new(now_secs()).apply(&mut v, "events[3]", &mut problems);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].starts_with(
+                "events[3].response.completed_at: 1700000000 is not a time of the run"
+            ),
+            "{problems:?}"
+        );
+        // `created_at` is the echo's, fixed: it is compared as it is.
+        assert_eq!(v["response"]["created_at"], 5);
+    }
+
+    #[test]
+    fn responses_events_are_read_with_their_event_line() {
+        let text = "event: response.created\ndata: {\"type\":\"response.created\"}\n\n\
+                    event: error\ndata: {\"type\":\"error\"}\n\ndata: [DONE]\n\n";
+        let (events, done) = parse_events(text);
+        assert_eq!(
+            events,
+            vec![
+                (
+                    "response.created".to_string(),
+                    json!({"type": "response.created"})
+                ),
+                ("error".to_string(), json!({"type": "error"})),
+            ]
+        );
+        assert!(done);
+    }
+
+    /// The shipped Anthropic mapping, loaded as `rosetta test` loads it.
+    fn anthropic() -> Arc<Mapping> {
+        let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("mappings/anthropic.yaml");
+        let src = std::fs::read_to_string(&file).unwrap();
+        Arc::new(crate::mapping::compile_file(&file, &src, &|_| None).unwrap())
+    }
+
+    fn case(yaml: &str) -> Case {
+        serde_yaml::from_str(yaml).unwrap()
+    }
+
+    const WHOLE: &str = r#"
+route: responses
+request: {model: claude-sonnet-4-5, input: Hello, max_output_tokens: 5}
+upstream_request:
+  body: {model: claude-sonnet-4-5, max_tokens: 5, messages: [{role: user, content: [{type: text, text: Hello}]}]}
+upstream_response:
+  json: {content: [{type: text, text: Hi}], stop_reason: max_tokens, usage: {input_tokens: 3, output_tokens: 5}}
+expect:
+  body:
+    id: <resp_1>
+    object: response
+    created_at: 1700000000
+    status: incomplete
+    completed_at: null
+    error: null
+    incomplete_details: {reason: max_output_tokens}
+    model: claude-sonnet-4-5
+    output:
+      - id: <msg_1>
+        type: message
+        status: incomplete
+        role: assistant
+        content: [{type: output_text, text: Hi, annotations: [], logprobs: []}]
+    usage: {input_tokens: 3, input_tokens_details: {cached_tokens: 0}, output_tokens: 5, output_tokens_details: {reasoning_tokens: 0}, total_tokens: 8}
+    background: false
+    instructions: null
+    max_output_tokens: 5
+    max_tool_calls: null
+    metadata: {}
+    parallel_tool_calls: true
+    previous_response_id: null
+    prompt_cache_key: null
+    reasoning: null
+    safety_identifier: null
+    service_tier: null
+    store: false
+    temperature: null
+    text: {format: {type: text}}
+    tool_choice: auto
+    tools: []
+    top_logprobs: null
+    top_p: null
+    truncation: disabled
+    user: null
+"#;
+
+    #[test]
+    fn a_whole_responses_case_is_compared_exactly() {
+        let m = anthropic();
+        assert_eq!(run_case(&m, &case(WHOLE)), Vec::<String>::new());
+        let broken = WHOLE.replace(
+            "status: incomplete\n    completed_at",
+            "status: completed\n    completed_at",
+        );
+        assert_eq!(
+            run_case(&m, &case(&broken)),
+            vec![r#"$.status: expected "completed", got "incomplete""#.to_string()]
+        );
+        // The expected output mentions an id the answer does not have.
+        let broken = WHOLE.replace("- id: <msg_1>", "- id: <msg_2>");
+        assert_eq!(
+            run_case(&m, &case(&broken)),
+            vec![r#"$.output[0].id: expected "<msg_2>", got "<msg_1>""#.to_string()]
+        );
+    }
+
+    const STREAM: &str = r#"
+route: responses
+request: {model: claude-sonnet-4-5, input: Hi, stream: true, store: false}
+upstream_response:
+  sse: |
+    event: content_block_delta
+    data: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Yo"}}
+
+    event: message_delta
+    data: {"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":1}}
+
+    event: message_stop
+    data: {"type":"message_stop"}
+expect:
+  events:
+    - {type: response.created, sequence_number: 0, response: "*"}
+    - {type: response.in_progress, sequence_number: 1, response: "*"}
+    - {type: response.output_item.added, sequence_number: 2, output_index: 0, item: {id: <msg_1>, type: message, status: in_progress, role: assistant, content: []}}
+    - {type: response.content_part.added, sequence_number: 3, output_index: 0, content_index: 0, item_id: <msg_1>, part: {type: output_text, text: "", annotations: [], logprobs: []}}
+    - {type: response.output_text.delta, sequence_number: 4, output_index: 0, content_index: 0, item_id: <msg_1>, delta: Yo, logprobs: []}
+    - {type: response.output_text.done, sequence_number: 5, output_index: 0, content_index: 0, item_id: <msg_1>, text: Yo, logprobs: []}
+    - {type: response.content_part.done, sequence_number: 6, output_index: 0, content_index: 0, item_id: <msg_1>, part: {type: output_text, text: Yo, annotations: [], logprobs: []}}
+    - {type: response.output_item.done, sequence_number: 7, output_index: 0, item: {id: <msg_1>, type: message, status: completed, role: assistant, content: [{type: output_text, text: Yo, annotations: [], logprobs: []}]}}
+    - type: response.completed
+      sequence_number: 8
+      response:
+        id: <resp_1>
+        status: completed
+        completed_at: 1700000000
+        output: [{id: <msg_1>, type: message, status: completed, role: assistant, content: [{type: output_text, text: Yo, annotations: [], logprobs: []}]}]
+        usage: {input_tokens: 0, input_tokens_details: {cached_tokens: 0}, output_tokens: 1, output_tokens_details: {reasoning_tokens: 0}, total_tokens: 1}
+        object: response
+        created_at: 1700000000
+        error: null
+        incomplete_details: null
+        model: claude-sonnet-4-5
+        background: false
+        instructions: null
+        max_output_tokens: null
+        max_tool_calls: null
+        metadata: {}
+        parallel_tool_calls: true
+        previous_response_id: null
+        prompt_cache_key: null
+        reasoning: null
+        safety_identifier: null
+        service_tier: null
+        store: false
+        temperature: null
+        text: {format: {type: text}}
+        tool_choice: auto
+        tools: []
+        top_logprobs: null
+        top_p: null
+        truncation: disabled
+        user: null
+"#;
+
+    #[test]
+    fn a_responses_stream_is_compared_event_by_event() {
+        let m = anthropic();
+        assert_eq!(run_case(&m, &case(STREAM)), Vec::<String>::new());
+        let broken = STREAM.replace("sequence_number: 4,", "sequence_number: 5,");
+        assert_eq!(
+            run_case(&m, &case(&broken)),
+            vec!["events[4].sequence_number: expected 5, got 4".to_string()]
+        );
+        // An event left out: the count, with every event the stream had, then the shifted diff.
+        let broken = STREAM.replace(
+            "    - {type: response.in_progress, sequence_number: 1, response: \"*\"}\n",
+            "",
+        );
+        let problems = run_case(&m, &case(&broken));
+        assert!(
+            problems[0].starts_with("expected 8 events, got 9:\n  - {\"response\":"),
+            "{problems:?}"
+        );
+        assert!(problems.len() > 1, "{problems:?}");
+        // A Responses stream has no [DONE]; asking for one fails.
+        let broken = format!("{STREAM}  done: true\n");
+        assert_eq!(
+            run_case(&m, &case(&broken)),
+            vec!["the stream does not end with data: [DONE]".to_string()]
+        );
+        // Chunks are a chat stream's.
+        let broken = STREAM.replace("  events:", "  chunks:");
+        let problems = run_case(&m, &case(&broken));
+        assert_eq!(
+            problems[0],
+            "a Responses stream is expected as `expect.events`, not `chunks`"
+        );
+    }
+}

@@ -1,0 +1,10 @@
+//! The engine of one call: prepare the upstream request, run it, translate the answer.
+
+pub mod body;
+pub mod framing;
+pub mod golden;
+pub mod proxy;
+pub mod request;
+pub mod responses;
+pub mod rewrite;
+pub mod send;
