@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use serde_json::{Map, Value, json};
 
 use super::fresh_id;
+use super::sse::{write_json, write_str, write_value};
 
 /// Where a stream's writer puts the final response object (completed, incomplete or failed)
 /// before it writes the terminal event, so the server can store it once the stream is over.
@@ -153,6 +154,60 @@ impl Echo {
         Value::Object(r)
     }
 
+    /// [`Echo::base`], written straight into `out`, byte for byte as `serde_json` writes it
+    /// (see the test): the echoed fields merged, in key order, with the response's own.
+    pub(super) fn write_base(&self, out: &mut Vec<u8>, status: Status) {
+        // The keys `base` sets, in `serde_json`'s (sorted) order.
+        const OWN: [&str; 10] = [
+            "completed_at",
+            "created_at",
+            "error",
+            "id",
+            "incomplete_details",
+            "model",
+            "object",
+            "output",
+            "status",
+            "usage",
+        ];
+        let own = |out: &mut Vec<u8>, key: &str| {
+            out.push(b'"');
+            out.extend_from_slice(key.as_bytes());
+            out.extend_from_slice(b"\":");
+            match key {
+                "created_at" => write_json(out, &self.created_at),
+                "id" => write_str(out, &self.id),
+                "model" => write_str(out, &self.model),
+                "object" => out.extend_from_slice(b"\"response\""),
+                "output" => out.extend_from_slice(b"[]"),
+                "status" => write_str(out, status.as_str()),
+                _ => out.extend_from_slice(b"null"),
+            }
+            out.push(b',');
+        };
+        out.push(b'{');
+        let mut next = 0;
+        for (key, value) in &self.fields {
+            while next < OWN.len() && OWN[next] < key.as_str() {
+                own(out, OWN[next]);
+                next += 1;
+            }
+            if OWN.get(next) == Some(&key.as_str()) {
+                continue; // the response's own value replaces it
+            }
+            write_str(out, key);
+            out.push(b':');
+            write_value(out, value);
+            out.push(b',');
+        }
+        for key in &OWN[next..] {
+            own(out, key);
+        }
+        // OWN is not empty, so a comma ends what was written.
+        out.pop();
+        out.push(b'}');
+    }
+
     /// The final response of the stream this echo belongs to, if it has ended.
     pub fn take_finished(&self) -> Option<Value> {
         self.finished
@@ -210,6 +265,52 @@ mod tests {
         assert_eq!(r["previous_response_id"], Value::Null);
         // Request-only fields are not repeated.
         assert!(r.get("input").is_none() && r.get("stream").is_none());
+    }
+
+    #[test]
+    fn the_base_written_directly_is_what_json_would_write() {
+        let request = json!({"model": "my \"model\"\n", "instructions": "Be brief.\u{1}",
+            "temperature": 0.7, "top_p": 1e-3, "metadata": {"k": "v", "a": [1, null]},
+            "tools": [{"type": "function", "name": "f", "parameters": {"type": "object"}}],
+            "reasoning": {"effort": "high", "summary": "auto"}, "text": {"verbosity": "low"}});
+        let mut echoes = vec![
+            Echo::from_request(&request, 1_750_000_000),
+            Echo::from_request(&json!({}), 0),
+        ];
+        // Fields before, between and after the response's own keys, and fields with the same
+        // keys (the response's own value wins).
+        let mut odd = Echo::from_request(&request, u64::MAX);
+        for key in [
+            "aaa",
+            "id",
+            "model",
+            "o",
+            "status",
+            "usage",
+            "zzz",
+            "created_at",
+        ] {
+            odd.fields.insert(key.into(), json!(["x", key]));
+        }
+        echoes.push(odd);
+        let mut none = Echo::from_request(&request, 3);
+        none.fields.clear();
+        echoes.push(none);
+        for echo in &echoes {
+            for status in [
+                Status::InProgress,
+                Status::Completed,
+                Status::Incomplete,
+                Status::Failed,
+            ] {
+                let mut out = b"before ".to_vec();
+                echo.write_base(&mut out, status);
+                assert_eq!(
+                    String::from_utf8(out).unwrap(),
+                    format!("before {}", echo.base(status))
+                );
+            }
+        }
     }
 
     #[test]

@@ -5,8 +5,157 @@
 use serde_json::{Map, Value};
 
 /// Appends compact JSON, as `to_string` would write it.
-fn write_json<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, v: &T) {
+pub(super) fn write_json<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, v: &T) {
     serde_json::to_writer(out, v).expect("JSON into memory cannot fail");
+}
+
+/// Whether JSON escapes a byte of `s` (a control character, `"` or `\\`; `serde_json` escapes
+/// nothing else): a scan without branches, which the compiler vectorises.
+fn needs_escape(s: &[u8]) -> bool {
+    s.iter().fold(false, |any, &b| {
+        any | (b < 0x20) | (b == b'"') | (b == b'\\')
+    })
+}
+
+/// Appends `s` as a JSON string, as `to_string` would write it: copied whole when nothing in it
+/// needs escaping (ids, most text), escaped by `serde_json` otherwise.
+pub(super) fn write_str(out: &mut Vec<u8>, s: &str) {
+    if needs_escape(s.as_bytes()) {
+        return write_json(out, s);
+    }
+    out.reserve(s.len() + 2);
+    out.push(b'"');
+    out.extend_from_slice(s.as_bytes());
+    out.push(b'"');
+}
+
+/// Appends `v` as compact JSON, as `to_string` would write it, with [`write_str`]'s strings.
+pub(super) fn write_value(out: &mut Vec<u8>, v: &Value) {
+    match v {
+        Value::Null => out.extend_from_slice(b"null"),
+        Value::Bool(true) => out.extend_from_slice(b"true"),
+        Value::Bool(false) => out.extend_from_slice(b"false"),
+        Value::Number(n) => write_json(out, n),
+        Value::String(s) => write_str(out, s),
+        Value::Array(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_value(out, item);
+            }
+            out.push(b']');
+        }
+        Value::Object(fields) => {
+            out.push(b'{');
+            for (i, (key, value)) in fields.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_str(out, key);
+                out.push(b':');
+                write_value(out, value);
+            }
+            out.push(b'}');
+        }
+    }
+}
+
+/// A JSON object written field by field, straight into the output, byte for byte as
+/// `serde_json` writes the same object: compact, and the keys in its (sorted) order, which the
+/// caller keeps (checked in debug builds). An event's `sequence_number` and `type` are put in
+/// their places by the object itself.
+pub(super) struct Obj<'a> {
+    out: &'a mut Vec<u8>,
+    empty: bool,
+    /// An event's `sequence_number` and `type`, until their place comes.
+    seq: Option<u64>,
+    kind: Option<&'static str>,
+    #[cfg(debug_assertions)]
+    last: &'static str,
+}
+
+impl<'a> Obj<'a> {
+    /// Opens an object.
+    pub fn new(out: &'a mut Vec<u8>) -> Self {
+        out.push(b'{');
+        Obj {
+            out,
+            empty: true,
+            seq: None,
+            kind: None,
+            #[cfg(debug_assertions)]
+            last: "",
+        }
+    }
+
+    /// Writes `"key":` (the key needs no escaping) and gives the output for its value.
+    pub fn key(&mut self, key: &'static str) -> &mut Vec<u8> {
+        #[cfg(debug_assertions)]
+        {
+            assert!(self.last < key, "{key} after {}", self.last);
+            assert!(
+                !(self.seq.is_some() && key == "sequence_number"
+                    || self.kind.is_some() && key == "type"),
+                "{key} is the event's own"
+            );
+            self.last = key;
+        }
+        if self.seq.is_some() && key > "sequence_number" {
+            let n = self.seq.take().unwrap_or_default();
+            self.key_only("sequence_number");
+            write_json(self.out, &n);
+        }
+        if let Some(kind) = self.kind.filter(|_| key > "type") {
+            self.kind = None;
+            self.key_only("type");
+            write_str(self.out, kind);
+        }
+        self.key_only(key);
+        self.out
+    }
+
+    fn key_only(&mut self, key: &str) {
+        if !self.empty {
+            self.out.push(b',');
+        }
+        self.empty = false;
+        self.out.push(b'"');
+        self.out.extend_from_slice(key.as_bytes());
+        self.out.extend_from_slice(b"\":");
+    }
+
+    /// A field whose value is already JSON.
+    pub fn raw(&mut self, key: &'static str, json: &[u8]) -> &mut Self {
+        self.key(key).extend_from_slice(json);
+        self
+    }
+
+    /// A string field.
+    pub fn str(&mut self, key: &'static str, value: &str) -> &mut Self {
+        write_str(self.key(key), value);
+        self
+    }
+
+    /// A number field.
+    pub fn num(&mut self, key: &'static str, value: usize) -> &mut Self {
+        write_json(self.key(key), &value);
+        self
+    }
+
+    /// Closes the object.
+    pub fn close(mut self) {
+        if let Some(n) = self.seq.take() {
+            self.key_only("sequence_number");
+            write_json(self.out, &n);
+        }
+        if let Some(kind) = self.kind.take() {
+            self.key_only("type");
+            write_str(self.out, kind);
+        }
+        self.out.push(b'}');
+    }
 }
 
 /// A delta event, the frequent kind, written without building a JSON value.
@@ -56,6 +205,23 @@ impl Events {
         out.extend_from_slice(b"\n\n");
     }
 
+    /// Writes an event of type `kind` whose fields (but `sequence_number` and `type`, which
+    /// are added in their places) `body` writes, in `serde_json`'s order.
+    pub fn write(
+        &mut self,
+        out: &mut Vec<u8>,
+        kind: &'static str,
+        body: impl FnOnce(&mut Obj<'_>),
+    ) {
+        let n = self.head(out, kind);
+        let mut o = Obj::new(out);
+        o.seq = Some(n);
+        o.kind = Some(kind);
+        body(&mut o);
+        o.close();
+        out.extend_from_slice(b"\n\n");
+    }
+
     /// Writes a delta event, keys in the order `serde_json` sorts them (see the test).
     pub fn delta(&mut self, out: &mut Vec<u8>, d: Delta<'_>) {
         let n = self.head(out, d.kind);
@@ -66,9 +232,9 @@ impl Events {
             out.push(b',');
         }
         out.extend_from_slice(b"\"delta\":");
-        write_json(out, d.piece);
+        write_str(out, d.piece);
         out.extend_from_slice(b",\"item_id\":");
-        write_json(out, d.item_id);
+        write_str(out, d.item_id);
         if d.logprobs {
             out.extend_from_slice(b",\"logprobs\":[]");
         }
@@ -136,6 +302,47 @@ mod tests {
                 );
                 assert_eq!((a.count(), b.count()), (42, 42));
             }
+        }
+    }
+
+    #[test]
+    fn strings_and_values_written_directly_are_what_json_would_write() {
+        // Every byte JSON escapes, and some it does not, at every place of a string long
+        // enough for the vectorised scan.
+        let mut strings = vec![String::new(), "é\u{2028}\u{7f}~ ".into()];
+        for c in (0u8..0x20).chain([b'"', b'\\', b' ', b'/', 0x7f]) {
+            for at in [0, 1, 15, 16, 31, 40] {
+                let mut s = "x".repeat(41);
+                s.replace_range(at..=at, &char::from(c).to_string());
+                strings.push(s);
+            }
+        }
+        for s in &strings {
+            let mut out = Vec::new();
+            write_str(&mut out, s);
+            assert_eq!(out, serde_json::to_vec(s).unwrap(), "{s:?}");
+        }
+        let values = [
+            json!(null),
+            json!([
+                true,
+                false,
+                0,
+                -1,
+                1.5,
+                1e300,
+                -0.0,
+                u64::MAX,
+                i64::MIN,
+                0.1
+            ]),
+            json!({"": {}, "a\"b": [[], {}], "k": "v\n", "z": {"y": [null, "\u{1}"]}}),
+            Value::String(strings.concat()),
+        ];
+        for v in &values {
+            let mut out = Vec::new();
+            write_value(&mut out, v);
+            assert_eq!(String::from_utf8(out).unwrap(), v.to_string());
         }
     }
 

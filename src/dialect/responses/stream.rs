@@ -20,7 +20,7 @@ use serde_json::{Map, Value, json};
 
 use super::echo::{Echo, Status};
 use super::output::{self, Item, item_status, status_of};
-use super::sse::{Delta, Events};
+use super::sse::{Delta, Events, write_value};
 use crate::dialect::StreamWriter;
 use crate::dialect::answer::{Finish, Usage};
 use crate::error::ProxyError;
@@ -83,34 +83,46 @@ impl ResponsesWriter {
         }
     }
 
-    /// `response.created` and `response.in_progress`, before anything else.
+    /// `response.created` and `response.in_progress`, before anything else: the snapshot is
+    /// written once and copied, since only the events' `type` and `sequence_number` differ.
     fn start(&mut self, out: &mut Vec<u8>) {
         if self.events.count() > 0 {
             return;
         }
-        let snapshot = self.echo.base(Status::InProgress);
-        let mut body = fields([("response", snapshot.clone())]);
-        self.events.event(out, "response.created", &mut body);
-        let mut body = fields([("response", snapshot)]);
-        self.events.event(out, "response.in_progress", &mut body);
+        let echo = &self.echo;
+        let mut snapshot = 0..0;
+        self.events.write(out, "response.created", |o| {
+            let out = o.key("response");
+            let at = out.len();
+            echo.write_base(out, Status::InProgress);
+            snapshot = at..out.len();
+        });
+        self.events.write(out, "response.in_progress", |o| {
+            o.key("response").extend_from_within(snapshot);
+        });
     }
 
     /// Adds an item: `output_item.added`, and the empty part of a reasoning or message item.
     fn open(&mut self, out: &mut Vec<u8>, item: Item) -> usize {
         let index = self.slots.len();
-        let mut body = fields([("output_index", json!(index)), ("item", item.added())]);
-        self.events
-            .event(out, "response.output_item.added", &mut body);
+        self.events.write(out, "response.output_item.added", |o| {
+            item.write_added(o.key("item"));
+            o.num("output_index", index);
+        });
         // A new item has no text yet: its part is the empty one.
-        if let Some(part) = item.part() {
-            let (index_key, kind) = part_events(&item).0;
-            let mut body = fields([
-                ("item_id", json!(item.id())),
-                ("output_index", json!(index)),
-                (index_key, json!(0)),
-                ("part", part),
-            ]);
-            self.events.event(out, kind, &mut body);
+        if !matches!(item, Item::Call { .. }) {
+            let ((index_key, kind), _) = part_events(&item);
+            let summary = index_key == "summary_index";
+            self.events.write(out, kind, |o| {
+                if !summary {
+                    o.num("content_index", 0);
+                }
+                o.str("item_id", item.id()).num("output_index", index);
+                item.write_part(o.key("part"));
+                if summary {
+                    o.num("summary_index", 0);
+                }
+            });
         }
         self.slots.push(Slot { item, closed: None });
         index
@@ -122,36 +134,49 @@ impl ResponsesWriter {
         let slot = &mut self.slots[index];
         slot.closed = Some(status);
         let item = &slot.item;
-        let with = |k: &str, v: Value| {
-            let mut m = fields([
-                ("item_id", json!(item.id())),
-                ("output_index", json!(index)),
-            ]);
-            m.insert(k.to_string(), v);
-            m
-        };
         match item {
-            Item::Call { .. } => {
-                let mut body = with("arguments", json!(item.arguments()));
+            Item::Call { id, .. } => {
                 self.events
-                    .event(out, "response.function_call_arguments.done", &mut body);
+                    .write(out, "response.function_call_arguments.done", |o| {
+                        o.str("arguments", item.arguments())
+                            .str("item_id", id)
+                            .num("output_index", index);
+                    });
             }
-            Item::Reasoning { text, .. } | Item::Message { text, .. } => {
+            Item::Reasoning { id, text, .. } | Item::Message { id, text } => {
                 let ((index_key, _), (text_done, part_done)) = part_events(item);
-                let mut body = with("text", json!(text));
-                body.insert(index_key.into(), json!(0));
-                if matches!(item, Item::Message { .. }) {
-                    body.insert("logprobs".into(), json!([]));
-                }
-                self.events.event(out, text_done, &mut body);
-                let mut body = with("part", item.part().unwrap_or_default());
-                body.insert(index_key.into(), json!(0));
-                self.events.event(out, part_done, &mut body);
+                let summary = index_key == "summary_index";
+                let message = matches!(item, Item::Message { .. });
+                self.events.write(out, text_done, |o| {
+                    if !summary {
+                        o.num("content_index", 0);
+                    }
+                    o.str("item_id", id);
+                    if message {
+                        o.raw("logprobs", b"[]");
+                    }
+                    o.num("output_index", index);
+                    if summary {
+                        o.num("summary_index", 0);
+                    }
+                    o.str("text", text);
+                });
+                self.events.write(out, part_done, |o| {
+                    if !summary {
+                        o.num("content_index", 0);
+                    }
+                    o.str("item_id", id).num("output_index", index);
+                    item.write_part(o.key("part"));
+                    if summary {
+                        o.num("summary_index", 0);
+                    }
+                });
             }
         }
-        let mut body = fields([("output_index", json!(index)), ("item", item.done(status))]);
-        self.events
-            .event(out, "response.output_item.done", &mut body);
+        self.events.write(out, "response.output_item.done", |o| {
+            item.write_done(o.key("item"), status);
+            o.num("output_index", index);
+        });
     }
 
     /// Closes the open reasoning or message item, if any.
@@ -190,11 +215,9 @@ impl ResponsesWriter {
     /// Writes the terminal event with the final response, and leaves the response for the
     /// server (in the same call, so before the client can read the event).
     fn end(&mut self, out: &mut Vec<u8>, kind: &'static str, response: Value) {
-        let mut body = fields([("response", response)]);
-        self.events.event(out, kind, &mut body);
-        if let Some(response) = body.remove("response") {
-            self.echo.set_finished(response);
-        }
+        self.events
+            .write(out, kind, |o| write_value(o.key("response"), &response));
+        self.echo.set_finished(response);
     }
 }
 
