@@ -12,29 +12,44 @@ use super::sse::{write_json, write_str, write_value};
 /// before it writes the terminal event, so the server can store it once the stream is over.
 pub type Finished = Arc<Mutex<Option<Value>>>;
 
-/// The request fields a response repeats, in the order they are read. A field the request
-/// omits (or sends as `null`) is shown with its [`default_of`] value.
+/// The request fields a response repeats, in key order (the order of a [`Map`], so an echo's
+/// fields are built without searching). A field the request omits (or sends as `null`) is
+/// shown with its [`default_of`] value.
 const ECHOED: [&str; 20] = [
+    "background",
     "instructions",
-    "tools",
-    "tool_choice",
-    "parallel_tool_calls",
-    "temperature",
-    "top_p",
-    "top_logprobs",
     "max_output_tokens",
     "max_tool_calls",
-    "previous_response_id",
-    "reasoning",
-    "text",
-    "truncation",
     "metadata",
-    "user",
-    "safety_identifier",
+    "parallel_tool_calls",
+    "previous_response_id",
     "prompt_cache_key",
+    "reasoning",
+    "safety_identifier",
     "service_tier",
-    "background",
     "store",
+    "temperature",
+    "text",
+    "tool_choice",
+    "tools",
+    "top_logprobs",
+    "top_p",
+    "truncation",
+    "user",
+];
+
+/// The keys a response has besides the echoed fields, in key order.
+const OWN: [&str; 10] = [
+    "completed_at",
+    "created_at",
+    "error",
+    "id",
+    "incomplete_details",
+    "model",
+    "object",
+    "output",
+    "status",
+    "usage",
 ];
 
 /// What OpenAI shows for an echoed field the request left out (`null` for most).
@@ -93,19 +108,27 @@ impl Echo {
     /// A fresh response id for `model`, repeating the echoed fields of `request_fields` (a
     /// Responses request's fields; the others are not read).
     pub fn new(model: &str, created_at_secs: u64, request_fields: &Map<String, Value>) -> Echo {
-        let mut fields = Map::new();
-        for name in ECHOED {
-            let given = request_fields.get(name).filter(|v| !v.is_null());
-            let mut value = given.cloned().unwrap_or_else(|| default_of(name));
-            if name == "text"
-                && let Some(text) = value.as_object_mut()
-                && !text.get("format").is_some_and(Value::is_object)
-            {
-                // `{"verbosity": "low"}` alone still answers in plain text.
-                text.insert("format".into(), json!({"type": "text"}));
-            }
-            fields.insert(name.to_string(), value);
-        }
+        // Both in key order: one walk through the request's fields.
+        let mut given = request_fields.iter().peekable();
+        let fields = ECHOED
+            .into_iter()
+            .map(|name| {
+                while given.next_if(|(k, _)| k.as_str() < name).is_some() {}
+                let given = given
+                    .next_if(|(k, _)| k.as_str() == name)
+                    .map(|(_, v)| v)
+                    .filter(|v| !v.is_null());
+                let mut value = given.cloned().unwrap_or_else(|| default_of(name));
+                if name == "text"
+                    && let Some(text) = value.as_object_mut()
+                    && !text.get("format").is_some_and(Value::is_object)
+                {
+                    // `{"verbosity": "low"}` alone still answers in plain text.
+                    text.insert("format".into(), json!({"type": "text"}));
+                }
+                (name.to_string(), value)
+            })
+            .collect();
         Echo {
             id: fresh_id("resp_"),
             created_at: created_at_secs,
@@ -139,37 +162,53 @@ impl Echo {
     /// The response object with no output yet: every key a client reads is present, `output`
     /// is `[]` and `usage`, `error`, `incomplete_details` and `completed_at` are `null`.
     pub fn base(&self, status: Status) -> Value {
-        let mut r = self.fields.clone();
-        let mut put = |k: &str, v: Value| r.insert(k.to_string(), v);
-        put("id", Value::String(self.id.clone()));
-        put("object", json!("response"));
-        put("created_at", json!(self.created_at));
-        put("status", json!(status.as_str()));
-        put("completed_at", Value::Null);
-        put("error", Value::Null);
-        put("incomplete_details", Value::Null);
-        put("model", Value::String(self.model.clone()));
-        put("output", json!([]));
-        put("usage", Value::Null);
-        Value::Object(r)
+        self.response(status, [])
+    }
+
+    /// [`Echo::base`] with the values of `set` (keys of the response's own) in place of its.
+    pub(super) fn response<const N: usize>(
+        &self,
+        status: Status,
+        set: [(&'static str, Value); N],
+    ) -> Value {
+        let mut own = [
+            Value::Null,
+            self.created_at.into(),
+            Value::Null,
+            self.id.as_str().into(),
+            Value::Null,
+            self.model.as_str().into(),
+            "response".into(),
+            Value::Array(Vec::new()),
+            status.as_str().into(),
+            Value::Null,
+        ];
+        for (key, value) in set {
+            let i = OWN.iter().position(|k| *k == key);
+            debug_assert!(i.is_some(), "{key} is not a response's own");
+            if let Some(i) = i {
+                own[i] = value;
+            }
+        }
+        // Both in key order, so is the merge (the map is built without searching).
+        let mut own = OWN.into_iter().zip(own).peekable();
+        let mut r: Vec<(String, Value)> = Vec::with_capacity(self.fields.len() + OWN.len());
+        for (key, value) in &self.fields {
+            while let Some((k, v)) = own.next_if(|(k, _)| *k <= key.as_str()) {
+                r.push((k.to_string(), v));
+            }
+            if r.last().is_some_and(|(last, _)| last == key) {
+                continue; // the response's own value replaces it
+            }
+            r.push((key.clone(), value.clone()));
+        }
+        r.extend(own.map(|(k, v)| (k.to_string(), v)));
+        Value::Object(r.into_iter().collect())
     }
 
     /// [`Echo::base`], written straight into `out`, byte for byte as `serde_json` writes it
     /// (see the test): the echoed fields merged, in key order, with the response's own.
     pub(super) fn write_base(&self, out: &mut Vec<u8>, status: Status) {
-        // The keys `base` sets, in `serde_json`'s (sorted) order.
-        const OWN: [&str; 10] = [
-            "completed_at",
-            "created_at",
-            "error",
-            "id",
-            "incomplete_details",
-            "model",
-            "object",
-            "output",
-            "status",
-            "usage",
-        ];
         let own = |out: &mut Vec<u8>, key: &str| {
             out.push(b'"');
             out.extend_from_slice(key.as_bytes());
@@ -311,6 +350,12 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn the_field_lists_are_in_key_order() {
+        assert!(ECHOED.is_sorted() && OWN.is_sorted());
+        assert!(ECHOED.iter().all(|k| !OWN.contains(k)));
     }
 
     #[test]

@@ -314,22 +314,29 @@ pub(super) fn usage_json(usage: &Usage) -> Value {
 /// The final response of an answer that finished: its status and output, the usage.
 pub(super) fn finished(echo: &Echo, output: Vec<Value>, finish: Finish, usage: &Usage) -> Value {
     let (status, reason) = status_of(finish);
-    let mut r = echo.base(status);
-    r["output"] = Value::Array(output);
-    r["usage"] = usage_json(usage);
-    match reason {
-        Some(reason) => r["incomplete_details"] = json!({"reason": reason}),
-        None => r["completed_at"] = json!(now_secs()),
-    }
-    r
+    let end = match reason {
+        Some(reason) => ("incomplete_details", json!({"reason": reason})),
+        None => ("completed_at", json!(now_secs())),
+    };
+    echo.response(
+        status,
+        [
+            ("output", Value::Array(output)),
+            ("usage", usage_json(usage)),
+            end,
+        ],
+    )
 }
 
 /// The final response of an answer that failed: the output so far and the error.
 pub(super) fn failed(echo: &Echo, output: Vec<Value>, code: &str, message: &str) -> Value {
-    let mut r = echo.base(Status::Failed);
-    r["output"] = Value::Array(output);
-    r["error"] = json!({"code": code, "message": message});
-    r
+    echo.response(
+        Status::Failed,
+        [
+            ("output", Value::Array(output)),
+            ("error", json!({"code": code, "message": message})),
+        ],
+    )
 }
 
 #[cfg(test)]

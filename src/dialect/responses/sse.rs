@@ -222,33 +222,72 @@ impl Events {
         out.extend_from_slice(b"\n\n");
     }
 
-    /// Writes a delta event, keys in the order `serde_json` sorts them (see the test).
-    pub fn delta(&mut self, out: &mut Vec<u8>, d: Delta<'_>) {
-        let n = self.head(out, d.kind);
-        out.push(b'{');
-        if let Some(ci) = d.content_index {
-            out.extend_from_slice(b"\"content_index\":");
-            write_json(out, &ci);
-            out.push(b',');
-        }
-        out.extend_from_slice(b"\"delta\":");
-        write_str(out, d.piece);
-        out.extend_from_slice(b",\"item_id\":");
-        write_str(out, d.item_id);
-        if d.logprobs {
-            out.extend_from_slice(b",\"logprobs\":[]");
-        }
-        out.extend_from_slice(b",\"output_index\":");
-        write_json(out, &d.output_index);
-        out.extend_from_slice(b",\"sequence_number\":");
+    /// Writes a delta event, keys in the order `serde_json` sorts them (see the test), and
+    /// gives its head, for writing the item's next deltas with [`Events::delta_with`].
+    pub fn delta(&mut self, out: &mut Vec<u8>, d: Delta<'_>) -> DeltaHead {
+        let head = DeltaHead::new(&d);
+        self.delta_with(out, &head, d.piece);
+        head
+    }
+
+    /// Writes a delta event of `head` (an item's) with `piece`.
+    pub fn delta_with(&mut self, out: &mut Vec<u8>, head: &DeltaHead, piece: &str) {
+        let n = self.next;
+        self.next += 1;
+        let b = &head.bytes;
+        out.extend_from_slice(&b[..head.piece_at]);
+        write_str(out, piece);
+        out.extend_from_slice(&b[head.piece_at..head.number_at]);
         write_json(out, &n);
-        if let Some(si) = d.summary_index {
-            out.extend_from_slice(b",\"summary_index\":");
-            write_json(out, &si);
+        out.extend_from_slice(&b[head.number_at..]);
+    }
+}
+
+/// The bytes of an item's delta events but the piece and the `sequence_number`: made once,
+/// copied for every delta.
+#[derive(Debug)]
+pub(super) struct DeltaHead {
+    bytes: Vec<u8>,
+    /// Where the piece goes, then where the sequence number goes.
+    piece_at: usize,
+    number_at: usize,
+}
+
+impl DeltaHead {
+    /// The head of `d`'s events (its `piece` is not read).
+    pub fn new(d: &Delta<'_>) -> Self {
+        let mut b = Vec::with_capacity(2 * d.kind.len() + d.item_id.len() + 128);
+        b.extend_from_slice(b"event: ");
+        b.extend_from_slice(d.kind.as_bytes());
+        b.extend_from_slice(b"\ndata: {");
+        if let Some(ci) = d.content_index {
+            b.extend_from_slice(b"\"content_index\":");
+            write_json(&mut b, &ci);
+            b.push(b',');
         }
-        out.extend_from_slice(b",\"type\":\"");
-        out.extend_from_slice(d.kind.as_bytes());
-        out.extend_from_slice(b"\"}\n\n");
+        b.extend_from_slice(b"\"delta\":");
+        let piece_at = b.len();
+        b.extend_from_slice(b",\"item_id\":");
+        write_str(&mut b, d.item_id);
+        if d.logprobs {
+            b.extend_from_slice(b",\"logprobs\":[]");
+        }
+        b.extend_from_slice(b",\"output_index\":");
+        write_json(&mut b, &d.output_index);
+        b.extend_from_slice(b",\"sequence_number\":");
+        let number_at = b.len();
+        if let Some(si) = d.summary_index {
+            b.extend_from_slice(b",\"summary_index\":");
+            write_json(&mut b, &si);
+        }
+        b.extend_from_slice(b",\"type\":\"");
+        b.extend_from_slice(d.kind.as_bytes());
+        b.extend_from_slice(b"\"}\n\n");
+        DeltaHead {
+            bytes: b,
+            piece_at,
+            number_at,
+        }
     }
 }
 

@@ -20,16 +20,31 @@ use serde_json::{Map, Value, json};
 
 use super::echo::{Echo, Status};
 use super::output::{self, Item, item_status, status_of};
-use super::sse::{Delta, Events, write_value};
+use super::sse::{Delta, DeltaHead, Events, write_value};
 use crate::dialect::StreamWriter;
 use crate::dialect::answer::{Finish, Usage};
 use crate::error::ProxyError;
 
-/// An output item and, once it is done, the status it was closed with.
+/// An output item, the head of its delta events (from its first) and, once it is done, the
+/// status it was closed with.
 #[derive(Debug)]
 struct Slot {
     item: Item,
+    delta: Option<DeltaHead>,
     closed: Option<Status>,
+}
+
+impl Slot {
+    /// Writes a delta event of the item, at `output_index`, with `piece`.
+    fn delta(&mut self, events: &mut Events, out: &mut Vec<u8>, output_index: usize, piece: &str) {
+        match &self.delta {
+            Some(head) => events.delta_with(out, head, piece),
+            None => {
+                let head = events.delta(out, delta_of(&self.item, output_index, piece));
+                self.delta = Some(head);
+            }
+        }
+    }
 }
 
 /// Writes one Responses stream.
@@ -64,6 +79,30 @@ fn part_events(item: &Item) -> ((&'static str, &'static str), (&'static str, &'s
             ("content_index", "response.content_part.added"),
             ("response.output_text.done", "response.content_part.done"),
         ),
+    }
+}
+
+/// The delta event of `item`, at `output_index`, with `piece`.
+fn delta_of<'a>(item: &'a Item, output_index: usize, piece: &'a str) -> Delta<'a> {
+    let (kind, content_index, summary_index, logprobs) = match item {
+        Item::Reasoning { summary: true, .. } => (
+            "response.reasoning_summary_text.delta",
+            None,
+            Some(0),
+            false,
+        ),
+        Item::Reasoning { .. } => ("response.reasoning_text.delta", Some(0), None, false),
+        Item::Message { .. } => ("response.output_text.delta", Some(0), None, true),
+        Item::Call { .. } => ("response.function_call_arguments.delta", None, None, false),
+    };
+    Delta {
+        kind,
+        content_index,
+        summary_index,
+        piece,
+        item_id: item.id(),
+        logprobs,
+        output_index,
     }
 }
 
@@ -124,7 +163,11 @@ impl ResponsesWriter {
                 }
             });
         }
-        self.slots.push(Slot { item, closed: None });
+        self.slots.push(Slot {
+            item,
+            delta: None,
+            closed: None,
+        });
         index
     }
 
@@ -229,20 +272,12 @@ impl StreamWriter for ResponsesWriter {
             |it| matches!(it, Item::Message { .. }),
             || Item::message(String::new()),
         );
-        let Item::Message { id, text: all } = &mut self.slots[i].item else {
+        let slot = &mut self.slots[i];
+        let Item::Message { text: all, .. } = &mut slot.item else {
             unreachable!("current_or gave a message");
         };
         all.push_str(text);
-        let d = Delta {
-            kind: "response.output_text.delta",
-            content_index: Some(0),
-            summary_index: None,
-            piece: text,
-            item_id: id,
-            logprobs: true,
-            output_index: i,
-        };
-        self.events.delta(out, d);
+        slot.delta(&mut self.events, out, i, text);
     }
 
     fn reasoning(&mut self, out: &mut Vec<u8>, text: &str, signature: Option<&str>) {
@@ -253,12 +288,12 @@ impl StreamWriter for ResponsesWriter {
             |it| matches!(it, Item::Reasoning { .. }),
             || Item::reasoning(String::new(), None, summary),
         );
+        let slot = &mut self.slots[i];
         let Item::Reasoning {
-            id,
             text: all,
             signature: sig,
-            summary,
-        } = &mut self.slots[i].item
+            ..
+        } = &mut slot.item
         else {
             unreachable!("current_or gave a reasoning item");
         };
@@ -266,20 +301,7 @@ impl StreamWriter for ResponsesWriter {
         if let Some(s) = signature {
             *sig = Some(s.to_string());
         }
-        let d = Delta {
-            kind: if *summary {
-                "response.reasoning_summary_text.delta"
-            } else {
-                "response.reasoning_text.delta"
-            },
-            content_index: (!*summary).then_some(0),
-            summary_index: summary.then_some(0),
-            piece: text,
-            item_id: id,
-            logprobs: false,
-            output_index: i,
-        };
-        self.events.delta(out, d);
+        slot.delta(&mut self.events, out, i, text);
     }
 
     fn tool_start(&mut self, out: &mut Vec<u8>, index: usize, id: Option<&str>, name: &str) {
@@ -299,20 +321,12 @@ impl StreamWriter for ResponsesWriter {
         let Some(&i) = self.calls.get(index) else {
             return; // the Emitter starts a call before its arguments
         };
-        let Item::Call { id, arguments, .. } = &mut self.slots[i].item else {
+        let slot = &mut self.slots[i];
+        let Item::Call { arguments, .. } = &mut slot.item else {
             unreachable!("calls index function_call items");
         };
         arguments.get_or_insert_default().push_str(piece);
-        let d = Delta {
-            kind: "response.function_call_arguments.delta",
-            content_index: None,
-            summary_index: None,
-            piece,
-            item_id: id,
-            logprobs: false,
-            output_index: i,
-        };
-        self.events.delta(out, d);
+        slot.delta(&mut self.events, out, i, piece);
     }
 
     /// Closes every open item in `output_index` order, then `response.completed` or
