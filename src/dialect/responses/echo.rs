@@ -104,6 +104,38 @@ pub struct Echo {
     pub finished: Finished,
 }
 
+/// An echo's fields written once, in key order, cut where a response's own keys go: a
+/// response of the echo is written by copying them around its own values. What a stream
+/// writes its snapshots and its final response with, so the echoed fields (`tools`,
+/// `instructions`…) are serialized once per stream.
+#[derive(Debug)]
+pub(super) struct Written {
+    /// Every field as `"key":value,`.
+    bytes: Vec<u8>,
+    /// `bytes[cuts[i]..cuts[i + 1]]`: the fields between `OWN[i - 1]` and `OWN[i]`.
+    cuts: [usize; OWN.len() + 2],
+}
+
+impl Written {
+    /// Writes a response of the echo, its own keys' values written by `own` (a key of
+    /// [`OWN`], the output).
+    pub fn write(&self, out: &mut Vec<u8>, mut own: impl FnMut(&mut Vec<u8>, &'static str)) {
+        out.push(b'{');
+        for (i, key) in OWN.into_iter().enumerate() {
+            out.extend_from_slice(&self.bytes[self.cuts[i]..self.cuts[i + 1]]);
+            out.push(b'"');
+            out.extend_from_slice(key.as_bytes());
+            out.extend_from_slice(b"\":");
+            own(out, key);
+            out.push(b',');
+        }
+        out.extend_from_slice(&self.bytes[self.cuts[OWN.len()]..]);
+        // An own key was written, so a comma ends what was written.
+        out.pop();
+        out.push(b'}');
+    }
+}
+
 impl Echo {
     /// A fresh response id for `model`, repeating the echoed fields of `request_fields` (a
     /// Responses request's fields; the others are not read).
@@ -206,45 +238,52 @@ impl Echo {
         Value::Object(r.into_iter().collect())
     }
 
-    /// [`Echo::base`], written straight into `out`, byte for byte as `serde_json` writes it
-    /// (see the test): the echoed fields merged, in key order, with the response's own.
-    pub(super) fn write_base(&self, out: &mut Vec<u8>, status: Status) {
-        let own = |out: &mut Vec<u8>, key: &str| {
-            out.push(b'"');
-            out.extend_from_slice(key.as_bytes());
-            out.extend_from_slice(b"\":");
-            match key {
-                "created_at" => write_json(out, &self.created_at),
-                "id" => write_str(out, &self.id),
-                "model" => write_str(out, &self.model),
-                "object" => out.extend_from_slice(b"\"response\""),
-                "output" => out.extend_from_slice(b"[]"),
-                "status" => write_str(out, status.as_str()),
-                _ => out.extend_from_slice(b"null"),
-            }
-            out.push(b',');
-        };
-        out.push(b'{');
-        let mut next = 0;
+    /// The echoed fields, written once (see [`Written`]).
+    pub(super) fn written(&self) -> Written {
+        let mut bytes = Vec::new();
+        let mut cuts = [0; OWN.len() + 2];
+        // Both in key order: the gap being written is the one before OWN[gap].
+        let mut gap = 0;
         for (key, value) in &self.fields {
-            while next < OWN.len() && OWN[next] < key.as_str() {
-                own(out, OWN[next]);
-                next += 1;
+            while gap < OWN.len() && OWN[gap] < key.as_str() {
+                gap += 1;
+                cuts[gap] = bytes.len();
             }
-            if OWN.get(next) == Some(&key.as_str()) {
+            if OWN.get(gap) == Some(&key.as_str()) {
                 continue; // the response's own value replaces it
             }
-            write_str(out, key);
-            out.push(b':');
-            write_value(out, value);
-            out.push(b',');
+            write_str(&mut bytes, key);
+            bytes.push(b':');
+            write_value(&mut bytes, value);
+            bytes.push(b',');
         }
-        for key in &OWN[next..] {
-            own(out, key);
+        while gap < OWN.len() {
+            gap += 1;
+            cuts[gap] = bytes.len();
         }
-        // OWN is not empty, so a comma ends what was written.
-        out.pop();
-        out.push(b'}');
+        cuts[OWN.len() + 1] = bytes.len();
+        Written { bytes, cuts }
+    }
+
+    /// The value of an own key of [`Echo::base`], written.
+    pub(super) fn write_own_base(&self, out: &mut Vec<u8>, key: &str, status: Status) {
+        match key {
+            "created_at" => write_json(out, &self.created_at),
+            "id" => write_str(out, &self.id),
+            "model" => write_str(out, &self.model),
+            "object" => out.extend_from_slice(b"\"response\""),
+            "output" => out.extend_from_slice(b"[]"),
+            "status" => write_str(out, status.as_str()),
+            _ => out.extend_from_slice(b"null"),
+        }
+    }
+
+    /// [`Echo::base`], written straight into `out`, byte for byte as `serde_json` writes it
+    /// (see the test).
+    #[cfg(test)]
+    fn write_base(&self, out: &mut Vec<u8>, status: Status) {
+        self.written()
+            .write(out, |out, key| self.write_own_base(out, key, status));
     }
 
     /// The final response of the stream this echo belongs to, if it has ended.
@@ -332,9 +371,12 @@ mod tests {
             odd.fields.insert(key.into(), json!(["x", key]));
         }
         echoes.push(odd);
-        let mut none = Echo::from_request(&request, 3);
-        none.fields.clear();
-        echoes.push(none);
+        // No field, and fields that all sort before some of the response's own keys.
+        for keys in [&[][..], &["aaa"], &["f", "p"], &["completed_at", "status"]] {
+            let mut few = Echo::from_request(&request, 3);
+            few.fields = keys.iter().map(|k| (k.to_string(), json!(k))).collect();
+            echoes.push(few);
+        }
         for echo in &echoes {
             for status in [
                 Status::InProgress,

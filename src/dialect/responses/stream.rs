@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
 
-use super::echo::{Echo, Status};
+use super::echo::{Echo, Status, Written};
 use super::output::{self, Item, item_status, status_of};
 use super::sse::{Delta, DeltaHead, Events, write_value};
 use crate::dialect::StreamWriter;
@@ -58,6 +58,8 @@ pub struct ResponsesWriter {
     current: Option<usize>,
     /// The `output_index` of each tool call, by the call's index.
     calls: Vec<usize>,
+    /// The echoed fields, written at the start.
+    written: Option<Written>,
 }
 
 /// The events of an item's one part: (the key of its index, its `added` event), then its
@@ -119,6 +121,7 @@ impl ResponsesWriter {
             slots: Vec::new(),
             current: None,
             calls: Vec::new(),
+            written: None,
         }
     }
 
@@ -129,11 +132,14 @@ impl ResponsesWriter {
             return;
         }
         let echo = &self.echo;
+        let written = self.written.insert(echo.written());
         let mut snapshot = 0..0;
         self.events.write(out, "response.created", |o| {
             let out = o.key("response");
             let at = out.len();
-            echo.write_base(out, Status::InProgress);
+            written.write(out, |out, key| {
+                echo.write_own_base(out, key, Status::InProgress)
+            });
             snapshot = at..out.len();
         });
         self.events.write(out, "response.in_progress", |o| {
@@ -257,9 +263,17 @@ impl ResponsesWriter {
 
     /// Writes the terminal event with the final response, and leaves the response for the
     /// server (in the same call, so before the client can read the event).
+    ///
+    /// The echoed fields are copied from the start's; the response's own values are the
+    /// stored response's.
     fn end(&mut self, out: &mut Vec<u8>, kind: &'static str, response: Value) {
-        self.events
-            .write(out, kind, |o| write_value(o.key("response"), &response));
+        let echo = &self.echo;
+        let written = self.written.get_or_insert_with(|| echo.written());
+        self.events.write(out, kind, |o| {
+            written.write(o.key("response"), |out, key| {
+                write_value(out, &response[key])
+            })
+        });
         self.echo.set_finished(response);
     }
 }
