@@ -52,7 +52,57 @@ const OWN: [&str; 10] = [
     "usage",
 ];
 
-/// What OpenAI shows for an echoed field the request left out (`null` for most).
+/// The keys of [`ECHOED`] and [`OWN`] together, in key order, each with whether it is the
+/// response's own.
+const FIELDS: [(&str, bool); ECHOED.len() + OWN.len()] = [
+    ("background", false),
+    ("completed_at", true),
+    ("created_at", true),
+    ("error", true),
+    ("id", true),
+    ("incomplete_details", true),
+    ("instructions", false),
+    ("max_output_tokens", false),
+    ("max_tool_calls", false),
+    ("metadata", false),
+    ("model", true),
+    ("object", true),
+    ("output", true),
+    ("parallel_tool_calls", false),
+    ("previous_response_id", false),
+    ("prompt_cache_key", false),
+    ("reasoning", false),
+    ("safety_identifier", false),
+    ("service_tier", false),
+    ("status", true),
+    ("store", false),
+    ("temperature", false),
+    ("text", false),
+    ("tool_choice", false),
+    ("tools", false),
+    ("top_logprobs", false),
+    ("top_p", false),
+    ("truncation", false),
+    ("usage", true),
+    ("user", false),
+];
+
+/// What OpenAI shows for an echoed field the request left out (`null` for most), as JSON.
+fn default_json(field: &str) -> &'static [u8] {
+    match field {
+        "tools" => b"[]",
+        "tool_choice" => b"\"auto\"",
+        "parallel_tool_calls" => b"true",
+        "text" => b"{\"format\":{\"type\":\"text\"}}",
+        "truncation" => b"\"disabled\"",
+        "metadata" => b"{}",
+        "background" => b"false",
+        "store" => b"true",
+        _ => b"null",
+    }
+}
+
+/// [`default_json`] as a value.
 fn default_of(field: &str) -> Value {
     match field {
         "tools" => json!([]),
@@ -65,6 +115,16 @@ fn default_of(field: &str) -> Value {
         "store" => json!(true),
         _ => Value::Null,
     }
+}
+
+/// A field of a response, in key order.
+enum Field<'a> {
+    /// One of the response's own keys ([`OWN`]).
+    Own(&'static str),
+    /// A field of the echo's.
+    Given(&'a str, &'a Value),
+    /// An echoed field the echo does not have: its default.
+    Default(&'static str),
 }
 
 /// A response's `status`.
@@ -97,8 +157,10 @@ pub struct Echo {
     pub created_at: u64,
     /// The model as the client named it.
     pub model: String,
-    /// Every request field a response repeats (`instructions`, `tools`, `metadata`…), as the
-    /// request gave it or with the value OpenAI shows when it is omitted.
+    /// The request fields a response repeats (`instructions`, `tools`, `metadata`…) that the
+    /// request gave (not as `null`), or that were set since. A response shows the others with
+    /// the value OpenAI shows when one is omitted (so making an echo copies only what the
+    /// request gave).
     pub fields: Map<String, Value>,
     /// The final response of a stream, once it has ended.
     pub finished: Finished,
@@ -144,13 +206,13 @@ impl Echo {
         let mut given = request_fields.iter().peekable();
         let fields = ECHOED
             .into_iter()
-            .map(|name| {
+            .filter_map(|name| {
                 while given.next_if(|(k, _)| k.as_str() < name).is_some() {}
-                let given = given
-                    .next_if(|(k, _)| k.as_str() == name)
-                    .map(|(_, v)| v)
-                    .filter(|v| !v.is_null());
-                let mut value = given.cloned().unwrap_or_else(|| default_of(name));
+                let (_, value) = given.next_if(|(k, _)| k.as_str() == name)?;
+                if value.is_null() {
+                    return None;
+                }
+                let mut value = value.clone();
                 if name == "text"
                     && let Some(text) = value.as_object_mut()
                     && !text.get("format").is_some_and(Value::is_object)
@@ -158,7 +220,7 @@ impl Echo {
                     // `{"verbosity": "low"}` alone still answers in plain text.
                     text.insert("format".into(), json!({"type": "text"}));
                 }
-                (name.to_string(), value)
+                Some((name.to_string(), value))
             })
             .collect();
         Echo {
@@ -167,6 +229,28 @@ impl Echo {
             model: model.to_string(),
             fields,
             finished: Finished::default(),
+        }
+    }
+
+    /// Calls `f` with every field of a response of this echo, in key order: the response's
+    /// own keys, the echo's fields (but those of the same keys), the defaults of the echoed
+    /// fields it does not have.
+    fn each_field<'a>(&'a self, mut f: impl FnMut(Field<'a>)) {
+        // Both in key order.
+        let mut given = self.fields.iter().peekable();
+        for (key, own) in FIELDS {
+            while let Some((k, v)) = given.next_if(|(k, _)| k.as_str() < key) {
+                f(Field::Given(k, v));
+            }
+            let same = given.next_if(|(k, _)| k.as_str() == key);
+            f(match same {
+                _ if own => Field::Own(key),
+                Some((k, v)) => Field::Given(k, v),
+                None => Field::Default(key),
+            });
+        }
+        for (k, v) in given {
+            f(Field::Given(k, v));
         }
     }
 
@@ -222,45 +306,43 @@ impl Echo {
                 own[i] = value;
             }
         }
-        // Both in key order, so is the merge (the map is built without searching).
-        let mut own = OWN.into_iter().zip(own).peekable();
-        let mut r: Vec<(String, Value)> = Vec::with_capacity(self.fields.len() + OWN.len());
-        for (key, value) in &self.fields {
-            while let Some((k, v)) = own.next_if(|(k, _)| *k <= key.as_str()) {
-                r.push((k.to_string(), v));
-            }
-            if r.last().is_some_and(|(last, _)| last == key) {
-                continue; // the response's own value replaces it
-            }
-            r.push((key.clone(), value.clone()));
-        }
-        r.extend(own.map(|(k, v)| (k.to_string(), v)));
+        let mut own = own.into_iter();
+        let mut r: Vec<(String, Value)> = Vec::with_capacity(ECHOED.len() + OWN.len());
+        self.each_field(|field| {
+            r.push(match field {
+                Field::Own(k) => (k.to_string(), own.next().unwrap_or_default()),
+                Field::Given(k, v) => (k.to_string(), v.clone()),
+                Field::Default(k) => (k.to_string(), default_of(k)),
+            })
+        });
+        // In key order: the map is built without searching.
         Value::Object(r.into_iter().collect())
     }
 
     /// The echoed fields, written once (see [`Written`]).
     pub(super) fn written(&self) -> Written {
-        let mut bytes = Vec::new();
+        let mut bytes = Vec::with_capacity(1024);
         let mut cuts = [0; OWN.len() + 2];
-        // Both in key order: the gap being written is the one before OWN[gap].
-        let mut gap = 0;
-        for (key, value) in &self.fields {
-            while gap < OWN.len() && OWN[gap] < key.as_str() {
-                gap += 1;
-                cuts[gap] = bytes.len();
+        let mut own = 0;
+        self.each_field(|field| match field {
+            Field::Own(_) => {
+                own += 1;
+                cuts[own] = bytes.len();
             }
-            if OWN.get(gap) == Some(&key.as_str()) {
-                continue; // the response's own value replaces it
+            Field::Given(key, value) => {
+                write_str(&mut bytes, key);
+                bytes.push(b':');
+                write_value(&mut bytes, value);
+                bytes.push(b',');
             }
-            write_str(&mut bytes, key);
-            bytes.push(b':');
-            write_value(&mut bytes, value);
-            bytes.push(b',');
-        }
-        while gap < OWN.len() {
-            gap += 1;
-            cuts[gap] = bytes.len();
-        }
+            Field::Default(key) => {
+                bytes.push(b'"');
+                bytes.extend_from_slice(key.as_bytes());
+                bytes.extend_from_slice(b"\":");
+                bytes.extend_from_slice(default_json(key));
+                bytes.push(b',');
+            }
+        });
         cuts[OWN.len() + 1] = bytes.len();
         Written { bytes, cuts }
     }
@@ -390,14 +472,40 @@ mod tests {
                     String::from_utf8(out).unwrap(),
                     format!("before {}", echo.base(status))
                 );
+                // The defaults, under the echo's fields, under the response's own.
+                let mut plain: Map<String, Value> = ECHOED
+                    .iter()
+                    .map(|k| (k.to_string(), default_of(k)))
+                    .collect();
+                plain.extend(echo.fields.clone());
+                plain.extend([
+                    ("id".into(), json!(echo.id)),
+                    ("object".into(), json!("response")),
+                    ("created_at".into(), json!(echo.created_at)),
+                    ("status".into(), json!(status.as_str())),
+                    ("model".into(), json!(echo.model)),
+                    ("output".into(), json!([])),
+                ]);
+                for k in ["completed_at", "error", "incomplete_details", "usage"] {
+                    plain.insert(k.into(), Value::Null);
+                }
+                assert_eq!(echo.base(status), Value::Object(plain));
             }
         }
     }
 
     #[test]
-    fn the_field_lists_are_in_key_order() {
+    fn the_field_lists_are_in_key_order_and_the_defaults_agree() {
         assert!(ECHOED.is_sorted() && OWN.is_sorted());
         assert!(ECHOED.iter().all(|k| !OWN.contains(k)));
+        let mut all: Vec<(&str, bool)> = ECHOED.iter().map(|k| (*k, false)).collect();
+        all.extend(OWN.iter().map(|k| (*k, true)));
+        all.sort();
+        assert_eq!(all, FIELDS);
+        for k in ECHOED {
+            assert_eq!(default_json(k), serde_json::to_vec(&default_of(k)).unwrap());
+            assert!(!super::super::sse::needs_escape(k.as_bytes()));
+        }
     }
 
     #[test]

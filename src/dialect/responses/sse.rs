@@ -10,11 +10,47 @@ pub(super) fn write_json<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, v: &T)
 }
 
 /// Whether JSON escapes a byte of `s` (a control character, `"` or `\\`; `serde_json` escapes
-/// nothing else): a scan without branches, which the compiler vectorises.
-fn needs_escape(s: &[u8]) -> bool {
-    s.iter().fold(false, |any, &b| {
-        any | (b < 0x20) | (b == b'"') | (b == b'\\')
-    })
+/// nothing else). Long strings in a scan without branches, which the compiler vectorises;
+/// short ones (most pieces, keys and ids) eight bytes at a time.
+pub(super) fn needs_escape(s: &[u8]) -> bool {
+    if s.len() >= 64 {
+        return s.iter().fold(false, |any, &b| {
+            any | (b < 0x20) | (b == b'"') | (b == b'\\')
+        });
+    }
+    let n = s.len();
+    // Words of the string's own bytes, the last ones overlapping (a byte checked twice is
+    // checked right twice).
+    let word = |at: usize| u64::from_ne_bytes(s[at..at + 8].try_into().unwrap_or_default());
+    let half = |at: usize| {
+        u64::from(u32::from_ne_bytes(
+            s[at..at + 4].try_into().unwrap_or_default(),
+        ))
+    };
+    let quarter = |at: usize| {
+        u64::from(u16::from_ne_bytes(
+            s[at..at + 2].try_into().unwrap_or_default(),
+        ))
+    };
+    match n {
+        0 => false,
+        1 => word_needs_escape(u64::from_ne_bytes([s[0]; 8])),
+        2..4 => word_needs_escape((quarter(0) | quarter(n - 2) << 16) * 0x0001_0000_0001),
+        4..8 => word_needs_escape(half(0) | half(n - 4) << 32),
+        _ => (0..n.div_ceil(8)).any(|i| word_needs_escape(word((i * 8).min(n - 8)))),
+    }
+}
+
+/// Whether a byte of the eight of `w` is below 0x20, `"` or `\\`: a byte below `n` borrows
+/// in `w - n` per byte where it is not set in `!w` (the classic has-less and has-zero tests,
+/// exact as a whole).
+fn word_needs_escape(w: u64) -> bool {
+    const fn splat(b: u8) -> u64 {
+        u64::from_ne_bytes([b; 8])
+    }
+    const HIGH: u64 = splat(0x80);
+    let below = |v: u64, n: u8| v.wrapping_sub(splat(n)) & !v & HIGH;
+    (below(w, 0x20) | below(w ^ splat(b'"'), 1) | below(w ^ splat(b'\\'), 1)) != 0
 }
 
 /// Appends `s` as a JSON string, as `to_string` would write it: copied whole when nothing in it
@@ -349,14 +385,35 @@ mod tests {
         // Every byte JSON escapes, and some it does not, at every place of a string long
         // enough for the vectorised scan.
         let mut strings = vec![String::new(), "é\u{2028}\u{7f}~ ".into()];
-        for c in (0u8..0x20).chain([b'"', b'\\', b' ', b'/', 0x7f]) {
-            for at in [0, 1, 15, 16, 31, 40] {
-                let mut s = "x".repeat(41);
-                s.replace_range(at..=at, &char::from(c).to_string());
-                strings.push(s);
+        for c in (0u8..0x20).chain([b'"', b'\\', b' ', b'!', b'#', b'/', b'[', b']', 0x7f]) {
+            for len in [1, 2, 3, 4, 5, 6, 7, 8, 9, 15, 16, 17, 41, 63, 64, 100] {
+                for at in [0, 1, 2, 3, 4, 5, 6, 7, 8, 14, 15, 16, 31, 40, 62, 63, 99] {
+                    if at < len {
+                        let mut s = "x".repeat(len);
+                        s.replace_range(at..=at, &char::from(c).to_string());
+                        strings.push(s);
+                    }
+                }
             }
         }
+        // Bytes above 0x7f next to and in place of each kind (UTF-8 of U+0080..U+FFFF).
+        for c in ['\u{80}', '\u{a2}', '\u{2028}', '\u{ffff}', 'é'] {
+            strings.push(format!("{c}\"{c}\u{1}{c}"));
+            strings.push(c.to_string().repeat(9));
+        }
+        // Every byte that needs no escaping, at every place of both scans.
+        let clean: String = (0x20u8..0x7f)
+            .filter(|b| !matches!(b, b'"' | b'\\'))
+            .map(char::from)
+            .chain(['é', '\u{2028}', '\u{ffff}'])
+            .collect();
+        for len in 0..clean.len() {
+            strings.extend(clean.get(len..).map(str::to_string));
+            strings.extend(clean.get(..len).map(str::to_string));
+        }
         for s in &strings {
+            let escaped = s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\');
+            assert_eq!(needs_escape(s.as_bytes()), escaped, "{s:?}");
             let mut out = Vec::new();
             write_str(&mut out, s);
             assert_eq!(out, serde_json::to_vec(s).unwrap(), "{s:?}");
