@@ -98,6 +98,15 @@ pub(super) fn write_value(out: &mut Vec<u8>, v: &Value) {
     }
 }
 
+/// `key > other`, deciding on the first bytes when they differ (as they mostly do) without
+/// calling `memcmp`.
+fn after(key: &str, other: &str) -> bool {
+    match (key.as_bytes().first(), other.as_bytes().first()) {
+        (Some(a), Some(b)) if a != b => a > b,
+        _ => key > other,
+    }
+}
+
 /// A JSON object written field by field, straight into the output, byte for byte as
 /// `serde_json` writes the same object: compact, and the keys in its (sorted) order, which the
 /// caller keeps (checked in debug builds). An event's `sequence_number` and `type` are put in
@@ -138,12 +147,12 @@ impl<'a> Obj<'a> {
             );
             self.last = key;
         }
-        if self.seq.is_some() && key > "sequence_number" {
+        if self.seq.is_some() && after(key, "sequence_number") {
             let n = self.seq.take().unwrap_or_default();
             self.key_only("sequence_number");
             write_json(self.out, &n);
         }
-        if let Some(kind) = self.kind.filter(|_| key > "type") {
+        if let Some(kind) = self.kind.filter(|_| after(key, "type")) {
             self.kind = None;
             self.key_only("type");
             write_str(self.out, kind);
@@ -439,6 +448,27 @@ mod tests {
             let mut out = Vec::new();
             write_value(&mut out, v);
             assert_eq!(String::from_utf8(out).unwrap(), v.to_string());
+        }
+    }
+
+    #[test]
+    fn after_is_greater_than() {
+        let keys = [
+            "",
+            "a",
+            "s",
+            "sequence_number",
+            "sequence_numbers",
+            "summary_index",
+            "t",
+        ];
+        let keys = keys
+            .into_iter()
+            .chain(["text", "type", "typed", "u", "content_index"]);
+        for k in keys.clone() {
+            for other in keys.clone() {
+                assert_eq!(after(k, other), k > other, "{k} {other}");
+            }
         }
     }
 
