@@ -3,7 +3,9 @@
 //! (a whole answer), and stream rewriting per event (a 64-event text stream, a tool-call stream),
 //! each stream written twice: as Chat Completions chunks and as Responses events (the same
 //! upstream events and rules, the writer swapped; the Responses run includes making the
-//! response's echo, as the server does once per request).
+//! response's echo, as the server does once per request). The "writer" group times the
+//! writers alone on the typed events of those streams (no upstream parsing, no rules), so
+//! the difference between the two dialects is not diluted by the work they share.
 //!
 //! `cargo bench --bench transform`
 
@@ -12,8 +14,9 @@ use std::sync::Arc;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use http::HeaderMap;
-use rosetta::dialect::Dialect;
+use rosetta::dialect::answer::{Finish, Usage};
 use rosetta::dialect::responses::Echo;
+use rosetta::dialect::{AnyWriter, Dialect, StreamWriter};
 use rosetta::mapping::Op;
 use rosetta::translate::proxy;
 use rosetta::translate::rewrite::StreamRewriter;
@@ -120,5 +123,68 @@ fn bench(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, bench);
+/// The typed events of the Anthropic streams above, as the Emitter hands them to a writer.
+enum Typed {
+    Text(String),
+    ToolStart(&'static str, &'static str),
+    ToolArguments(String),
+}
+
+/// Runs `events` through `writer` and finishes the stream.
+fn write_all(mut writer: AnyWriter, events: &[Typed], finish: Finish, out: &mut Vec<u8>) {
+    for e in events {
+        match e {
+            Typed::Text(t) => writer.text(out, black_box(t)),
+            Typed::ToolStart(id, name) => writer.tool_start(out, 0, Some(id), name),
+            Typed::ToolArguments(a) => writer.tool_arguments(out, 0, black_box(a)),
+        }
+    }
+    let usage = Usage {
+        prompt_tokens: Some(250),
+        completion_tokens: Some(60),
+        ..Usage::default()
+    };
+    writer.finish(out, Some(finish), &usage);
+}
+
+fn writers(c: &mut Criterion) {
+    let model = "claude-sonnet-4-5";
+    let responses_request = json!({"model": model, "instructions": "Be brief.",
+        "input": "hi", "stream": true, "max_output_tokens": 1024});
+    let text: Vec<Typed> = (0..59).map(|i| Typed::Text(format!("word{i} "))).collect();
+    let mut tool = vec![Typed::ToolStart("toolu_1", "get_weather")];
+    tool.extend((0..20).map(|i| Typed::ToolArguments(format!("{{\"k{i}\":"))));
+    let mut g = c.benchmark_group("writer");
+    for (kind, events, finish) in [
+        ("text", &text, Finish::Stop),
+        ("tool call", &tool, Finish::ToolCalls),
+    ] {
+        g.throughput(Throughput::Elements(events.len() as u64));
+        g.bench_function(format!("chat ({kind}, {} events)", events.len()), |b| {
+            let mut out = Vec::with_capacity(64 * 1024);
+            b.iter(|| {
+                out.clear();
+                write_all(Dialect::Chat.writer(model, true), events, finish, &mut out);
+                assert!(out.ends_with(b"data: [DONE]\n\n"));
+            })
+        });
+        g.bench_function(
+            format!("responses ({kind}, {} events)", events.len()),
+            |b| {
+                let mut out = Vec::with_capacity(64 * 1024);
+                b.iter(|| {
+                    out.clear();
+                    let echo = Arc::new(Echo::from_request(&responses_request, 0));
+                    let writer = Dialect::Responses(Arc::clone(&echo)).writer(model, true);
+                    write_all(writer, events, finish, &mut out);
+                    assert!(out.ends_with(b"\"type\":\"response.completed\"}\n\n"));
+                    echo.take_finished().unwrap()
+                })
+            },
+        );
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench, writers);
 criterion_main!(benches);

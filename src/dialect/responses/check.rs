@@ -65,7 +65,11 @@ pub fn checked(out: &[u8]) -> Vec<Value> {
         .split("\n\n")
         .map(|frame| {
             let (event, data) = frame.split_once('\n').unwrap();
-            let v: Value = serde_json::from_str(data.strip_prefix("data: ").unwrap()).unwrap();
+            let data = data.strip_prefix("data: ").unwrap();
+            let v: Value = serde_json::from_str(data).unwrap();
+            // Byte for byte what serde_json writes for that value (compact, keys sorted), so
+            // events written by hand cannot drift from it.
+            assert_eq!(data, serde_json::to_string(&v).unwrap());
             assert_eq!(
                 Some(event),
                 v["type"].as_str().map(|t| format!("event: {t}")).as_deref()

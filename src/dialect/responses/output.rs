@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 
 use super::echo::{Echo, Status};
 use super::fresh_id;
+use super::sse::Obj;
 use crate::dialect::answer::{Finish, Usage};
 use crate::dialect::chat::tool_call_id;
 use crate::dialect::openai::now_secs;
@@ -82,6 +83,7 @@ impl Item {
     }
 
     /// The item as `response.output_item.added` shows it: nothing generated yet.
+    #[cfg(test)]
     pub fn added(&self) -> Value {
         match self {
             Item::Reasoning { id, summary, .. } => {
@@ -160,6 +162,123 @@ impl Item {
     }
 }
 
+/// The items written straight into a stream, byte for byte as `serde_json` writes the values
+/// above (see the tests).
+impl Item {
+    /// [`Item::added`], written.
+    pub fn write_added(&self, out: &mut Vec<u8>) {
+        let mut o = Obj::new(out);
+        match self {
+            Item::Reasoning { id, summary, .. } => {
+                if !summary {
+                    o.raw("content", b"[]");
+                }
+                o.str("id", id)
+                    .raw("summary", b"[]")
+                    .raw("type", b"\"reasoning\"");
+            }
+            Item::Message { id, .. } => {
+                o.raw("content", b"[]")
+                    .str("id", id)
+                    .raw("role", b"\"assistant\"")
+                    .raw("status", b"\"in_progress\"")
+                    .raw("type", b"\"message\"");
+            }
+            Item::Call {
+                id, call_id, name, ..
+            } => {
+                o.raw("arguments", b"\"\"")
+                    .str("call_id", call_id)
+                    .str("id", id)
+                    .str("name", name)
+                    .raw("status", b"\"in_progress\"")
+                    .raw("type", b"\"function_call\"");
+            }
+        }
+        o.close();
+    }
+
+    /// [`Item::part`], written (`null` for a call).
+    pub fn write_part(&self, out: &mut Vec<u8>) {
+        match self {
+            Item::Reasoning { text, summary, .. } => {
+                let mut o = Obj::new(out);
+                o.str("text", text).raw(
+                    "type",
+                    if *summary {
+                        b"\"summary_text\""
+                    } else {
+                        b"\"reasoning_text\""
+                    },
+                );
+                o.close();
+            }
+            Item::Message { text, .. } => {
+                let mut o = Obj::new(out);
+                o.raw("annotations", b"[]")
+                    .raw("logprobs", b"[]")
+                    .str("text", text)
+                    .raw("type", b"\"output_text\"");
+                o.close();
+            }
+            Item::Call { .. } => out.extend_from_slice(b"null"),
+        }
+    }
+
+    /// `[part]`, written.
+    fn write_parts(&self, out: &mut Vec<u8>) {
+        out.push(b'[');
+        self.write_part(out);
+        out.push(b']');
+    }
+
+    /// [`Item::done`], written.
+    pub fn write_done(&self, out: &mut Vec<u8>, status: Status) {
+        let status = status.as_str();
+        let mut o = Obj::new(out);
+        match self {
+            Item::Reasoning {
+                id,
+                signature,
+                summary,
+                ..
+            } => {
+                if !summary {
+                    self.write_parts(o.key("content"));
+                }
+                if let Some(s) = signature {
+                    o.str("encrypted_content", s);
+                }
+                o.str("id", id);
+                if *summary {
+                    self.write_parts(o.key("summary"));
+                } else {
+                    o.raw("summary", b"[]");
+                }
+                o.raw("type", b"\"reasoning\"");
+            }
+            Item::Message { id, .. } => {
+                self.write_parts(o.key("content"));
+                o.str("id", id)
+                    .raw("role", b"\"assistant\"")
+                    .str("status", status)
+                    .raw("type", b"\"message\"");
+            }
+            Item::Call {
+                id, call_id, name, ..
+            } => {
+                o.str("arguments", self.arguments())
+                    .str("call_id", call_id)
+                    .str("id", id)
+                    .str("name", name)
+                    .str("status", status)
+                    .raw("type", b"\"function_call\"");
+            }
+        }
+        o.close();
+    }
+}
+
 /// The response status a finish gives, and the reason when it is `incomplete`.
 pub(super) fn status_of(finish: Finish) -> (Status, Option<&'static str>) {
     match finish {
@@ -195,20 +314,97 @@ pub(super) fn usage_json(usage: &Usage) -> Value {
 /// The final response of an answer that finished: its status and output, the usage.
 pub(super) fn finished(echo: &Echo, output: Vec<Value>, finish: Finish, usage: &Usage) -> Value {
     let (status, reason) = status_of(finish);
-    let mut r = echo.base(status);
-    r["output"] = Value::Array(output);
-    r["usage"] = usage_json(usage);
-    match reason {
-        Some(reason) => r["incomplete_details"] = json!({"reason": reason}),
-        None => r["completed_at"] = json!(now_secs()),
-    }
-    r
+    let end = match reason {
+        Some(reason) => ("incomplete_details", json!({"reason": reason})),
+        None => ("completed_at", json!(now_secs())),
+    };
+    echo.response(
+        status,
+        [
+            ("output", Value::Array(output)),
+            ("usage", usage_json(usage)),
+            end,
+        ],
+    )
 }
 
 /// The final response of an answer that failed: the output so far and the error.
 pub(super) fn failed(echo: &Echo, output: Vec<Value>, code: &str, message: &str) -> Value {
-    let mut r = echo.base(Status::Failed);
-    r["output"] = Value::Array(output);
-    r["error"] = json!({"code": code, "message": message});
-    r
+    echo.response(
+        Status::Failed,
+        [
+            ("output", Value::Array(output)),
+            ("error", json!({"code": code, "message": message})),
+        ],
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Items of every kind and state, with strings that need escaping.
+    fn items() -> Vec<Item> {
+        let odd = "a \"quoted\" line\n\u{1}é\u{2028}\\";
+        let mut items = Vec::new();
+        for summary in [false, true] {
+            for (text, signature) in [("", None), (odd, Some(odd)), ("Thinking.", None)] {
+                items.push(Item::reasoning(
+                    text.into(),
+                    signature.map(str::to_string),
+                    summary,
+                ));
+            }
+        }
+        for text in ["", odd, "18 °C, cloudy."] {
+            items.push(Item::message(text.into()));
+        }
+        for (id, name, arguments) in [
+            (Some("toolu_1"), "get_weather", None),
+            (Some(odd), odd, Some(odd)),
+            (None, "f", Some("{\"x\":1}")),
+        ] {
+            let mut item = Item::call([], id, name);
+            if let Item::Call { arguments: a, .. } = &mut item {
+                *a = arguments.map(str::to_string);
+            }
+            items.push(item);
+        }
+        items
+    }
+
+    fn written(write: impl FnOnce(&mut Vec<u8>)) -> String {
+        let mut out = b"before ".to_vec();
+        write(&mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn items_written_directly_are_what_json_would_write() {
+        for item in items() {
+            let json = |v: Value| format!("before {}", serde_json::to_string(&v).unwrap());
+            assert_eq!(
+                written(|o| item.write_added(o)),
+                json(item.added()),
+                "{item:?}"
+            );
+            assert_eq!(
+                written(|o| item.write_part(o)),
+                json(item.part().unwrap_or_default()),
+                "{item:?}"
+            );
+            for status in [
+                Status::InProgress,
+                Status::Completed,
+                Status::Incomplete,
+                Status::Failed,
+            ] {
+                assert_eq!(
+                    written(|o| item.write_done(o, status)),
+                    json(item.done(status)),
+                    "{item:?}"
+                );
+            }
+        }
+    }
 }

@@ -18,18 +18,33 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
 
-use super::echo::{Echo, Status};
+use super::echo::{Echo, Status, Written};
 use super::output::{self, Item, item_status, status_of};
-use super::sse::{Delta, Events};
+use super::sse::{Delta, DeltaHead, Events, write_value};
 use crate::dialect::StreamWriter;
 use crate::dialect::answer::{Finish, Usage};
 use crate::error::ProxyError;
 
-/// An output item and, once it is done, the status it was closed with.
+/// An output item, the head of its delta events (from its first) and, once it is done, the
+/// status it was closed with.
 #[derive(Debug)]
 struct Slot {
     item: Item,
+    delta: Option<DeltaHead>,
     closed: Option<Status>,
+}
+
+impl Slot {
+    /// Writes a delta event of the item, at `output_index`, with `piece`.
+    fn delta(&mut self, events: &mut Events, out: &mut Vec<u8>, output_index: usize, piece: &str) {
+        match &self.delta {
+            Some(head) => events.delta_with(out, head, piece),
+            None => {
+                let head = events.delta(out, delta_of(&self.item, output_index, piece));
+                self.delta = Some(head);
+            }
+        }
+    }
 }
 
 /// Writes one Responses stream.
@@ -43,6 +58,8 @@ pub struct ResponsesWriter {
     current: Option<usize>,
     /// The `output_index` of each tool call, by the call's index.
     calls: Vec<usize>,
+    /// The echoed fields, written at the start.
+    written: Option<Written>,
 }
 
 /// The events of an item's one part: (the key of its index, its `added` event), then its
@@ -67,6 +84,30 @@ fn part_events(item: &Item) -> ((&'static str, &'static str), (&'static str, &'s
     }
 }
 
+/// The delta event of `item`, at `output_index`, with `piece`.
+fn delta_of<'a>(item: &'a Item, output_index: usize, piece: &'a str) -> Delta<'a> {
+    let (kind, content_index, summary_index, logprobs) = match item {
+        Item::Reasoning { summary: true, .. } => (
+            "response.reasoning_summary_text.delta",
+            None,
+            Some(0),
+            false,
+        ),
+        Item::Reasoning { .. } => ("response.reasoning_text.delta", Some(0), None, false),
+        Item::Message { .. } => ("response.output_text.delta", Some(0), None, true),
+        Item::Call { .. } => ("response.function_call_arguments.delta", None, None, false),
+    };
+    Delta {
+        kind,
+        content_index,
+        summary_index,
+        piece,
+        item_id: item.id(),
+        logprobs,
+        output_index,
+    }
+}
+
 /// `{"k": v, ...}` as a map.
 fn fields<const N: usize>(pairs: [(&str, Value); N]) -> Map<String, Value> {
     pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
@@ -80,39 +121,59 @@ impl ResponsesWriter {
             slots: Vec::new(),
             current: None,
             calls: Vec::new(),
+            written: None,
         }
     }
 
-    /// `response.created` and `response.in_progress`, before anything else.
+    /// `response.created` and `response.in_progress`, before anything else: the snapshot is
+    /// written once and copied, since only the events' `type` and `sequence_number` differ.
     fn start(&mut self, out: &mut Vec<u8>) {
         if self.events.count() > 0 {
             return;
         }
-        let snapshot = self.echo.base(Status::InProgress);
-        let mut body = fields([("response", snapshot.clone())]);
-        self.events.event(out, "response.created", &mut body);
-        let mut body = fields([("response", snapshot)]);
-        self.events.event(out, "response.in_progress", &mut body);
+        let echo = &self.echo;
+        let written = self.written.insert(echo.written());
+        let mut snapshot = 0..0;
+        self.events.write(out, "response.created", |o| {
+            let out = o.key("response");
+            let at = out.len();
+            written.write(out, |out, key| {
+                echo.write_own_base(out, key, Status::InProgress)
+            });
+            snapshot = at..out.len();
+        });
+        self.events.write(out, "response.in_progress", |o| {
+            o.key("response").extend_from_within(snapshot);
+        });
     }
 
     /// Adds an item: `output_item.added`, and the empty part of a reasoning or message item.
     fn open(&mut self, out: &mut Vec<u8>, item: Item) -> usize {
         let index = self.slots.len();
-        let mut body = fields([("output_index", json!(index)), ("item", item.added())]);
-        self.events
-            .event(out, "response.output_item.added", &mut body);
+        self.events.write(out, "response.output_item.added", |o| {
+            item.write_added(o.key("item"));
+            o.num("output_index", index);
+        });
         // A new item has no text yet: its part is the empty one.
-        if let Some(part) = item.part() {
-            let (index_key, kind) = part_events(&item).0;
-            let mut body = fields([
-                ("item_id", json!(item.id())),
-                ("output_index", json!(index)),
-                (index_key, json!(0)),
-                ("part", part),
-            ]);
-            self.events.event(out, kind, &mut body);
+        if !matches!(item, Item::Call { .. }) {
+            let ((index_key, kind), _) = part_events(&item);
+            let summary = index_key == "summary_index";
+            self.events.write(out, kind, |o| {
+                if !summary {
+                    o.num("content_index", 0);
+                }
+                o.str("item_id", item.id()).num("output_index", index);
+                item.write_part(o.key("part"));
+                if summary {
+                    o.num("summary_index", 0);
+                }
+            });
         }
-        self.slots.push(Slot { item, closed: None });
+        self.slots.push(Slot {
+            item,
+            delta: None,
+            closed: None,
+        });
         index
     }
 
@@ -122,36 +183,49 @@ impl ResponsesWriter {
         let slot = &mut self.slots[index];
         slot.closed = Some(status);
         let item = &slot.item;
-        let with = |k: &str, v: Value| {
-            let mut m = fields([
-                ("item_id", json!(item.id())),
-                ("output_index", json!(index)),
-            ]);
-            m.insert(k.to_string(), v);
-            m
-        };
         match item {
-            Item::Call { .. } => {
-                let mut body = with("arguments", json!(item.arguments()));
+            Item::Call { id, .. } => {
                 self.events
-                    .event(out, "response.function_call_arguments.done", &mut body);
+                    .write(out, "response.function_call_arguments.done", |o| {
+                        o.str("arguments", item.arguments())
+                            .str("item_id", id)
+                            .num("output_index", index);
+                    });
             }
-            Item::Reasoning { text, .. } | Item::Message { text, .. } => {
+            Item::Reasoning { id, text, .. } | Item::Message { id, text } => {
                 let ((index_key, _), (text_done, part_done)) = part_events(item);
-                let mut body = with("text", json!(text));
-                body.insert(index_key.into(), json!(0));
-                if matches!(item, Item::Message { .. }) {
-                    body.insert("logprobs".into(), json!([]));
-                }
-                self.events.event(out, text_done, &mut body);
-                let mut body = with("part", item.part().unwrap_or_default());
-                body.insert(index_key.into(), json!(0));
-                self.events.event(out, part_done, &mut body);
+                let summary = index_key == "summary_index";
+                let message = matches!(item, Item::Message { .. });
+                self.events.write(out, text_done, |o| {
+                    if !summary {
+                        o.num("content_index", 0);
+                    }
+                    o.str("item_id", id);
+                    if message {
+                        o.raw("logprobs", b"[]");
+                    }
+                    o.num("output_index", index);
+                    if summary {
+                        o.num("summary_index", 0);
+                    }
+                    o.str("text", text);
+                });
+                self.events.write(out, part_done, |o| {
+                    if !summary {
+                        o.num("content_index", 0);
+                    }
+                    o.str("item_id", id).num("output_index", index);
+                    item.write_part(o.key("part"));
+                    if summary {
+                        o.num("summary_index", 0);
+                    }
+                });
             }
         }
-        let mut body = fields([("output_index", json!(index)), ("item", item.done(status))]);
-        self.events
-            .event(out, "response.output_item.done", &mut body);
+        self.events.write(out, "response.output_item.done", |o| {
+            item.write_done(o.key("item"), status);
+            o.num("output_index", index);
+        });
     }
 
     /// Closes the open reasoning or message item, if any.
@@ -189,12 +263,18 @@ impl ResponsesWriter {
 
     /// Writes the terminal event with the final response, and leaves the response for the
     /// server (in the same call, so before the client can read the event).
+    ///
+    /// The echoed fields are copied from the start's; the response's own values are the
+    /// stored response's.
     fn end(&mut self, out: &mut Vec<u8>, kind: &'static str, response: Value) {
-        let mut body = fields([("response", response)]);
-        self.events.event(out, kind, &mut body);
-        if let Some(response) = body.remove("response") {
-            self.echo.set_finished(response);
-        }
+        let echo = &self.echo;
+        let written = self.written.get_or_insert_with(|| echo.written());
+        self.events.write(out, kind, |o| {
+            written.write(o.key("response"), |out, key| {
+                write_value(out, &response[key])
+            })
+        });
+        self.echo.set_finished(response);
     }
 }
 
@@ -206,20 +286,12 @@ impl StreamWriter for ResponsesWriter {
             |it| matches!(it, Item::Message { .. }),
             || Item::message(String::new()),
         );
-        let Item::Message { id, text: all } = &mut self.slots[i].item else {
+        let slot = &mut self.slots[i];
+        let Item::Message { text: all, .. } = &mut slot.item else {
             unreachable!("current_or gave a message");
         };
         all.push_str(text);
-        let d = Delta {
-            kind: "response.output_text.delta",
-            content_index: Some(0),
-            summary_index: None,
-            piece: text,
-            item_id: id,
-            logprobs: true,
-            output_index: i,
-        };
-        self.events.delta(out, d);
+        slot.delta(&mut self.events, out, i, text);
     }
 
     fn reasoning(&mut self, out: &mut Vec<u8>, text: &str, signature: Option<&str>) {
@@ -230,12 +302,12 @@ impl StreamWriter for ResponsesWriter {
             |it| matches!(it, Item::Reasoning { .. }),
             || Item::reasoning(String::new(), None, summary),
         );
+        let slot = &mut self.slots[i];
         let Item::Reasoning {
-            id,
             text: all,
             signature: sig,
-            summary,
-        } = &mut self.slots[i].item
+            ..
+        } = &mut slot.item
         else {
             unreachable!("current_or gave a reasoning item");
         };
@@ -247,20 +319,7 @@ impl StreamWriter for ResponsesWriter {
         if text.is_empty() {
             return;
         }
-        let d = Delta {
-            kind: if *summary {
-                "response.reasoning_summary_text.delta"
-            } else {
-                "response.reasoning_text.delta"
-            },
-            content_index: (!*summary).then_some(0),
-            summary_index: summary.then_some(0),
-            piece: text,
-            item_id: id,
-            logprobs: false,
-            output_index: i,
-        };
-        self.events.delta(out, d);
+        slot.delta(&mut self.events, out, i, text);
     }
 
     fn tool_start(&mut self, out: &mut Vec<u8>, index: usize, id: Option<&str>, name: &str) {
@@ -280,20 +339,12 @@ impl StreamWriter for ResponsesWriter {
         let Some(&i) = self.calls.get(index) else {
             return; // the Emitter starts a call before its arguments
         };
-        let Item::Call { id, arguments, .. } = &mut self.slots[i].item else {
+        let slot = &mut self.slots[i];
+        let Item::Call { arguments, .. } = &mut slot.item else {
             unreachable!("calls index function_call items");
         };
         arguments.get_or_insert_default().push_str(piece);
-        let d = Delta {
-            kind: "response.function_call_arguments.delta",
-            content_index: None,
-            summary_index: None,
-            piece,
-            item_id: id,
-            logprobs: false,
-            output_index: i,
-        };
-        self.events.delta(out, d);
+        slot.delta(&mut self.events, out, i, piece);
     }
 
     /// Closes every open item in `output_index` order, then `response.completed` or
