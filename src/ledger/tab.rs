@@ -15,12 +15,13 @@ use crate::ledger::responses::Responses;
 use crate::ledger::writer::Ledger;
 use crate::ledger::{Record, Status, day_of};
 use crate::mapping::Mapping;
-use crate::ops::telemetry::Metrics;
+use crate::mapping::pricing::{OTHER_LABEL, Price};
+use crate::ops::handles::MappingMetrics;
 
 /// One call's accounting, closed exactly once.
 pub struct Tab {
     ledger: Option<Ledger>,
-    metrics: Metrics,
+    metrics: Arc<MappingMetrics>,
     mapping: Arc<Mapping>,
     upstream_model: String,
     record: Record,
@@ -41,7 +42,7 @@ impl Tab {
     /// Opens the tab of a call on `mapping`, for `model` as the client named it.
     pub fn open(
         ledger: Option<Ledger>,
-        metrics: &Metrics,
+        metrics: &Arc<MappingMetrics>,
         mapping: &Arc<Mapping>,
         model: &str,
         upstream_model: &str,
@@ -54,7 +55,7 @@ impl Tab {
         };
         Tab {
             ledger,
-            metrics: metrics.clone(),
+            metrics: Arc::clone(metrics),
             mapping: Arc::clone(mapping),
             upstream_model: upstream_model.to_string(),
             record: Record {
@@ -111,9 +112,17 @@ impl Tab {
             })
     }
 
-    /// The call moves to a fallback mapping: it is priced and recorded there.
-    pub fn retarget(&mut self, mapping: &Arc<Mapping>, model: &str, upstream_model: &str) {
+    /// The call moves to a fallback mapping (counted on its `metrics`): it is priced and
+    /// recorded there.
+    pub fn retarget(
+        &mut self,
+        mapping: &Arc<Mapping>,
+        metrics: &Arc<MappingMetrics>,
+        model: &str,
+        upstream_model: &str,
+    ) {
         self.mapping = Arc::clone(mapping);
+        self.metrics = Arc::clone(metrics);
         self.record.mapping = mapping.name.clone();
         self.record.model = model.to_string();
         self.upstream_model = upstream_model.to_string();
@@ -155,37 +164,17 @@ impl Tab {
             (Status::Ok, Some(p)) => p.cost(usage),
             _ => 0,
         };
-        // A bounded label: the price's pattern, a declared model, or `other`.
-        let label = match (pricing, price) {
-            (Some(_), Some(p)) => p.pattern.as_str(),
-            _ if mapping.models.iter().any(|m| m.id == self.record.model) => {
-                self.record.model.as_str()
-            }
-            _ => "other",
-        };
         let tokens = |n: Option<u64>| i64::try_from(n.unwrap_or(0)).unwrap_or(i64::MAX);
         let (prompt, completion, cached) = (
             tokens(usage.prompt_tokens),
             tokens(usage.completion_tokens),
             tokens(usage.cached_tokens),
         );
-        let m = &self.metrics;
-        for (kind, n) in [
-            ("prompt", prompt),
-            ("completion", completion),
-            ("cached", cached),
-        ] {
-            if n > 0 {
-                m.model_tokens
-                    .with_label_values(&[&mapping.name, label, kind])
-                    .inc_by(n as u64);
-            }
-        }
-        if cost > 0 {
-            m.cost_nano
-                .with_label_values(&[&mapping.name, label])
-                .inc_by(cost as u64);
-        }
+        self.metrics.model(
+            model_slot(mapping, price, &self.record.model),
+            [prompt as u64, completion as u64, cached as u64],
+            cost.max(0) as u64,
+        );
         let Some(ledger) = self.ledger.take() else {
             return;
         };
@@ -211,7 +200,7 @@ impl Drop for Tab {
             // Dropped without a word: the client left while the call was running.
             let tab = Tab {
                 ledger: self.ledger.take(),
-                metrics: self.metrics.clone(),
+                metrics: Arc::clone(&self.metrics),
                 mapping: Arc::clone(&self.mapping),
                 upstream_model: std::mem::take(&mut self.upstream_model),
                 record: std::mem::replace(&mut self.record, empty_record()),
@@ -220,6 +209,31 @@ impl Drop for Tab {
             };
             tab.aborted(&Usage::default());
         }
+    }
+}
+
+/// The model labels of `mapping`'s metrics, each a bounded label: its price patterns, its
+/// declared models, then `other` ([`model_slot`] says which a call counts under).
+pub fn model_labels(mapping: &Mapping) -> Vec<String> {
+    let prices = mapping.pricing.as_ref().map_or(&[][..], |p| p.prices());
+    prices
+        .iter()
+        .map(|p| p.pattern.clone())
+        .chain(mapping.models.iter().map(|m| m.id.clone()))
+        .chain([OTHER_LABEL.to_string()])
+        .collect()
+}
+
+/// The position among [`model_labels`] of a call's model label: the pattern of its `price`,
+/// else `model` if the mapping declares it, else `other`.
+fn model_slot(mapping: &Mapping, price: Option<&Price>, model: &str) -> usize {
+    let prices = mapping.pricing.as_ref().map_or(&[][..], |p| p.prices());
+    if let Some(i) = price.and_then(|p| prices.iter().position(|q| std::ptr::eq(q, p))) {
+        return i;
+    }
+    match mapping.models.iter().position(|m| m.id == model) {
+        Some(i) => prices.len() + i,
+        None => prices.len() + mapping.models.len(),
     }
 }
 
@@ -318,6 +332,7 @@ mod tests {
     use crate::ledger::store::SqlStore;
     use crate::ledger::writer::LedgerOptions;
     use crate::ops::clock::Clock;
+    use crate::ops::telemetry::Metrics;
 
     #[tokio::test]
     async fn responses_are_stored_with_a_ledger_and_a_ttl() {

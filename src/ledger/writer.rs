@@ -31,7 +31,7 @@ use tokio::time::{Instant, sleep_until, timeout, timeout_at};
 use super::responses::Responses;
 use super::{Check, Denial, GroupBy, Record, ReportRow, Store, StoreError};
 use crate::ops::clock::Clock;
-use crate::ops::telemetry::Metrics;
+use crate::ops::telemetry::{BudgetCheck, Metrics};
 
 /// How many messages the task takes from the channel at a time.
 const RECV_CHUNK: usize = 1024;
@@ -348,11 +348,7 @@ impl Ledger {
                     )
                     .is_err()
             {
-                shared
-                    .metrics
-                    .budget_checks
-                    .with_label_values(&["store_error"])
-                    .inc();
+                shared.metrics.budget_check(BudgetCheck::StoreError).inc();
                 return Reservation::Unavailable(
                     "the ledger store failed the last budget check; not asked again yet".into(),
                 );
@@ -369,13 +365,7 @@ impl Ledger {
                 inner.reserve_timeout.as_millis()
             ))),
         };
-        let counter = |result: &str| {
-            shared
-                .metrics
-                .budget_checks
-                .with_label_values(&[result])
-                .inc();
-        };
+        let counter = |result| shared.metrics.budget_check(result).inc();
         match answer {
             Ok(answer) => {
                 if shared.reserve_failing.swap(false, Ordering::Relaxed) {
@@ -383,17 +373,17 @@ impl Ledger {
                 }
                 match answer {
                     None => {
-                        counter("allowed");
+                        counter(BudgetCheck::Allowed);
                         Reservation::Granted
                     }
                     Some(denial) => {
-                        counter("denied");
+                        counter(BudgetCheck::Denied);
                         Reservation::Denied(denial)
                     }
                 }
             }
             Err(StoreError(error)) => {
-                counter("store_error");
+                counter(BudgetCheck::StoreError);
                 shared
                     .next_probe_ms
                     .store(self.now_ms() + RESERVE_PROBE_MS, Ordering::Relaxed);

@@ -167,6 +167,14 @@ impl Op {
     }
 }
 
+/// An operation is its route's metric label: its position among the labels of
+/// [`crate::ops::handles::ROUTES`] (the order of `Op`'s variants).
+impl crate::ops::handles::RouteLabel for Op {
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
 impl Mapping {
     /// Whether some template of this mapping reads request field `name` (`$.name...`): a
     /// canonical request field the mapping translates, such as `web_search_options`.
@@ -370,3 +378,24 @@ pub struct Rule {
 
 /// Looks up an environment variable; tests pass their own.
 pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+#[cfg(test)]
+mod route_label_tests {
+    use super::Op;
+    use crate::ops::handles::{ROUTES, RouteLabel};
+
+    #[test]
+    fn every_op_is_its_route_label() {
+        let ops = [
+            Op::Chat,
+            Op::Responses,
+            Op::Completions,
+            Op::Embeddings,
+            Op::Models,
+        ];
+        assert_eq!(ops.len(), ROUTES.len());
+        for op in ops {
+            assert_eq!(ROUTES[op.index()], op.name(), "{op:?}");
+        }
+    }
+}

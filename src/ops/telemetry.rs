@@ -39,6 +39,8 @@ pub struct Metrics {
     /// Requests refused before reaching an upstream, by reason (`concurrency`, `unauthorized`,
     /// `too_large`, `too_complex`, `memory`, `body_timeout`, `header_timeout`).
     pub rejected: IntCounterVec,
+    /// The series of `rejected`, resolved once, by [`Rejection`].
+    rejections: [IntCounter; REJECTIONS.len()],
     /// API calls admitted and not finished yet (a stream until its last byte).
     pub in_flight: IntGauge,
     /// Bytes the in-flight requests hold on the memory budget (`--max-inflight-bytes`).
@@ -51,6 +53,8 @@ pub struct Metrics {
     pub model_tokens: IntCounterVec,
     /// Budget decisions: `allowed`, `denied`, `store_error` (the call went through unchecked).
     pub budget_checks: IntCounterVec,
+    /// The series of `budget_checks`, resolved once, by [`BudgetCheck`].
+    budget_decisions: [IntCounter; BUDGET_CHECKS.len()],
     /// Ledger records waiting to be written.
     pub ledger_pending: IntGauge,
     /// Ledger records written.
@@ -169,17 +173,7 @@ impl Metrics {
             "Requests refused before reaching an upstream, by reason (concurrency, unauthorized, too_large, too_complex, memory, body_timeout, header_timeout)",
             &["reason"],
         );
-        for reason in [
-            "concurrency",
-            "unauthorized",
-            "too_large",
-            "too_complex",
-            "memory",
-            "body_timeout",
-            "header_timeout",
-        ] {
-            rejected.with_label_values(&[reason]);
-        }
+        let rejections = REJECTIONS.map(|reason| rejected.with_label_values(&[reason]));
         let in_flight = gauge(
             "rosetta_in_flight_requests",
             "API calls being served (a stream until its last byte); /health and /metrics are not counted",
@@ -203,9 +197,8 @@ impl Metrics {
             "Budget decisions before forwarding: allowed, denied, store_error (let through unchecked)",
             &["result"],
         );
-        for result in ["allowed", "denied", "store_error"] {
-            budget_checks.with_label_values(&[result]);
-        }
+        let budget_decisions =
+            BUDGET_CHECKS.map(|result| budget_checks.with_label_values(&[result]));
         let plain_counter = |name: &str, help: &str| {
             let c = IntCounter::new(name, help).expect("valid metric");
             registry
@@ -238,12 +231,14 @@ impl Metrics {
             cost_nano,
             model_tokens,
             budget_checks,
+            budget_decisions,
             ledger_pending,
             ledger_written,
             ledger_write_errors,
             ledger_dropped,
             ledger_up,
             rejected,
+            rejections,
             in_flight,
             inflight_bytes,
             reloads,
@@ -281,20 +276,51 @@ impl Metrics {
         String::from_utf8(buf).unwrap_or_default()
     }
 
-    /// Counts tokens from a finished response.
-    pub fn count_tokens(&self, mapping: &str, usage: &crate::dialect::answer::Usage) {
-        if let Some(p) = usage.prompt_tokens {
-            self.tokens
-                .with_label_values(&[mapping, "prompt"])
-                .inc_by(p);
-        }
-        if let Some(c) = usage.completion_tokens {
-            self.tokens
-                .with_label_values(&[mapping, "completion"])
-                .inc_by(c);
-        }
+    /// `rosetta_rejected_total{reason}`, resolved when the metrics were made.
+    pub fn rejected_for(&self, reason: Rejection) -> &IntCounter {
+        &self.rejections[reason as usize]
+    }
+
+    /// `rosetta_budget_checks_total{result}`, resolved when the metrics were made.
+    pub fn budget_check(&self, result: BudgetCheck) -> &IntCounter {
+        &self.budget_decisions[result as usize]
     }
 }
+
+/// Why a request was refused before reaching an upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rejection {
+    Concurrency,
+    Unauthorized,
+    TooLarge,
+    TooComplex,
+    Memory,
+    BodyTimeout,
+    HeaderTimeout,
+}
+
+/// The `reason` labels of `rosetta_rejected_total`, in the order of [`Rejection`].
+pub const REJECTIONS: [&str; 7] = [
+    "concurrency",
+    "unauthorized",
+    "too_large",
+    "too_complex",
+    "memory",
+    "body_timeout",
+    "header_timeout",
+];
+
+/// A budget decision before forwarding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BudgetCheck {
+    Allowed,
+    Denied,
+    /// The store did not answer: the call went through unchecked.
+    StoreError,
+}
+
+/// The `result` labels of `rosetta_budget_checks_total`, in the order of [`BudgetCheck`].
+pub const BUDGET_CHECKS: [&str; 3] = ["allowed", "denied", "store_error"];
 
 impl Default for Metrics {
     fn default() -> Self {
@@ -304,13 +330,7 @@ impl Default for Metrics {
 
 /// `2xx`, `4xx`, `5xx`...
 pub fn status_class(status: u16) -> &'static str {
-    match status {
-        100..=199 => "1xx",
-        200..=299 => "2xx",
-        300..=399 => "3xx",
-        400..=499 => "4xx",
-        _ => "5xx",
-    }
+    crate::ops::handles::STATUS_CLASSES[crate::ops::handles::status_index(status)]
 }
 
 /// Standard error, through the redactor of secrets: every log line, at every level and in

@@ -316,7 +316,7 @@ impl Reloader {
         changes.changed.sort();
         drop(old);
         self.state
-            .replace_mappings(MappingSet::new(compiled.mappings));
+            .replace_mappings(MappingSet::new(compiled.mappings, &self.state.metrics));
         *running = compiled.fingerprint;
         metrics.reloads.with_label_values(&["ok"]).inc();
         tracing::info!(

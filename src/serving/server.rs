@@ -17,6 +17,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
 use crate::error::ProxyError;
+use crate::ops::telemetry::Rejection;
 use crate::serving::admin::admin;
 use crate::serving::admission::{Opening, Permit};
 use crate::serving::auth::KeyName;
@@ -61,7 +62,7 @@ pub async fn serve(
                             Ok(Opening::Closed) => return,
                             Ok(opening) => opening,
                             Err(_) => {
-                                state.metrics.rejected.with_label_values(&["header_timeout"]).inc();
+                                state.metrics.rejected_for(Rejection::HeaderTimeout).inc();
                                 tracing::debug!(%peer, "connection closed: no request within the header timeout");
                                 return;
                             }
@@ -92,14 +93,14 @@ pub async fn serve(
                     let never_served = !served.load(std::sync::atomic::Ordering::Relaxed);
                     match ended {
                         Ended::Idle if never_served => {
-                            state.metrics.rejected.with_label_values(&["header_timeout"]).inc();
+                            state.metrics.rejected_for(Rejection::HeaderTimeout).inc();
                             tracing::debug!(%peer, "HTTP/2 connection closed: no request within the header timeout");
                         }
                         Ended::Idle => tracing::debug!(%peer, "idle HTTP/2 connection closed"),
                         Ended::Served(Err(e)) => {
                             let timed_out = e.downcast_ref::<hyper::Error>().is_some_and(hyper::Error::is_timeout);
                             if timed_out && never_served {
-                                state.metrics.rejected.with_label_values(&["header_timeout"]).inc();
+                                state.metrics.rejected_for(Rejection::HeaderTimeout).inc();
                                 tracing::debug!(%peer, "connection closed: request headers not received within the header timeout");
                             } else {
                                 tracing::debug!(error = %e, "connection ended with an error");
@@ -234,11 +235,7 @@ fn admit(
             }),
             Some(Ok(Some(_))) => Ok(None),
             Some(Err(denied)) => {
-                state
-                    .metrics
-                    .rejected
-                    .with_label_values(&["unauthorized"])
-                    .inc();
+                state.metrics.rejected_for(Rejection::Unauthorized).inc();
                 tracing::warn!(id = %request_id, %peer, path = %req.uri().path(), reason = denied.reason(), "admin request refused");
                 Err(ProxyError::Unauthorized {
                     message: denied.message().into(),
@@ -253,11 +250,7 @@ fn admit(
         }
         Ok(None) => {}
         Err(denied) => {
-            state
-                .metrics
-                .rejected
-                .with_label_values(&["unauthorized"])
-                .inc();
+            state.metrics.rejected_for(Rejection::Unauthorized).inc();
             // Never the presented key: only why it was refused.
             tracing::warn!(id = %request_id, %peer, path = %req.uri().path(), reason = denied.reason(), "request refused: no valid API key");
             return Err(ProxyError::Unauthorized {
@@ -271,11 +264,7 @@ fn admit(
     match state.admission.try_admit() {
         Some(p) => Ok(Some(p)),
         None => {
-            state
-                .metrics
-                .rejected
-                .with_label_values(&["concurrency"])
-                .inc();
+            state.metrics.rejected_for(Rejection::Concurrency).inc();
             let limit = state.admission.limit();
             tracing::warn!(id = %request_id, %peer, limit, "request refused: concurrency limit reached");
             Err(ProxyError::Overloaded { limit })

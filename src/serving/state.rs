@@ -6,9 +6,10 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
-use crate::ledger::tab::Accounting;
+use crate::ledger::tab::{Accounting, model_labels};
 use crate::limits::Limits;
 use crate::mapping::Mapping;
+use crate::ops::handles::MappingMetrics;
 use crate::ops::redact::Redactor;
 use crate::ops::telemetry::Metrics;
 use crate::ops::trace::TraceMode;
@@ -24,12 +25,16 @@ pub struct Loaded {
     pub client: UpstreamClient,
     /// The run-time health of the mapping's endpoints.
     pub pool: Arc<Pool>,
+    /// The mapping's metric handles, resolved once rather than on every request.
+    pub metrics: Arc<MappingMetrics>,
 }
 
 /// One compiled set of mappings, swapped whole on reload: a request keeps the set it started
 /// with (an `Arc`) until it ends, streams included.
 pub struct MappingSet {
     pub mappings: BTreeMap<String, Loaded>,
+    /// The metric handles of calls no mapping could be chosen for (mapping label `-`).
+    pub unmapped: Arc<MappingMetrics>,
     /// 0 for the set loaded at start-up, one more for each set swapped in since (reloads).
     pub generation: u64,
     /// When this set was compiled (Unix seconds).
@@ -37,25 +42,34 @@ pub struct MappingSet {
 }
 
 impl MappingSet {
-    /// Builds the set (one pooled client per mapping).
-    pub fn new(mappings: Vec<Arc<Mapping>>) -> Self {
+    /// Builds the set (one pooled client and one set of metric handles on `metrics` per
+    /// mapping).
+    pub fn new(mappings: Vec<Arc<Mapping>>, metrics: &Metrics) -> Self {
         let mappings = mappings
             .into_iter()
             .map(|m| {
                 let client = upstream::client_for(&m);
                 let pool = Arc::new(Pool::new(m.upstream.endpoints.len()));
+                let handles = MappingMetrics::new(
+                    metrics,
+                    &m.name,
+                    m.upstream.endpoints.iter().map(|e| e.label.as_str()),
+                    model_labels(&m),
+                );
                 (
                     m.name.clone(),
                     Loaded {
                         mapping: m,
                         client,
                         pool,
+                        metrics: Arc::new(handles),
                     },
                 )
             })
             .collect();
         MappingSet {
             mappings,
+            unmapped: Arc::new(MappingMetrics::unmapped(metrics)),
             generation: 0,
             loaded_at: crate::dialect::openai::now_secs(),
         }
@@ -121,8 +135,8 @@ pub struct State {
 impl State {
     /// Builds the state (one pooled client per mapping).
     pub fn new(mappings: Vec<Arc<Mapping>>) -> Self {
-        let set = MappingSet::new(mappings);
         let metrics = Metrics::new();
+        let set = MappingSet::new(mappings, &metrics);
         metrics.observe_mappings(set.mappings.len(), set.loaded_at);
         let admission = Admission::new(
             crate::limits::DEFAULT_MAX_CONCURRENT,

@@ -6,6 +6,7 @@
 
 use std::convert::Infallible;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -18,8 +19,8 @@ use crate::dialect::answer::Usage;
 use crate::error::ProxyError;
 use crate::ledger::tab::Tab;
 use crate::limits::buffers::OUT_KEEP;
-use crate::mapping::Mapping;
-use crate::ops::telemetry::Metrics;
+use crate::mapping::{Mapping, Op};
+use crate::ops::handles::MappingMetrics;
 use crate::translate::rewrite::StreamRewriter;
 
 /// The response body type Rosetta answers with.
@@ -48,9 +49,9 @@ pub struct RewriteBody {
 
 /// Metric bookkeeping of one stream; settles exactly once, at the end or on drop.
 struct StreamStats {
-    metrics: Metrics,
-    mapping: String,
-    route: &'static str,
+    /// The mapping's metric handles.
+    metrics: Arc<MappingMetrics>,
+    route: Op,
     started: Instant,
     first_token: bool,
     settled: bool,
@@ -73,15 +74,12 @@ impl StreamStats {
             }
         }
         let m = &self.metrics;
-        m.active_streams.with_label_values(&[&self.mapping]).dec();
-        m.request_duration
-            .with_label_values(&[&self.mapping, self.route])
+        m.active_streams().dec();
+        m.request_duration(self.route)
             .observe(self.started.elapsed().as_secs_f64());
-        m.count_tokens(&self.mapping, usage);
+        m.count_tokens(usage);
         if let Some(e) = failure {
-            m.upstream_errors
-                .with_label_values(&[&self.mapping, e.kind()])
-                .inc();
+            m.upstream_error(e);
         }
     }
 }
@@ -96,11 +94,8 @@ impl Drop for RewriteBody {
             }
             self.stats.settled = true;
             let m = &self.stats.metrics;
-            m.active_streams
-                .with_label_values(&[&self.stats.mapping])
-                .dec();
-            m.request_duration
-                .with_label_values(&[&self.stats.mapping, self.stats.route])
+            m.active_streams().dec();
+            m.request_duration(self.stats.route)
                 .observe(self.stats.started.elapsed().as_secs_f64());
         }
     }
@@ -111,15 +106,12 @@ impl RewriteBody {
         upstream: Incoming,
         rewriter: StreamRewriter,
         mapping: &Mapping,
-        route: &'static str,
-        metrics: Metrics,
+        route: Op,
+        metrics: Arc<MappingMetrics>,
         started: Instant,
         trace: Option<String>,
     ) -> Self {
-        metrics
-            .active_streams
-            .with_label_values(&[&mapping.name])
-            .inc();
+        metrics.active_streams().inc();
         let idle = mapping.upstream.idle_timeout;
         RewriteBody {
             upstream: Some(upstream),
@@ -130,7 +122,6 @@ impl RewriteBody {
             trace,
             stats: StreamStats {
                 metrics,
-                mapping: mapping.name.clone(),
                 route,
                 started,
                 first_token: false,
@@ -221,8 +212,7 @@ impl Body for RewriteBody {
                 this.stats.first_token = true;
                 this.stats
                     .metrics
-                    .time_to_first_token
-                    .with_label_values(&[&this.stats.mapping])
+                    .time_to_first_token()
                     .observe(this.stats.started.elapsed().as_secs_f64());
             }
             if this.rewriter.writer.closed {

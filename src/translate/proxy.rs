@@ -19,7 +19,7 @@ use crate::error::ProxyError;
 use crate::ledger::tab::Tab;
 use crate::limits::Limits;
 use crate::mapping::{Endpoint, Mapping, Op};
-use crate::ops::telemetry::Metrics;
+use crate::ops::handles::MappingMetrics;
 use crate::ops::trace;
 use crate::translate::body::{ProxyBody, RewriteBody, full};
 use crate::translate::rewrite::{StreamRewriter, eval_fields};
@@ -36,7 +36,8 @@ pub struct Call<'a> {
     pub client: &'a UpstreamClient,
     /// The health of the mapping's endpoints.
     pub pool: &'a Pool,
-    pub metrics: &'a Metrics,
+    /// The mapping's metric handles.
+    pub metrics: &'a Arc<MappingMetrics>,
     pub op: Op,
     /// The dialect the client is answered in.
     pub dialect: &'a Dialect,
@@ -254,8 +255,8 @@ pub async fn run(call: Call<'_>) -> Result<Response<ProxyBody>, ProxyError> {
             response.into_body(),
             rewriter,
             mapping,
-            op.name(),
-            call.metrics.clone(),
+            op,
+            Arc::clone(call.metrics),
             call.started,
             call.trace.clone(),
         )
@@ -281,7 +282,7 @@ pub async fn run(call: Call<'_>) -> Result<Response<ProxyBody>, ProxyError> {
         &call.request,
         call.client_model,
     )?;
-    call.metrics.count_tokens(&mapping.name, &usage);
+    call.metrics.count_tokens(&usage);
     if let Some(tab) = call.tab.take() {
         tab.succeeded(&usage);
     }

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use http::Response;
 
 use crate::error::ProxyError;
+use crate::ops::handles::RetryReason;
 use crate::ops::trace;
 use crate::translate::proxy::{Call, Prepared, prepare_for};
 use crate::upstream::retries::{backoff, retry_after};
@@ -74,8 +75,7 @@ pub(crate) async fn send_with_retries(call: &Call<'_>) -> Result<Answered, Proxy
         let sent = Instant::now();
         let outcome = send(mapping, call.client, request).await;
         call.metrics
-            .upstream_duration
-            .with_label_values(&[&mapping.name, call.op.name()])
+            .upstream_duration(call.op)
             .observe(sent.elapsed().as_secs_f64());
         let (error, reason, retryable, hold) = match outcome {
             Ok(response) if response.status().is_success() => {
@@ -95,24 +95,25 @@ pub(crate) async fn send_with_retries(call: &Call<'_>) -> Result<Answered, Proxy
                     call.pool.success(i);
                     return Err(error);
                 }
-                let reason = if status == 429 { "429" } else { "5xx" };
+                let reason = if status == 429 {
+                    RetryReason::TooMany
+                } else {
+                    RetryReason::ServerError
+                };
                 (error, reason, policy.retries_status(status), hold)
             }
             Err(SendError { error, connect }) => {
                 let (reason, retryable) = if connect {
-                    ("connect", policy.on_connect)
+                    (RetryReason::Connect, policy.on_connect)
                 } else {
-                    ("timeout", policy.on_timeout)
+                    (RetryReason::Timeout, policy.on_timeout)
                 };
                 (error, reason, retryable, None)
             }
         };
         let message = error.to_string();
         if call.pool.failure(i, &up.health, &message, hold) {
-            call.metrics
-                .endpoint_ejections
-                .with_label_values(&[&mapping.name, &endpoint.label])
-                .inc();
+            call.metrics.ejections(i).inc();
             tracing::warn!(mapping = %mapping.name, endpoint = %endpoint.label, error = %message, "endpoint taken out of rotation");
         }
         tried.push(i);
@@ -135,10 +136,7 @@ pub(crate) async fn send_with_retries(call: &Call<'_>) -> Result<Answered, Proxy
             tracing::debug!(?delay, "no retry: past the retry budget");
             return Err(error);
         }
-        call.metrics
-            .upstream_retries
-            .with_label_values(&[&mapping.name, reason])
-            .inc();
+        call.metrics.retries(reason).inc();
         tracing::info!(mapping = %mapping.name, endpoint = %up.endpoints[next].label, attempt = attempt + 1, ?delay, error = %message, "retrying");
         if !delay.is_zero() {
             tokio::time::sleep(delay).await;

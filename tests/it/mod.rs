@@ -11,6 +11,7 @@ mod h2_idle;
 mod leaks;
 mod ledger_store;
 mod memory;
+mod metric_series;
 mod ollama;
 mod openai_compat;
 mod raw_upstream;

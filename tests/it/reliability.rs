@@ -332,7 +332,10 @@ async fn a_reload_keeps_the_health_of_unchanged_endpoints() {
         .unwrap();
         proxy
             .state
-            .replace_mappings(rosetta::serving::state::MappingSet::new(ms));
+            .replace_mappings(rosetta::serving::state::MappingSet::new(
+                ms,
+                &proxy.state.metrics,
+            ));
     };
     reload();
     let h = health(&proxy).await;

@@ -58,7 +58,7 @@ pub(super) async fn open_tab(
     let (user, key) = (caller.user, caller.key);
     let mut tab = Tab::open(
         state.accounting.ledger.clone(),
-        &state.metrics,
+        &loaded.metrics,
         &loaded.mapping,
         model,
         upstream_model,

@@ -54,7 +54,7 @@ pub(super) async fn run_with_fallbacks<'s>(
             mapping: &loaded.mapping,
             client: &loaded.client,
             pool: &loaded.pool,
-            metrics: &state.metrics,
+            metrics: &loaded.metrics,
             op,
             dialect: shared.dialect,
             request: Arc::clone(&request),
@@ -89,13 +89,14 @@ pub(super) async fn run_with_fallbacks<'s>(
             return result;
         };
         shared.span.in_scope(|| tracing::warn!(from = %loaded.mapping.name, to = %next_name, model = %next_model, error = %error, "falling back"));
+        // Rare (every endpoint failed), and the pair is resolved here.
         state
             .metrics
             .fallbacks
             .with_label_values(&[name, next_name])
             .inc();
         if let Some(t) = tab.as_mut() {
-            t.retarget(&next.mapping, &next_model, &upstream_model);
+            t.retarget(&next.mapping, &next.metrics, &next_model, &upstream_model);
         }
         let mut r = (*request).clone();
         r["model"] = Value::String(upstream_model);

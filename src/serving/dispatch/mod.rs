@@ -23,11 +23,11 @@ use crate::dialect::openai::now_secs;
 use crate::error::ProxyError;
 use crate::ledger::tab::Caller;
 use crate::mapping::Op;
-use crate::ops::telemetry::status_class;
+use crate::ops::telemetry::Rejection;
 use crate::serving::auth::KeyName;
 use crate::serving::models::models;
 use crate::serving::responses::turn;
-use crate::serving::state::{MappingSet, State};
+use crate::serving::state::{Loaded, MappingSet, State};
 use crate::translate::body::ProxyBody;
 use crate::translate::proxy;
 
@@ -50,48 +50,38 @@ pub async fn call(
         }
         let result = models(state, set, name, req.headers()).await;
         let status = result.as_ref().map_or_else(|e| e.status(), |r| r.status());
-        state
-            .metrics
-            .requests
-            .with_label_values(&[
-                name.unwrap_or("-"),
-                op.name(),
-                status_class(status.as_u16()),
-            ])
-            .inc();
+        let handles = name
+            .and_then(|n| set.mappings.get(n))
+            .map_or(&set.unmapped, |l| &l.metrics);
+        handles.requests(op, status.as_u16()).inc();
         return result;
     }
     let mut seen = Seen {
         mapping: name
             .and_then(|n| set.mappings.get_key_value(n))
-            .map(|(k, _)| k.as_str()),
+            .map(|(k, l)| (k.as_str(), l)),
         stream: false,
         traced: false,
     };
     let result = dispatch(state, set, &mut seen, op, req, started, request_id).await;
-    let label = seen.mapping.unwrap_or("-");
+    let handles = seen.mapping.map_or(&set.unmapped, |(_, l)| &l.metrics);
+    let label = handles.name();
     let status = match &result {
         Ok(r) => r.status(),
         Err(e) => e.status(),
     };
-    let m = &state.metrics;
-    m.requests
-        .with_label_values(&[label, op.name(), status_class(status.as_u16())])
-        .inc();
+    handles.requests(op, status.as_u16()).inc();
     if let Err(e) = &result {
-        if e.kind().starts_with("upstream_") {
-            m.upstream_errors
-                .with_label_values(&[label, e.kind()])
-                .inc();
-        }
-        match e {
-            ProxyError::TooLarge { .. } => m.rejected.with_label_values(&["too_large"]).inc(),
-            ProxyError::TooComplex { .. } => m.rejected.with_label_values(&["too_complex"]).inc(),
-            ProxyError::MemoryBusy { .. } => m.rejected.with_label_values(&["memory"]).inc(),
-            ProxyError::ClientTimeout { .. } => {
-                m.rejected.with_label_values(&["body_timeout"]).inc()
-            }
-            _ => {}
+        handles.upstream_error(e);
+        let rejection = match e {
+            ProxyError::TooLarge { .. } => Some(Rejection::TooLarge),
+            ProxyError::TooComplex { .. } => Some(Rejection::TooComplex),
+            ProxyError::MemoryBusy { .. } => Some(Rejection::Memory),
+            ProxyError::ClientTimeout { .. } => Some(Rejection::BodyTimeout),
+            _ => None,
+        };
+        if let Some(r) = rejection {
+            state.metrics.rejected_for(r).inc();
         }
         tracing::warn!(id = %request_id, mapping = %label, status = status.as_u16(), kind = e.kind(), "request failed");
         if seen.traced {
@@ -100,8 +90,8 @@ pub async fn call(
     }
     // A stream's duration is observed when it ends (see `body`).
     if result.is_err() || !seen.stream {
-        m.request_duration
-            .with_label_values(&[label, op.name()])
+        handles
+            .request_duration(op)
             .observe(started.elapsed().as_secs_f64());
     }
     result
@@ -109,8 +99,8 @@ pub async fn call(
 
 /// What [`dispatch`] learned about a call, for its metrics and logs, even when it failed.
 struct Seen<'s> {
-    /// The mapping chosen, once it is known.
-    mapping: Option<&'s str>,
+    /// The mapping chosen (its name, and its `Loaded`), once it is known.
+    mapping: Option<(&'s str, &'s Loaded)>,
     stream: bool,
     traced: bool,
 }

@@ -33,11 +33,11 @@ pub(super) fn pick<'s, 'm>(
     headers: &HeaderMap,
 ) -> Result<Picked<'s, 'm>, ProxyError> {
     let (name, model) = match seen.mapping {
-        Some(n) => (n, client_model),
+        Some((n, _)) => (n, client_model),
         None => pick_mapping(set, client_model)?,
     };
-    seen.mapping = Some(name);
     let loaded = &set.mappings[name];
+    seen.mapping = Some((name, loaded));
     if let Some(t) = turn {
         t.settle_dropped(
             &loaded.mapping,
