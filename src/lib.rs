@@ -19,8 +19,9 @@
 //!   [`translate::proxy`] renders the upstream request, sends it ([`translate::send`]: the
 //!   retry loop) and translates the answer: whole, or as a stream through [`translate::body`],
 //!   [`translate::framing`] (events) and [`translate::rewrite`] (rules to normalized
-//!   emissions). [`translate::golden`] is `rosetta test`: golden cases through the same pure
-//!   phases, no socket opened.
+//!   emissions). [`translate::responses`] turns a Responses API request into the canonical
+//!   chat request every mapping reads. [`translate::golden`] is `rosetta test`: golden cases
+//!   through the same pure phases, no socket opened.
 //! - [`upstream`]: the upstream side of a call: the pooled client, building and sending the
 //!   request, reading bodies and errors; [`upstream::pool`] chooses an endpoint (passive
 //!   health), [`upstream::retries`] says how long to wait before a retry.
@@ -30,7 +31,8 @@
 //!   YAML, [`mapping::compile`] turns it into the runtime types of [`mapping`] (every JSONPath,
 //!   [`mapping::path`], and template, [`mapping::template`], compiled once) and reports every
 //!   error with file, line and location; [`mapping::pricing`] prices a call.
-//! - [`ops`]: [`ops::telemetry`] (Prometheus metrics and logging), [`ops::trace`] (one request
+//! - [`ops`]: [`ops::telemetry`] (Prometheus metrics and logging; [`ops::handles`], each
+//!   mapping's series resolved once, not per request), [`ops::trace`] (one request
 //!   logged end to end), [`ops::redact`] (the one redaction function), [`ops::clock`].
 //! - [`dialect`]: the normalized answer ([`dialect::answer`]) and the client dialects that
 //!   write it: [`dialect::chat`] owns the Chat Completions invariants (ids, `created`,

@@ -213,7 +213,7 @@ impl Drop for Tab {
 }
 
 /// The model labels of `mapping`'s metrics, each a bounded label: its price patterns, its
-/// declared models, then `other` ([`model_slot`] says which a call counts under).
+/// declared models, then `other` (`model_slot` says which a call counts under).
 pub fn model_labels(mapping: &Mapping) -> Vec<String> {
     let prices = mapping.pricing.as_ref().map_or(&[][..], |p| p.prices());
     prices

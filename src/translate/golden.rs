@@ -10,7 +10,7 @@
 //! A case with `route: responses` speaks the Responses API: its request is converted into the
 //! canonical chat request by the server's own [`crate::translate::responses::start`] (as with no
 //! ledger), and the answer is written in the Responses dialect. What such an answer takes from
-//! chance and the clock is made comparable: `created_at` is [`CASE_TIME`], and [`Steady`]
+//! chance and the clock is made comparable: `created_at` is [`CASE_TIME`], and `Steady`
 //! renames the ids Rosetta mints and checks and pins `completed_at`.
 
 use std::collections::{BTreeMap, HashMap};
@@ -32,7 +32,7 @@ use crate::translate::{proxy, responses};
 use crate::upstream::error_from;
 
 /// The Unix time a Responses case's response is created at (`created_at`), so that a case gives
-/// the same answer on every run. `completed_at` is shown as this time too (see [`Steady`]).
+/// the same answer on every run. `completed_at` is shown as this time too (see `Steady`).
 pub const CASE_TIME: u64 = 1_700_000_000;
 
 /// One golden case, as written.
