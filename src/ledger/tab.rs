@@ -282,6 +282,12 @@ pub struct Accounting {
 /// The longest user identity taken from a request; a longer one is ignored.
 const MAX_USER_LEN: usize = 256;
 
+/// A user identity trimmed, unless it is empty or longer than [`MAX_USER_LEN`].
+fn usable_user(s: &str) -> Option<&str> {
+    let s = s.trim();
+    (!s.is_empty() && s.len() <= MAX_USER_LEN).then_some(s)
+}
+
 impl Accounting {
     /// The stored Responses in the ledger's database: `None` without a ledger (or with a store
     /// that keeps none). Reading and deleting stay possible while `responses_ttl` is zero.
@@ -304,22 +310,23 @@ impl Accounting {
         request: &'a serde_json::Value,
         key: Option<&'a str>,
     ) -> Option<&'a str> {
-        let usable = |s: &'a str| {
-            let s = s.trim();
-            (!s.is_empty() && s.len() <= MAX_USER_LEN).then_some(s)
-        };
-        self.user_header
-            .as_ref()
-            .and_then(|h| headers.get(h))
-            .and_then(|v| v.to_str().ok())
-            .and_then(usable)
+        self.header_user(headers)
             .or_else(|| {
                 request
                     .get("user")
                     .and_then(serde_json::Value::as_str)
-                    .and_then(usable)
+                    .and_then(usable_user)
             })
             .or(key)
+    }
+
+    /// The user the configured header (`--user-header`) names, if it is usable.
+    pub fn header_user<'a>(&self, headers: &'a http::HeaderMap) -> Option<&'a str> {
+        self.user_header
+            .as_ref()
+            .and_then(|h| headers.get(h))
+            .and_then(|v| v.to_str().ok())
+            .and_then(usable_user)
     }
 }
 

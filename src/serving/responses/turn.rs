@@ -28,13 +28,7 @@ use crate::translate::responses;
 /// user header, whichever are present (`""` when neither: Rosetta without keys has one
 /// owner). The body's `user` is not used: a retrieval has no body.
 pub fn owner(accounting: &Accounting, headers: &HeaderMap, key: Option<&str>) -> String {
-    let user = accounting
-        .user_header
-        .as_ref()
-        .and_then(|h| headers.get(h))
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|u| !u.is_empty());
+    let user = accounting.header_user(headers);
     match (key, user) {
         (Some(k), Some(u)) => format!("key:{k}\nuser:{u}"),
         (Some(k), None) => format!("key:{k}"),
@@ -265,6 +259,10 @@ impl Body for SaveOnEnd {
             Some(Ok(frame)) => frame,
             other => return Poll::Ready(other),
         };
+        // Once saved, frames pass without looking at the slot.
+        if this.saving.is_none() {
+            return Poll::Ready(Some(Ok(frame)));
+        }
         let done = this.slot.lock().unwrap_or_else(|e| e.into_inner()).take();
         match (done, this.saving.take()) {
             (Some(answer), Some(saving)) => {

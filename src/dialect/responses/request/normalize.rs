@@ -8,6 +8,7 @@
 use serde_json::{Map, Value, json};
 
 use super::bad;
+use crate::dialect::responses::fresh_id;
 use crate::error::ProxyError;
 
 /// An item's kind: its `type`, or what the Responses API infers when `type` is missing.
@@ -24,7 +25,7 @@ pub(super) fn kind(item: &Value) -> Option<&str> {
 pub(super) fn input(input: &Value) -> Result<Vec<Value>, ProxyError> {
     match input {
         Value::String(text) => Ok(vec![json!({
-            "id": fresh_id("msg"),
+            "id": fresh_id("msg_"),
             "type": "message",
             "role": "user",
             "status": "completed",
@@ -59,7 +60,10 @@ fn normalize(i: usize, item: &Value) -> Result<Value, ProxyError> {
     out.insert("type".into(), Value::String(kind.into()));
     match obj.get("id") {
         None | Some(Value::Null) => {
-            out.insert("id".into(), Value::String(fresh_id(prefix(kind))));
+            out.insert(
+                "id".into(),
+                Value::String(fresh_id(&format!("{}_", prefix(kind)))),
+            );
         }
         Some(Value::String(_)) => {}
         Some(_) => {
@@ -94,14 +98,4 @@ fn prefix(kind: &str) -> &'static str {
         "reasoning" => "rs",
         _ => "item",
     }
-}
-
-/// A fresh item id: the prefix, `_`, and 24 random letters and digits.
-fn fresh_id(prefix: &str) -> String {
-    let mut rng = fastrand::Rng::new();
-    let mut id = String::with_capacity(prefix.len() + 25);
-    id.push_str(prefix);
-    id.push('_');
-    id.extend((0..24).map(|_| rng.alphanumeric()));
-    id
 }
