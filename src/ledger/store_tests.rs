@@ -87,7 +87,38 @@ fn statements_have_one_parameter_per_value() {
             }
         }
     }
-    assert!(insert_sql(Dialect::Postgres, INSERT_ROWS, true).contains("$1800)"));
+    assert!(insert_sql(Dialect::Postgres, INSERT_ROWS, true).contains("$1152)"));
+}
+
+#[test]
+fn batches_are_cut_into_a_few_statement_lengths() {
+    let lengths = |n: usize| {
+        let rows: Vec<usize> = (0..n).collect();
+        let chunks: Vec<&[usize]> = insert_chunks(&rows).collect();
+        // Every record once, in order.
+        assert_eq!(chunks.concat(), rows);
+        chunks.iter().map(|c| c.len()).collect::<Vec<_>>()
+    };
+    assert_eq!(lengths(0), Vec::<usize>::new());
+    assert_eq!(lengths(1), [1]);
+    assert_eq!(lengths(27), [16, 8, 2, 1]);
+    assert_eq!(lengths(64), [64]);
+    assert_eq!(lengths(200), [64, 64, 64, 8]);
+    for n in 1..=300 {
+        let l = lengths(n);
+        assert!(
+            l.iter().all(|&k| k.is_power_of_two() && k <= INSERT_ROWS),
+            "{n}: {l:?}"
+        );
+        assert!(l.len() <= n / INSERT_ROWS + 6, "{n}: {l:?}");
+        // Each of those lengths has its statement built once, not per batch.
+        for &k in &l {
+            assert!(matches!(
+                insert_sql(Dialect::Sqlite, k, false),
+                Cow::Borrowed(_)
+            ));
+        }
+    }
 }
 
 fn record(i: usize, status: super::super::Status, hold: Option<String>) -> Record {

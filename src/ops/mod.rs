@@ -1,7 +1,9 @@
-//! Operating the proxy: metrics and logs, per-request traces, the clock, and redaction.
+//! Operating the proxy: metrics and logs, per-request traces, the clock, redaction, and JSON
+//! written as bytes.
 
 pub mod clock;
 pub mod handles;
+pub mod json;
 pub mod redact;
 pub mod telemetry;
 pub mod trace;

@@ -289,9 +289,7 @@ pub async fn run(call: Call<'_>) -> Result<Response<ProxyBody>, ProxyError> {
     if let Some(id) = &call.trace {
         tracing::info!(target: "rosetta::trace", id = %id, status = 200, body = %body, "client response");
     }
-    let mut resp = Response::new(full(
-        serde_json::to_vec(&body).expect("a JSON value always serializes"),
-    ));
+    let mut resp = Response::new(full(crate::ops::json::to_vec(&body)));
     resp.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     Ok(resp)

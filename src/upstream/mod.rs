@@ -19,7 +19,7 @@ use serde_json::Value;
 
 use crate::error::ProxyError;
 use crate::limits::buffers::{UPSTREAM_H2_STREAM_WINDOW, UPSTREAM_READ_BUF};
-use crate::mapping::template::{Scope, eval, to_text};
+use crate::mapping::template::{Memo, Scope, eval, to_text};
 use crate::mapping::{Endpoint, Framing, Mapping, Route};
 
 /// The pooled HTTP(S) client of one mapping.
@@ -105,7 +105,8 @@ pub fn build_request(
         ("request", request),
         ("client_headers", &client),
     ];
-    let scope = Scope::new(request, &globals);
+    let memo = Memo::default();
+    let scope = Scope::memoized(request, &globals, &memo);
     let path = eval(&route.path, scope)
         .map(|v| to_text(&v))
         .ok_or_else(|| ProxyError::Transform {
@@ -174,7 +175,7 @@ pub fn build_request(
     let bytes = if matches!(route.method, Method::GET | Method::HEAD) {
         Bytes::new()
     } else {
-        Bytes::from(serde_json::to_vec(&body).expect("a JSON value always serializes"))
+        Bytes::from(crate::ops::json::to_vec(&body))
     };
     req.body(Full::new(bytes))
         .map_err(|e| ProxyError::Transform {

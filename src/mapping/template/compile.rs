@@ -39,7 +39,7 @@ pub(super) struct Compiler<'d, 'e> {
     pub(super) inlined: usize,
     /// Each definition compiled once per template, then copied: regexes and paths are not
     /// compiled again for every use.
-    pub(super) compiled: HashMap<String, (Expr, usize)>,
+    pub(super) compiled: HashMap<String, (Arc<Expr>, usize)>,
 }
 
 /// Nesting limit for `$use`, which guards against recursive definitions.

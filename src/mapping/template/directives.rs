@@ -2,6 +2,7 @@
 //! each one compiles.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use serde_json::Value;
 use serde_yaml::Value as Yaml;
@@ -249,23 +250,23 @@ impl Compiler<'_, '_> {
                 }
                 self.inlined += 1 + inner;
                 let body = match self.compiled.get(def_name) {
-                    Some((body, _)) => body.clone(),
+                    Some((body, _)) => Arc::clone(body),
                     None => {
                         let before = self.inlined;
                         self.depth += 1;
-                        let body = self.expr(def, &format!("defs.{def_name}"));
+                        let body = Arc::new(self.expr(def, &format!("defs.{def_name}")));
                         self.depth -= 1;
                         let inner = self.inlined - before;
                         self.compiled
-                            .insert(def_name.to_string(), (body.clone(), inner));
+                            .insert(def_name.to_string(), (Arc::clone(&body), inner));
                         body
                     }
                 };
                 match opt("of") {
-                    None => body,
+                    None => Expr::Def(body),
                     Some(of) => Expr::Use {
                         of: Box::new(self.expr(of, &join_at(at, "of"))),
-                        body: Box::new(body),
+                        body,
                     },
                 }
             }

@@ -19,6 +19,7 @@ mod eval;
 mod tests;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use regex::Regex;
 use serde_json::Value;
@@ -30,7 +31,7 @@ use crate::mapping::path::Path;
 #[cfg(test)]
 pub(crate) use compile::matching_brace;
 pub use compile::{compile, yaml_to_json};
-pub use eval::{Scope, eval};
+pub use eval::{Memo, Scope, eval};
 
 /// A compile error: where in the template (dotted path) and what.
 #[derive(Debug, Clone, PartialEq)]
@@ -62,8 +63,13 @@ pub enum Expr {
     /// `$use` with `of`: the definition evaluated with `of` as the focus (absent when `of` is).
     Use {
         of: Box<Expr>,
-        body: Box<Expr>,
+        body: Arc<Expr>,
     },
+    /// `$use` without `of`: the definition evaluated on the current focus. Every use of one
+    /// definition in a template shares one body, so that at the input's root (where most
+    /// definitions are used: a value derived from the request and read by several fields) it
+    /// is evaluated once per evaluation (see [`Memo`]).
+    Def(Arc<Expr>),
     First(Box<Expr>),
     Last(Box<Expr>),
     Len(Box<Expr>),

@@ -309,3 +309,40 @@ fn compile_errors_are_all_reported_with_location() {
     assert!(compile_err("{$eq: [1]}").contains("two operands"));
     assert!(compile_err("{$if: 1, $not: 2}").contains("only one directive"));
 }
+
+#[test]
+fn definitions_at_the_root_are_evaluated_once_and_nowhere_else() {
+    let defs: Defs = [
+        (
+            "n".to_string(),
+            serde_yaml::from_str("{$len: $.items}").unwrap(),
+        ),
+        (
+            "twice".to_string(),
+            serde_yaml::from_str("{$sum: [{$use: n}, {$use: n}]}").unwrap(),
+        ),
+    ]
+    .into();
+    // `n` at the root (four uses, two through `twice`), and inside `$map`, where the focus is
+    // each item (its own length, never the root's memoized value).
+    let template = "{a: {$use: n}, b: {$use: twice}, c: {$map: $.items, to: {$use: n}}, \
+                    d: {$map: $.items, as: it, to: {$use: twice}}}";
+    let y: Yaml = serde_yaml::from_str(template).unwrap();
+    let mut errors = Vec::new();
+    let e = compile(&y, "t", &defs, &mut errors, &mut BTreeSet::new());
+    assert!(errors.is_empty(), "{errors:?}");
+    let input = json!({"items": [{"items": [1]}, {"items": [1, 2, 3]}]});
+    let globals = [("root", &input)];
+    let expected = json!({"a": 2, "b": 4, "c": [1, 3], "d": [2, 6]});
+    assert_eq!(
+        eval(&e, Scope::new(&input, &globals)),
+        Some(expected.clone())
+    );
+    let memo = Memo::default();
+    assert_eq!(
+        eval(&e, Scope::memoized(&input, &globals, &memo)),
+        Some(expected)
+    );
+    // One entry per definition used at the root: `n` and `twice`, each evaluated once.
+    assert_eq!(memo.kept(), 2);
+}

@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 use crate::dialect::answer::{ToolCallPart, Usage, signature_of, text_of};
 use crate::dialect::{AnyWriter, Emitter, StreamWriter};
 use crate::error::ProxyError;
-use crate::mapping::template::{Expr, Scope, eval, to_text, truthy};
+use crate::mapping::template::{Expr, Memo, Scope, eval, to_text, truthy};
 use crate::mapping::{Fields, Mapping, Op, Rule};
 use crate::translate::framing::{Decoder, Event};
 
@@ -30,7 +30,8 @@ pub fn eval_fields(
         ("state", state),
         ("headers", headers),
     ];
-    let scope = Scope::new(input, &globals);
+    let memo = Memo::default();
+    let scope = Scope::memoized(input, &globals, &memo);
     let mut out = Map::new();
     let slots = [
         ("content", &fields.content),
@@ -284,7 +285,8 @@ impl<W: StreamWriter> StreamRewriter<W> {
             ("state", &self.state),
             ("headers", &self.headers),
         ];
-        let scope = Scope::new(data, &globals);
+        let memo = Memo::default();
+        let scope = Scope::memoized(data, &globals, &memo);
         // Every field is evaluated before the state changes, as `eval_fields` would.
         let field = |e: &Option<Expr>| e.as_ref().and_then(|e| eval(e, scope));
         let e = &rule.emit;

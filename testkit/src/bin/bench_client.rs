@@ -1091,6 +1091,10 @@ fn run_figures(
             }
             if let Some(c) = load(&format!("{w}-{s}-cpu.json")) {
                 cpu_figures(&c, s, &format!("{w}.{s}"), &mut fig);
+                // CPU time per request: the most stable figure on a shared machine.
+                if let Some(cpu) = f(&c["subject_cpu_s"]).filter(|_| req > 0.0) {
+                    fig.insert(format!("{w}.{s}.cpu_us_per_req"), cpu * 1e6 / req);
+                }
             }
         }
         for s in &subjects {
@@ -1105,12 +1109,37 @@ fn run_figures(
                     fig.insert(format!("{w}.{s}.added_{p}_us"), a - b);
                 }
             }
-            if let (Some(a), Some(b)) = (
-                fig.get(&format!("{w}.{s}.rps")).copied(),
-                fig.get(&format!("{w}.passthrough.rps")).copied(),
-            ) {
-                fig.insert(format!("{w}.{s}.rps_vs_passthrough"), a / b);
+            for base in ["passthrough", "hyper", "hyper_json"] {
+                if let (Some(a), Some(b)) = (
+                    fig.get(&format!("{w}.{s}.rps")).copied(),
+                    fig.get(&format!("{w}.{base}.rps")).copied(),
+                ) {
+                    fig.insert(format!("{w}.{s}.rps_vs_{base}"), a / b);
+                }
+                if let (Some(a), Some(b)) = (
+                    fig.get(&format!("{w}.{s}.cpu_us_per_req")).copied(),
+                    fig.get(&format!("{w}.{base}.cpu_us_per_req")).copied(),
+                ) {
+                    fig.insert(format!("{w}.{s}.cpu_vs_{base}"), a / b);
+                }
             }
+            // Latency above the serde_json floor (issue 15's bound).
+            for p in ["p50", "p99"] {
+                if let (Some(a), Some(b)) = (
+                    fig.get(&format!("{w}.{s}.{p}_us")).copied(),
+                    fig.get(&format!("{w}.hyper_json.{p}_us")).copied(),
+                ) {
+                    fig.insert(format!("{w}.{s}.above_json_{p}_us"), a - b);
+                }
+            }
+        }
+        // What the ledger costs per call: ledger on minus ledger off, side by side.
+        if let (Some(on), Some(off)) = (
+            fig.get(&format!("{w}.rosetta.cpu_us_per_req")).copied(),
+            fig.get(&format!("{w}.rosetta_noledger.cpu_us_per_req"))
+                .copied(),
+        ) {
+            fig.insert(format!("{w}.ledger_cpu_us_per_req"), on - off);
         }
         if let (Some(d), Some(r)) = (
             fig.get(&format!("{w}.direct.rps")).copied(),
@@ -1248,6 +1277,19 @@ fn report(o: &Opts) -> Res<ExitCode> {
     t.row("p99 (µs)", "w1.{}.p99_us", 0, &med);
     t.row("added p50 vs direct (µs)", "w1.{}.added_p50_us", 0, &med);
     t.row("added p99 vs direct (µs)", "w1.{}.added_p99_us", 0, &med);
+    t.row(
+        "p50 above serde_json floor (µs)",
+        "w1.{}.above_json_p50_us",
+        0,
+        &med,
+    );
+    t.row(
+        "p99 above serde_json floor (µs)",
+        "w1.{}.above_json_p99_us",
+        0,
+        &med,
+    );
+    t.row("CPU per request (µs)", "w1.{}.cpu_us_per_req", 1, &med);
     t.cpu_rows("w1.{}", &med);
     t.section(&format!("W2  concurrency 32, non-stream, {w2s} s"));
     t.row("requests/s", "w2.{}.rps", 0, &med);
@@ -1255,6 +1297,15 @@ fn report(o: &Opts) -> Res<ExitCode> {
     t.row("p99 (µs)", "w2.{}.p99_us", 0, &med);
     t.row("errors (socket + non-2xx)", "w2.{}.errors", 0, &med);
     t.row("rps ÷ passthrough", "w2.{}.rps_vs_passthrough", 2, &med);
+    t.row("rps ÷ hyper floor", "w2.{}.rps_vs_hyper", 2, &med);
+    t.row("rps ÷ serde_json floor", "w2.{}.rps_vs_hyper_json", 2, &med);
+    t.row("CPU per request (µs)", "w2.{}.cpu_us_per_req", 1, &med);
+    t.row(
+        "CPU ÷ serde_json floor's",
+        "w2.{}.cpu_vs_hyper_json",
+        2,
+        &med,
+    );
     t.cpu_rows("w2.{}", &med);
     for n in &counts {
         t.section(&format!(
@@ -1307,6 +1358,10 @@ fn report(o: &Opts) -> Res<ExitCode> {
         t.row_mib("peak RSS (MiB)", &format!("w3.{n}.{{}}.peak_rss_kib"), &med);
     }
     t.section("memory and startup (rosetta)");
+    t.single(
+        "ledger CPU per call, on - off, W2 (µs)",
+        g("w2.ledger_cpu_us_per_req").map(|x| format!("{x:.1}")),
+    );
     t.single(
         "idle RSS (MiB)",
         g("mem.idle_rss_kib").map(|x| format!("{:.1}", x / 1024.0)),
@@ -1369,6 +1424,61 @@ fn report(o: &Opts) -> Res<ExitCode> {
     let mut target = |name: String, value: Option<f64>, le: bool, bound: f64, unit, phase: &str| {
         targets.push((name, value, le, bound, unit, phase.to_string()));
     };
+    // Issue 15: the floors.
+    target(
+        "W2 CPU per translated request".into(),
+        g("w2.rosetta.cpu_us_per_req"),
+        true,
+        50.0,
+        "µs",
+        "w2",
+    );
+    target(
+        "W2 requests/s ÷ nginx (issue 15)".into(),
+        g("w2.rosetta.rps_vs_passthrough"),
+        false,
+        0.70,
+        "",
+        "w2",
+    );
+    target(
+        "ledger CPU per call (on - off)".into(),
+        g("w2.ledger_cpu_us_per_req"),
+        true,
+        3.0,
+        "µs",
+        "w2",
+    );
+    target(
+        "W1 p50 above serde_json floor".into(),
+        g("w1.rosetta.above_json_p50_us"),
+        true,
+        30.0,
+        "µs",
+        "w1",
+    );
+    target(
+        "W1 p99 above serde_json floor".into(),
+        g("w1.rosetta.above_json_p99_us"),
+        true,
+        100.0,
+        "µs",
+        "w1",
+    );
+    let events_note = if events == 64 {
+        ""
+    } else {
+        " (quick: not 64 events)"
+    };
+    target(
+        format!("CPU per 64-event stream, 200 streams{events_note}"),
+        g("w3.200.rosetta.cpu_ms_per_stream"),
+        true,
+        1.4,
+        "ms",
+        "w3.200",
+    );
+    // Issue 6.
     let w1p50 = g("w1.rosetta.added_p50_us");
     target(
         "W1 added p50 (translated)".into(),
@@ -1389,7 +1499,7 @@ fn report(o: &Opts) -> Res<ExitCode> {
     );
     let ratio = g("w2.rosetta.rps_vs_passthrough");
     target(
-        "W2 requests/s ÷ passthrough".into(),
+        "W2 requests/s ÷ nginx (moonshot)".into(),
         ratio,
         false,
         0.85,
@@ -1438,15 +1548,19 @@ fn report(o: &Opts) -> Res<ExitCode> {
         "ms",
         "",
     );
-    stdout.push_str("\ntargets (issue 6; rosetta, medians):\n");
+    stdout.push_str("\ntargets (issues 15 and 6; rosetta, ledger on, medians):\n");
     let mut tjson = vec![];
     let mut met = 0;
     for (name, value, le, bound, unit, phase) in &targets {
         let fmt = |x: f64| {
             if unit.is_empty() {
                 format!("{x:.2}")
+            } else if *unit == "µs" && x.abs() < 10.0 {
+                format!("{x:.1} {unit}")
             } else if *unit == "µs" {
                 format!("{x:.0} {unit}")
+            } else if *unit == "ms" && x.abs() < 10.0 {
+                format!("{x:.2} {unit}")
             } else {
                 format!("{x:.1} {unit}")
             }
@@ -1504,8 +1618,14 @@ fn report(o: &Opts) -> Res<ExitCode> {
     let num =
         |x: Option<f64>, d: usize| x.map(|x| format!("{x:.d$}")).unwrap_or_else(|| "-".into());
     let summary = format!(
-        "summary: rosetta/passthrough rps {}, added p50 {} µs p99 {} µs, added TTFC p99 {} µs, added gap p99 {} µs ({big} streams), idle RSS {} MiB, peak RSS {} MiB ({big} streams), startup {} ms, mock {}x rosetta rps, targets met {met}/{}",
+        "summary: rosetta CPU/request {} µs (serde_json floor {} µs, hyper floor {} µs, nginx {} µs), ledger {} µs/call, rosetta/passthrough rps {}, rosetta/serde_json-floor rps {}, added p50 {} µs p99 {} µs, added TTFC p99 {} µs, added gap p99 {} µs ({big} streams), idle RSS {} MiB, peak RSS {} MiB ({big} streams), startup {} ms, mock {}x rosetta rps, targets met {met}/{}",
+        num(g("w2.rosetta.cpu_us_per_req"), 1),
+        num(g("w2.hyper_json.cpu_us_per_req"), 1),
+        num(g("w2.hyper.cpu_us_per_req"), 1),
+        num(g("w2.passthrough.cpu_us_per_req"), 1),
+        num(g("w2.ledger_cpu_us_per_req"), 1),
         num(g("w2.rosetta.rps_vs_passthrough"), 2),
+        num(g("w2.rosetta.rps_vs_hyper_json"), 2),
         num(g("w1.rosetta.added_p50_us"), 0),
         num(g("w1.rosetta.added_p99_us"), 0),
         num(g(&format!("w3.{big}.rosetta.added_ttfc_p99_us")), 0),
@@ -1631,7 +1751,13 @@ impl Table {
             .max()
             .unwrap_or(10)
             + 2;
-        let wc = 13;
+        let wc = self
+            .subjects
+            .iter()
+            .map(|s| s.len() + 2)
+            .max()
+            .unwrap_or(13)
+            .max(13);
         let mut s = String::new();
         for (label, cells) in &self.rows {
             if let Some(title) = label.strip_prefix('\u{1}') {
