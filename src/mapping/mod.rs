@@ -8,6 +8,7 @@
 
 pub mod compile;
 pub mod glob;
+pub mod include;
 pub mod load;
 pub mod path;
 pub mod pricing;
@@ -113,6 +114,9 @@ pub struct Mapping {
     pub read_fields: std::collections::BTreeSet<String>,
     /// What calls cost (`pricing:`); `None`: calls through this mapping are free.
     pub pricing: Option<Pricing>,
+    /// Files besides `file` that this mapping was compiled from (includes, key files): a
+    /// reload also looks at them for changes.
+    pub sources: Vec<PathBuf>,
 }
 
 /// A declared model: the id clients use, and the upstream model it stands for.

@@ -258,7 +258,7 @@ pub use crate::mapping::pricing::Amount;
 
 /// The top-level keys a mapping file may have.
 pub const TOP_LEVEL_KEYS: &[&str] = &[
-    "upstream", "models", "options", "defs", "errors", "routes", "pricing",
+    "upstream", "models", "options", "defs", "errors", "routes", "pricing", "include",
 ];
 
 /// Route names: the OpenAI operations a mapping can serve.

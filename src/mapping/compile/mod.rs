@@ -89,6 +89,8 @@ pub fn compile_file(file: &FsPath, src: &str, env: Env<'_>) -> Result<Mapping, V
             }]);
         }
     };
+    // `include:` sections merged under the file's own (crate::mapping::include).
+    let (top, sources) = crate::mapping::include::resolve(file, src, top)?;
     for k in top.keys() {
         if !TOP_LEVEL_KEYS.contains(&k.as_str()) {
             // An empty key (`"": 1`) still needs a location to point at.
@@ -238,6 +240,7 @@ pub fn compile_file(file: &FsPath, src: &str, env: Env<'_>) -> Result<Mapping, V
                     .map(str::to_string)
                     .collect(),
                 pricing,
+                sources,
             })
         }
         _ => Err(c.errors),
