@@ -68,7 +68,8 @@ fn an_including_mapping_takes_defs_errors_routes_and_overrides_what_differs() {
     )
     .unwrap();
     assert_eq!(p.request.uri().path(), "/other");
-    let body: serde_json::Value = serde_json::from_slice(&crate::ops::trace::full_bytes(p.request.body())).unwrap();
+    let body: serde_json::Value =
+        serde_json::from_slice(&crate::ops::trace::full_bytes(p.request.body())).unwrap();
     assert_eq!(body, json!({"greeting": "hi m1", "keep": "u", "extra": 1}));
 }
 
@@ -118,7 +119,11 @@ fn a_cycle_is_refused_with_file_line_and_location() {
     assert_eq!(e.file, d.join("b.yaml"));
     assert_eq!(e.location, "include[0]");
     assert_eq!(e.line, Some(4));
-    assert!(e.message.contains("include cycle: a.yaml -> b.yaml -> a.yaml"), "{e}");
+    assert!(
+        e.message
+            .contains("include cycle: a.yaml -> b.yaml -> a.yaml"),
+        "{e}"
+    );
     // Including itself is the shortest cycle.
     std::fs::write(
         d.join("c.yaml"),
@@ -148,6 +153,14 @@ fn a_missing_file_or_section_is_refused_with_file_line_and_location() {
     assert!(errors[0].message.contains("nowhere.yaml"), "{}", shown[0]);
     assert_eq!(errors[1].location, "include[2].take");
     assert_eq!(errors[1].line, Some(6));
-    assert!(errors[1].message.contains("no `pricing` section"), "{}", shown[1]);
-    assert!(errors[2].message.contains("cannot take \"upstream\""), "{}", shown[2]);
+    assert!(
+        errors[1].message.contains("no `pricing` section"),
+        "{}",
+        shown[1]
+    );
+    assert!(
+        errors[2].message.contains("cannot take \"upstream\""),
+        "{}",
+        shown[2]
+    );
 }

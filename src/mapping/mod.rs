@@ -6,6 +6,7 @@
 //! every JSONPath and regex compiled once. [`load_dir`] loads a whole directory and reports
 //! *every* error found, each with file, line and location. [`pricing`] prices a call.
 
+pub mod auth;
 pub mod compile;
 pub mod glob;
 pub mod include;
@@ -250,6 +251,8 @@ pub struct Upstream {
     /// Values read from the environment into headers and queries: never shown to anyone,
     /// even when an upstream echoes them in an error message.
     pub secrets: Vec<String>,
+    /// Bearer tokens minted for every request (`upstream.auth`), cached and refreshed.
+    pub token: Option<std::sync::Arc<crate::upstream::token::TokenSource>>,
 }
 
 /// One base URL of an upstream.

@@ -27,6 +27,8 @@ pub struct UpstreamSpec {
     #[serde(default)]
     pub health: HealthSpec,
     pub fallback: Option<FallbackSpec>,
+    /// Credentials minted at run time (see [`crate::mapping::auth`]).
+    pub auth: Option<crate::mapping::auth::AuthSpec>,
 }
 
 /// One entry of `upstream.endpoints`: a base URL, its share of traffic, its own headers.
