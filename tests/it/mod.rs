@@ -27,3 +27,5 @@ mod surface;
 mod tgi;
 mod upstream_caps;
 mod usage;
+mod vertex;
+mod vertex_tokens;
