@@ -8,6 +8,7 @@ mod edge;
 mod errors;
 mod gemini;
 mod h2_idle;
+mod include;
 mod leaks;
 mod ledger_store;
 mod memory;
