@@ -30,13 +30,16 @@ const DEFAULT_TAKE: &[&str] = &["defs", "errors", "routes"];
 /// How deep includes may nest.
 const MAX_DEPTH: usize = 8;
 
+/// A file's top-level sections, by key.
+pub type Sections = BTreeMap<String, Yaml>;
+
 /// The top-level sections of `file` (text `src`, parsed `top`) with its `include`s resolved,
 /// and every file read for them (to watch for changes); or every error found.
 pub fn resolve(
     file: &Path,
     src: &str,
     top: BTreeMap<String, Yaml>,
-) -> Result<(BTreeMap<String, Yaml>, Vec<PathBuf>), Vec<LoadError>> {
+) -> Result<(Sections, Vec<PathBuf>), Vec<LoadError>> {
     let mut stack = vec![file.canonicalize().unwrap_or_else(|_| file.to_path_buf())];
     let mut read = Vec::new();
     let out = resolve_in(file, src, top, &mut stack, &mut read)?;
