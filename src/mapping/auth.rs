@@ -40,7 +40,7 @@ pub struct ServiceAccountSpec {
 
 /// Default longest token exchange.
 pub const DEFAULT_TOKEN_TIMEOUT: Duration = Duration::from_secs(10);
-/// Default margin before expiry at which a token is replaced (google-auth's threshold).
+/// Default margin before expiry at which a token is replaced (what common client libraries use).
 pub const DEFAULT_REFRESH_BEFORE: Duration = Duration::from_secs(225);
 /// The lifetime asked for in the signed assertion (the most RFC 7523 servers grant).
 pub const ASSERTION_LIFETIME_S: i64 = 3600;
