@@ -145,15 +145,15 @@ mod tests {
 
     #[test]
     fn defaults_nest_and_tables_look_values_up() {
-        let host = "https://${LOC:-us-central1|global=>aiplatform|*=>{}-aiplatform}.example.com";
+        let host = "https://${LOC:-us-central1|global=>svc|*=>{}-svc}.example.com";
         let url = format!("${{BASE:-{host}}}/v1/${{LOC:-us-central1}}");
         assert_eq!(
             expand(&url, &[]).unwrap().0,
-            "https://us-central1-aiplatform.example.com/v1/us-central1"
+            "https://us-central1-svc.example.com/v1/us-central1"
         );
         assert_eq!(
             expand(&url, &[("LOC", "global")]).unwrap().0,
-            "https://aiplatform.example.com/v1/global"
+            "https://svc.example.com/v1/global"
         );
         assert_eq!(
             expand(&url, &[("BASE", "http://127.0.0.1:9"), ("LOC", "global")])
