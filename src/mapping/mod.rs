@@ -6,8 +6,10 @@
 //! every JSONPath and regex compiled once. [`load_dir`] loads a whole directory and reports
 //! *every* error found, each with file, line and location. [`pricing`] prices a call.
 
+pub mod auth;
 pub mod compile;
 pub mod glob;
+pub mod include;
 pub mod load;
 pub mod path;
 pub mod pricing;
@@ -113,6 +115,9 @@ pub struct Mapping {
     pub read_fields: std::collections::BTreeSet<String>,
     /// What calls cost (`pricing:`); `None`: calls through this mapping are free.
     pub pricing: Option<Pricing>,
+    /// Files besides `file` that this mapping was compiled from (includes, key files): a
+    /// reload also looks at them for changes.
+    pub sources: Vec<PathBuf>,
 }
 
 /// A declared model: the id clients use, and the upstream model it stands for.
@@ -246,6 +251,8 @@ pub struct Upstream {
     /// Values read from the environment into headers and queries: never shown to anyone,
     /// even when an upstream echoes them in an error message.
     pub secrets: Vec<String>,
+    /// Bearer tokens minted for every request (`upstream.auth`), cached and refreshed.
+    pub token: Option<std::sync::Arc<crate::upstream::token::TokenSource>>,
 }
 
 /// One base URL of an upstream.

@@ -27,6 +27,8 @@ pub struct UpstreamSpec {
     #[serde(default)]
     pub health: HealthSpec,
     pub fallback: Option<FallbackSpec>,
+    /// Credentials minted at run time (see [`crate::mapping::auth`]).
+    pub auth: Option<crate::mapping::auth::AuthSpec>,
 }
 
 /// One entry of `upstream.endpoints`: a base URL, its share of traffic, its own headers.
@@ -258,7 +260,7 @@ pub use crate::mapping::pricing::Amount;
 
 /// The top-level keys a mapping file may have.
 pub const TOP_LEVEL_KEYS: &[&str] = &[
-    "upstream", "models", "options", "defs", "errors", "routes", "pricing",
+    "upstream", "models", "options", "defs", "errors", "routes", "pricing", "include",
 ];
 
 /// Route names: the OpenAI operations a mapping can serve.

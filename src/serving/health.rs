@@ -27,6 +27,10 @@ pub fn health(state: &State, set: &MappingSet) -> Response<ProxyBody> {
             if !(0..m.upstream.endpoints.len()).any(|i| l.pool.healthy(i)) {
                 degraded = true;
             }
+            let auth = m.upstream.token.as_ref().map(|t| {
+                degraded |= t.failing();
+                t.report()
+            });
             json!({
                 "name": m.name,
                 "upstream": m.upstream.endpoints[0].label,
@@ -35,6 +39,7 @@ pub fn health(state: &State, set: &MappingSet) -> Response<ProxyBody> {
                 "routes": routes,
                 "models": m.models.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(),
                 "missing_env": m.upstream.missing_env,
+                "auth": auth,
             })
         })
         .collect();

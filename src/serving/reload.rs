@@ -65,6 +65,9 @@ pub struct Fingerprint {
     files: BTreeMap<String, Result<u64, String>>,
     /// Set when the directory itself could not be listed.
     unreadable: Option<String>,
+    /// The other files the mappings were compiled from (`Mapping::sources`: included files,
+    /// key files), by path: a change there is a change too.
+    sources: BTreeMap<PathBuf, Result<u64, String>>,
 }
 
 impl Fingerprint {
@@ -76,33 +79,51 @@ impl Fingerprint {
                 return Fingerprint {
                     files: BTreeMap::new(),
                     unreadable: Some(e.to_string()),
+                    sources: BTreeMap::new(),
                 };
             }
         };
         let files = entries
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| is_mapping_file(p))
-            .map(|p| {
-                let hash = std::fs::read(&p)
-                    .map(|bytes| {
-                        let mut h = DefaultHasher::new();
-                        bytes.hash(&mut h);
-                        h.finish()
-                    })
-                    .map_err(|e| e.to_string());
-                (file_name(&p), hash)
-            })
+            .map(|p| (file_name(&p), hash_file(&p)))
             .collect();
         Fingerprint {
             files,
             unreadable: None,
+            sources: BTreeMap::new(),
         }
+    }
+
+    /// The same, with `paths` (the other files a set was compiled from) read too.
+    pub fn with_sources<'p>(mut self, paths: impl IntoIterator<Item = &'p PathBuf>) -> Self {
+        self.sources = paths
+            .into_iter()
+            .map(|p| (p.clone(), hash_file(p)))
+            .collect();
+        self
+    }
+
+    /// The directory read again, with the same other files.
+    fn reread(&self, dir: &Path) -> Fingerprint {
+        Fingerprint::read(dir).with_sources(self.sources.keys())
     }
 
     /// The state of one mapping file, by its path (only its name counts).
     fn file(&self, path: &Path) -> Option<&Result<u64, String>> {
         self.files.get(&file_name(path))
     }
+}
+
+/// A hash of a file's contents, or why it cannot be read.
+fn hash_file(path: &Path) -> Result<u64, String> {
+    std::fs::read(path)
+        .map(|bytes| {
+            let mut h = DefaultHasher::new();
+            bytes.hash(&mut h);
+            h.finish()
+        })
+        .map_err(|e| e.to_string())
 }
 
 /// Whether `path` names a mapping file (`*.yaml`, `*.yml`), as [`mapping::load_dir`] decides.
@@ -166,6 +187,7 @@ impl Source {
     fn load_read(&self, fingerprint: Fingerprint) -> Result<Compiled, Vec<LoadError>> {
         let mut mappings = mapping::load_dir(&self.dir, &*self.env)?;
         self.overrides.apply(&mut mappings);
+        let fingerprint = fingerprint.with_sources(mappings.iter().flat_map(|m| &m.sources));
         Ok(Compiled {
             mappings,
             fingerprint,
@@ -248,7 +270,7 @@ impl Reloader {
     /// Whether the files differ from those the running set was compiled from.
     pub fn changed_on_disk(&self) -> bool {
         let running = self.running.lock().unwrap_or_else(PoisonError::into_inner);
-        Fingerprint::read(&self.source.dir) != *running
+        running.reread(&self.source.dir) != *running
     }
 
     /// Compiles the directory and swaps the new set in, or keeps the running one on any error;
@@ -258,7 +280,7 @@ impl Reloader {
         let mut running = self.running.lock().unwrap_or_else(PoisonError::into_inner);
         let metrics = &self.state.metrics;
         let dir = self.source.dir.display();
-        let read = Fingerprint::read(&self.source.dir);
+        let read = running.reread(&self.source.dir);
         if read == *running {
             tracing::debug!(trigger = trigger.as_str(), %dir, "mappings unchanged: nothing to reload");
             metrics.reloads.with_label_values(&["unchanged"]).inc();

@@ -9,6 +9,7 @@ use arc_swap::ArcSwap;
 use crate::ledger::tab::{Accounting, model_labels};
 use crate::limits::Limits;
 use crate::mapping::Mapping;
+use crate::ops::clock::Clock;
 use crate::ops::handles::MappingMetrics;
 use crate::ops::redact::Redactor;
 use crate::ops::telemetry::Metrics;
@@ -94,7 +95,26 @@ impl MappingSet {
                 new.pool = Arc::clone(&prev.pool);
                 new.client = prev.client.clone();
             }
+            if let (Some(t), Some(old)) = (&a.token, &b.token) {
+                t.adopt(old);
+            }
         }
+    }
+
+    /// Gives every token source of the set this clock.
+    fn use_clock(&self, clock: &Clock) {
+        for l in self.mappings.values() {
+            if let Some(t) = &l.mapping.upstream.token {
+                t.set_clock(clock.clone());
+            }
+        }
+    }
+
+    /// The redactors of the tokens the set's mappings mint.
+    fn token_redactors(&self) -> impl Iterator<Item = Arc<Redactor>> + '_ {
+        self.mappings
+            .values()
+            .filter_map(|l| l.mapping.upstream.token.as_ref().map(|t| t.redactor()))
     }
 }
 
@@ -130,6 +150,8 @@ pub struct State {
     pub admin: Option<Auth>,
     /// The secrets of the current mappings, redacted from everything sent (rebuilt on reload).
     pub(crate) redactor: ArcSwap<Redactor>,
+    /// "Now" for minted tokens' expiry ([`State::with_clock`]; the system clock otherwise).
+    pub(crate) clock: Clock,
 }
 
 impl State {
@@ -159,6 +181,7 @@ impl State {
             memory,
             accounting: Accounting::default(),
             admin: None,
+            clock: Clock::system(),
         }
     }
 
@@ -174,6 +197,7 @@ impl State {
         let old = self.current.load();
         set.generation = old.generation + 1;
         set.carry_over(&old);
+        set.use_clock(&self.clock);
         self.metrics
             .observe_mappings(set.mappings.len(), set.loaded_at);
         self.redactor.store(Arc::new(redactor_of(&set)));
@@ -186,7 +210,15 @@ impl State {
     pub fn redactors(&self) -> Vec<Arc<Redactor>> {
         let mut out = vec![self.redactor.load_full(), self.auth.redactor()];
         out.extend(self.admin.as_ref().map(Auth::redactor));
+        out.extend(self.current.load().token_redactors());
         out
+    }
+
+    /// The same state, reading "now" for minted tokens from `clock` (tests pin it).
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.current.load().use_clock(&clock);
+        self.clock = clock;
+        self
     }
 
     /// The same state, tracing the requests `mode` selects.

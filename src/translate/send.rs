@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use http::Response;
+use http::{Response, StatusCode};
 
 use crate::error::ProxyError;
 use crate::ops::handles::RetryReason;
@@ -38,6 +38,14 @@ pub(crate) async fn send_with_retries(call: &Call<'_>) -> Result<Answered, Proxy
             ),
         });
     }
+    // A minted bearer token (`upstream.auth`): one for every try; a 401 to it is retried once
+    // with a new one. Failing to get one ends the call here, with no endpoint to blame.
+    let source = up.token.as_deref();
+    let mut bearer = match source {
+        Some(s) => Some(s.token().await?),
+        None => None,
+    };
+    let mut renewed = false;
     let mut tried: Vec<usize> = Vec::new();
     let mut next = call.pool.pick(&up.endpoints, &tried);
     let mut attempt = 1;
@@ -67,16 +75,29 @@ pub(crate) async fn send_with_retries(call: &Call<'_>) -> Result<Answered, Proxy
             );
         }
         let Prepared {
-            request,
+            mut request,
             stream,
             include_usage,
         } = prepared;
+        if let Some(token) = &bearer {
+            crate::upstream::token::authorize(&mut request, token);
+        }
         call.pool.sent(i);
         let sent = Instant::now();
         let outcome = send(mapping, call.client, request).await;
         call.metrics
             .upstream_duration(call.op)
             .observe(sent.elapsed().as_secs_f64());
+        let outcome = match (outcome, source, &bearer) {
+            (Ok(r), Some(s), Some(used)) if r.status() == StatusCode::UNAUTHORIZED && !renewed => {
+                tracing::info!(mapping = %mapping.name, "the upstream refused the access token: minting a new one and trying once more");
+                renewed = true;
+                bearer = Some(s.renew(used).await?);
+                next = i;
+                continue;
+            }
+            (o, _, _) => o,
+        };
         let (error, reason, retryable, hold) = match outcome {
             Ok(response) if response.status().is_success() => {
                 call.pool.success(i);

@@ -2,6 +2,8 @@
 
 pub mod pool;
 pub mod retries;
+pub mod token;
+mod token_exchange;
 
 use std::time::Duration;
 
@@ -28,9 +30,17 @@ pub type UpstreamClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 /// Builds the one pooled client of a mapping: HTTP/1.1 and HTTP/2 (by ALPN), rustls with
 /// the bundled web PKI roots, and the mapping's connect timeout.
 pub fn client_for(mapping: &Mapping) -> UpstreamClient {
+    client_with(
+        mapping.upstream.connect_timeout,
+        mapping.upstream.keep_alive,
+    )
+}
+
+/// A pooled HTTP(S) client with this connect timeout and idle-connection lifetime.
+pub fn client_with(connect_timeout: Duration, keep_alive: Duration) -> UpstreamClient {
     let mut http = HttpConnector::new();
     http.enforce_http(false);
-    http.set_connect_timeout(Some(mapping.upstream.connect_timeout));
+    http.set_connect_timeout(Some(connect_timeout));
     http.set_nodelay(true);
     let https = hyper_rustls::HttpsConnectorBuilder::new()
         .with_webpki_roots()
@@ -41,7 +51,7 @@ pub fn client_for(mapping: &Mapping) -> UpstreamClient {
     // The timer is what makes the pool close idle connections at all. The small read side
     // bounds what a stream to a slow client holds (crate::limits::buffers).
     Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(mapping.upstream.keep_alive)
+        .pool_idle_timeout(keep_alive)
         .pool_timer(TokioTimer::new())
         .http1_max_buf_size(UPSTREAM_READ_BUF)
         .http2_initial_stream_window_size(UPSTREAM_H2_STREAM_WINDOW)

@@ -18,7 +18,7 @@ pub(crate) fn handler(key: Option<String>) -> Handler {
     })
 }
 
-fn error(status: u16, ty: &str, message: &str, request_id: &str) -> Reply {
+pub(crate) fn error(status: u16, ty: &str, message: &str, request_id: &str) -> Reply {
     let body = json!({"type": "error", "error": {"type": ty, "message": message}, "request_id": request_id});
     Reply::json(status, body)
 }
@@ -55,10 +55,17 @@ fn answer(req: &Recorded, key: Option<&str>, ids: &Ids, rid: &str) -> Reply {
             "There was an error parsing the body of your request: {e}"
         ));
     }
-    if let Err(message) = validate(&req.body) {
+    messages(&req.body, ids, rid)
+}
+
+/// A Messages request past routing, auth and version checks: validated and answered (also
+/// what the Vertex fake's Claude publisher answers with).
+pub(crate) fn messages(body: &Value, ids: &Ids, rid: &str) -> Reply {
+    let invalid = |message: &str| error(400, "invalid_request_error", message, rid);
+    if let Err(message) = validate(body) {
         return invalid(&message);
     }
-    let plan = Plan::new(&req.body, ids);
+    let plan = Plan::new(body, ids);
     let t = &plan.triggers;
     match t.fail(&[429, 500, 529, 400]) {
         Some(429) => {
@@ -76,7 +83,7 @@ fn answer(req: &Recorded, key: Option<&str>, ids: &Ids, rid: &str) -> Reply {
     if t.has("HANG") {
         return Reply::hang();
     }
-    if req.body.get("stream").and_then(Value::as_bool) == Some(true) {
+    if body.get("stream").and_then(Value::as_bool) == Some(true) {
         plan.stream()
     } else {
         Reply::json(200, plan.message())

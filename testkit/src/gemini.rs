@@ -133,7 +133,7 @@ fn not_found_page(path: &str) -> Reply {
     Reply::raw(404, "text/html; charset=UTF-8", page)
 }
 
-fn error_info(reason: &str, method: &str) -> Value {
+pub(crate) fn error_info(reason: &str, method: &str) -> Value {
     let mut metadata = json!({"service": "generativelanguage.googleapis.com"});
     if !method.is_empty() {
         metadata["method"] = json!(format!(
@@ -226,7 +226,7 @@ fn route(req: &Recorded, key: Option<&str>, ids: &Ids) -> Reply {
     }
 }
 
-fn parse(req: &Recorded) -> Result<Map<String, Value>, Reply> {
+pub(crate) fn parse(req: &Recorded) -> Result<Map<String, Value>, Reply> {
     let payload = |description: &str| {
         let details = json!([{"@type": "type.googleapis.com/google.rpc.BadRequest",
                                "fieldViolations": [{"description": description}]}]);
@@ -291,7 +291,7 @@ fn count_tokens(body: &Map<String, Value>) -> Result<Reply, Reply> {
     ))
 }
 
-fn generate(
+pub(crate) fn generate(
     req: &Recorded,
     body: &Map<String, Value>,
     model: &str,

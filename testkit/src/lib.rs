@@ -117,6 +117,7 @@ mod gemini_parts;
 mod gemini_plan;
 mod gemini_schema;
 mod gemini_validate;
+mod google_token;
 mod ollama;
 mod ollama_embed;
 mod ollama_reply;
@@ -130,7 +131,9 @@ mod server;
 mod tgi;
 mod tgi_reply;
 mod tgi_validate;
+mod vertex;
 
+pub use google_token::{GoogleTokens, TEST_EMAIL, TEST_OTHER_PRIVATE_KEY, TEST_PRIVATE_KEY};
 pub use reply::{BoxError, Reply, ReplyBody, SseEvent};
 pub use server::{FakeUpstream, Handler, Recorded};
 
@@ -151,6 +154,9 @@ pub enum Provider {
     Azure { api_key: Option<String> },
     /// A plain OpenAI-compatible server; `Some(key)` requires `Authorization: Bearer <key>`.
     OpenAi { api_key: Option<String> },
+    /// Google Vertex AI (Gemini and Claude publishers) and, at `/token`, its token endpoint
+    /// (system clock); `GET /__key_file` gives a TEST service-account key file naming it.
+    Vertex,
 }
 
 impl Provider {
@@ -163,6 +169,12 @@ impl Provider {
             Provider::Cohere { api_key } => cohere::handler(api_key.clone()),
             Provider::Tgi { api_key } => tgi::handler(api_key.clone()),
             Provider::Azure { api_key } => azure::handler(api_key.clone()),
+            Provider::Vertex => GoogleTokens::new(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs() as i64)
+            })
+            .combined_handler(),
             Provider::OpenAi { api_key } => openai_compat::handler(
                 api_key.clone(),
                 openai_compat::DEFAULT_UNSUPPORTED

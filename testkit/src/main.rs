@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use rosetta_testkit::{FakeUpstream, Provider};
 
-const USAGE: &str = "usage: fake-upstream --provider anthropic|ollama|gemini|cohere|tgi|azure|openai [--listen 127.0.0.1:0] [--api-key KEY]";
+const USAGE: &str = "usage: fake-upstream --provider anthropic|ollama|gemini|cohere|tgi|azure|openai|vertex [--listen 127.0.0.1:0] [--api-key KEY]";
 
 fn parse(args: &[String]) -> Result<(Provider, SocketAddr), String> {
     let mut provider = None;
@@ -40,6 +40,7 @@ fn parse(args: &[String]) -> Result<(Provider, SocketAddr), String> {
         Some("tgi") => Provider::Tgi { api_key },
         Some("azure") => Provider::Azure { api_key },
         Some("openai") => Provider::OpenAi { api_key },
+        Some("vertex") => Provider::Vertex,
         Some(other) => return Err(format!("unknown provider {other}")),
         None => return Err("--provider is required".into()),
     };

@@ -2,6 +2,7 @@
 //! defs, errors) here; the upstream, the routes, the stream rules and the prices each in their
 //! own file. Every error is collected in `Ctx`, with its location, and reported together.
 
+mod auth;
 mod pricing;
 mod routes;
 mod streams;
@@ -89,6 +90,8 @@ pub fn compile_file(file: &FsPath, src: &str, env: Env<'_>) -> Result<Mapping, V
             }]);
         }
     };
+    // `include:` sections merged under the file's own (crate::mapping::include).
+    let (top, sources) = crate::mapping::include::resolve(file, src, top)?;
     for k in top.keys() {
         if !TOP_LEVEL_KEYS.contains(&k.as_str()) {
             // An empty key (`"": 1`) still needs a location to point at.
@@ -102,8 +105,22 @@ pub fn compile_file(file: &FsPath, src: &str, env: Env<'_>) -> Result<Mapping, V
             );
         }
     }
+    let mut sources = sources;
     let upstream = match c.section::<spec::UpstreamSpec>(&top, "upstream", true) {
-        Some(u) => c.upstream(u, env),
+        Some(mut u) => {
+            let auth = u.auth.take();
+            let mut upstream = c.upstream(u, env);
+            if let Some(spec) = auth {
+                let mut missing = Vec::new();
+                let (token, key_file) = c.auth(spec, env, &mut missing);
+                c.missing.append(&mut missing);
+                sources.extend(key_file);
+                if let Some(up) = upstream.as_mut() {
+                    up.token = token;
+                }
+            }
+            upstream
+        }
         None => None,
     };
     let models: Vec<Model> = c
@@ -238,6 +255,7 @@ pub fn compile_file(file: &FsPath, src: &str, env: Env<'_>) -> Result<Mapping, V
                     .map(str::to_string)
                     .collect(),
                 pricing,
+                sources,
             })
         }
         _ => Err(c.errors),

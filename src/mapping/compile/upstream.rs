@@ -142,6 +142,7 @@ impl Ctx<'_> {
             fallback: u.fallback.map(Fallback::from),
             missing_env: missing,
             secrets: Vec::new(),
+            token: None,
         })
     }
 
