@@ -111,7 +111,17 @@ pub fn prepare_for(
             .pointer("/stream_options/include_usage")
             .and_then(Value::as_bool)
             .unwrap_or(false);
-    let request = build_request(mapping, route, request, client_headers, stream, endpoint)?;
+    // A client of a dialect the upstream speaks itself sends its request as it is.
+    let as_is = op == Op::Messages && route.speaks(crate::dialect::messages::NAME);
+    let request = build_request(
+        mapping,
+        route,
+        request,
+        client_headers,
+        stream,
+        endpoint,
+        as_is,
+    )?;
     Ok(Prepared {
         request,
         stream,
@@ -142,7 +152,12 @@ pub fn translate_whole(
     let normalized: Map<String, Value> =
         eval_fields(&route.response, &parsed, request, &Value::Null, headers);
     match op {
-        Op::Chat | Op::Responses | Op::Completions => {
+        // An upstream of the client's own dialect: its answer as it is.
+        Op::Messages if dialect.is_native() => {
+            let answer = Answer::from_normalized(&normalized);
+            Ok((parsed, answer.usage))
+        }
+        Op::Chat | Op::Responses | Op::Messages | Op::Completions => {
             let answer = Answer::from_normalized(&normalized);
             Ok((dialect.render(&answer, client_model), answer.usage))
         }
@@ -169,10 +184,10 @@ pub fn translate_whole(
 /// The client dialect an operation answers in, when the request does not decide it (every
 /// operation but the Responses API, whose dialect carries the request's echo).
 pub fn dialect_of(op: Op) -> Dialect {
-    if op == Op::Completions {
-        Dialect::Text
-    } else {
-        Dialect::Chat
+    match op {
+        Op::Completions => Dialect::Text,
+        Op::Messages => Dialect::Messages,
+        _ => Dialect::Chat,
     }
 }
 

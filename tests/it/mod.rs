@@ -11,6 +11,8 @@ mod h2_idle;
 mod leaks;
 mod ledger_store;
 mod memory;
+mod messages;
+mod messages_support;
 mod metric_series;
 mod ollama;
 mod openai_compat;
