@@ -5,7 +5,7 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use crate::anthropic_plan::Plan;
-use crate::anthropic_validate::validate;
+use crate::anthropic_validate::{validate, validate_beta};
 use crate::common::{ALNUM, Ids};
 use crate::reply::Reply;
 use crate::server::{Handler, Recorded};
@@ -55,7 +55,12 @@ fn answer(req: &Recorded, key: Option<&str>, ids: &Ids, rid: &str) -> Reply {
             "There was an error parsing the body of your request: {e}"
         ));
     }
-    if let Err(message) = validate(&req.body) {
+    let checked = if req.header("anthropic-beta").is_some() {
+        validate_beta(&req.body)
+    } else {
+        validate(&req.body)
+    };
+    if let Err(message) = checked {
         return invalid(&message);
     }
     let plan = Plan::new(&req.body, ids);
