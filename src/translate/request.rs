@@ -79,10 +79,10 @@ pub fn parse_request(op: Op, bytes: &[u8]) -> Result<Value, ProxyError> {
                     ));
                 }
             }
-            if !obj
+            if obj
                 .get("max_tokens")
                 .and_then(Value::as_u64)
-                .is_some_and(|n| n > 0)
+                .is_none_or(|n| n == 0)
             {
                 return Err(bad(
                     "max_tokens: Field required (a positive integer)",

@@ -37,16 +37,17 @@ pub(crate) fn validate_beta(body: &Value) -> Check {
     let obj = body
         .as_object()
         .ok_or("Input should be a valid dictionary")?;
-    if !obj
+    if obj
         .get("model")
-        .is_some_and(|m| m.as_str().is_some_and(|m| !m.is_empty()))
+        .and_then(Value::as_str)
+        .is_none_or(str::is_empty)
     {
         return Err("model: Field required".into());
     }
-    if !obj
+    if obj
         .get("max_tokens")
         .and_then(Value::as_u64)
-        .is_some_and(|n| n > 0)
+        .is_none_or(|n| n == 0)
     {
         return Err("max_tokens: Field required".into());
     }
