@@ -113,7 +113,7 @@ pub fn prepare_for(
             .unwrap_or(false);
     // A client of a dialect the upstream speaks itself sends its request as it is.
     let as_is = op == Op::Messages && route.speaks(crate::dialect::messages::NAME);
-    let request = build_request(
+    let mut request = build_request(
         mapping,
         route,
         request,
@@ -122,6 +122,19 @@ pub fn prepare_for(
         endpoint,
         as_is,
     )?;
+    if as_is {
+        // The dialect's own beta flags go to an upstream of the dialect (the mapping's own
+        // value, if it sets one, wins).
+        let beta = crate::dialect::messages::wire::wire().beta_header.as_str();
+        let headers = request.headers_mut();
+        if !headers.contains_key(beta) {
+            for v in client_headers.get_all(beta) {
+                if let Ok(name) = http::HeaderName::from_bytes(beta.as_bytes()) {
+                    headers.append(name, v.clone());
+                }
+            }
+        }
+    }
     Ok(Prepared {
         request,
         stream,
