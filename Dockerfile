@@ -32,6 +32,7 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY .cargo ./.cargo
 COPY src ./src
+COPY dialects ./dialects
 COPY benches ./benches
 COPY migrations ./migrations
 COPY testkit ./testkit

@@ -18,6 +18,7 @@ pub mod answer;
 pub mod chat;
 mod emitter;
 mod fold;
+pub mod messages;
 pub mod openai;
 pub mod responses;
 
@@ -80,9 +81,18 @@ pub enum Dialect {
     /// Responses: a `response` object, or `response.*` events. The echo holds the response's
     /// id, its model (as the client named it) and the request fields it repeats.
     Responses(Arc<responses::Echo>),
+    /// Messages: a `message` object, or its named events.
+    Messages,
+    /// Messages, from an upstream that speaks it: its own answer reaches the client as it is.
+    MessagesNative,
 }
 
 impl Dialect {
+    /// Whether the upstream's own answer reaches the client unchanged.
+    pub fn is_native(&self) -> bool {
+        matches!(self, Dialect::MessagesNative)
+    }
+
     /// A whole answer as this dialect's response body. `model` names the model in chat and
     /// legacy answers; a response takes its model from its echo.
     pub fn render(&self, answer: &Answer, model: &str) -> Value {
@@ -90,6 +100,7 @@ impl Dialect {
             Dialect::Chat => chat::completion(answer, model),
             Dialect::Text => chat::text_completion(answer, model),
             Dialect::Responses(echo) => responses::render(answer, echo),
+            Dialect::Messages | Dialect::MessagesNative => messages::render(answer, model),
         }
     }
 
@@ -102,6 +113,8 @@ impl Dialect {
             Dialect::Responses(echo) => {
                 return Box::new(responses::ResponsesWriter::new(Arc::clone(echo)));
             }
+            Dialect::Messages => return Box::new(messages::MessagesWriter::new(model)),
+            Dialect::MessagesNative => return Box::new(messages::NativeWriter),
         };
         Box::new(chat::ChunkWriter::new(kind, model, include_usage))
     }

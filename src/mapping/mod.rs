@@ -157,6 +157,10 @@ pub enum Op {
     Completions,
     Embeddings,
     Models,
+    /// The Messages API: served by the mapping's `chat` route, the request converted to a
+    /// chat request first and the answer written in the Messages dialect; or passed through
+    /// unchanged when the route declares the dialect `native` ([`Route::native`]).
+    Messages,
 }
 
 impl Op {
@@ -168,6 +172,7 @@ impl Op {
             Op::Completions => "completions",
             Op::Embeddings => "embeddings",
             Op::Models => "models",
+            Op::Messages => "messages",
         }
     }
 }
@@ -190,7 +195,7 @@ impl Mapping {
     /// The route for an operation, if the mapping has one.
     pub fn route(&self, op: Op) -> Option<&Route> {
         match op {
-            Op::Chat | Op::Responses => self.chat.as_ref(),
+            Op::Chat | Op::Responses | Op::Messages => self.chat.as_ref(),
             Op::Completions => self.completions.as_ref(),
             Op::Embeddings => self.embeddings.as_ref(),
             Op::Models => self.model_list.as_ref(),
@@ -334,6 +339,17 @@ pub struct Route {
     pub request: Option<Expr>,
     pub response: Fields,
     pub stream: Option<StreamProgram>,
+    /// The client dialects this route's upstream speaks itself (`native:`): a client of one
+    /// of them is passed through, its request as it is (but the model) and the upstream's
+    /// answer unchanged.
+    pub native: Vec<String>,
+}
+
+impl Route {
+    /// Whether this route's upstream speaks the client dialect `dialect` itself.
+    pub fn speaks(&self, dialect: &str) -> bool {
+        self.native.iter().any(|d| d == dialect)
+    }
 }
 
 /// A fixed set of named output expressions (a normalized response, or a rule's emission).
@@ -399,6 +415,7 @@ mod route_label_tests {
             Op::Completions,
             Op::Embeddings,
             Op::Models,
+            Op::Messages,
         ];
         assert_eq!(ops.len(), ROUTES.len());
         for op in ops {

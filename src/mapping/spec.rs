@@ -163,6 +163,9 @@ pub struct RouteSpec {
     pub request: Option<Yaml>,
     pub response: Option<BTreeMap<String, Yaml>>,
     pub stream: Option<StreamSpec>,
+    /// Client dialects the upstream speaks itself at this route (`[messages]`).
+    #[serde(default)]
+    pub native: Vec<String>,
 }
 
 /// `rewrite:` entry: a regex replacement applied to the rendered upstream path.

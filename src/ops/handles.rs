@@ -22,7 +22,14 @@ use crate::error::ProxyError;
 use crate::ops::telemetry::Metrics;
 
 /// Route labels, in the order of [`RouteLabel::index`].
-pub const ROUTES: [&str; 5] = ["chat", "responses", "completions", "embeddings", "models"];
+pub const ROUTES: [&str; 6] = [
+    "chat",
+    "responses",
+    "completions",
+    "embeddings",
+    "models",
+    "messages",
+];
 
 /// Status class labels, in the order of [`status_index`].
 pub const STATUS_CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];

@@ -232,9 +232,34 @@ impl Auth {
     /// Checks a request's headers: `Ok(None)` when auth is off, `Ok(Some(name))` for a valid
     /// key.
     pub fn check(&self, headers: &HeaderMap) -> Result<Option<KeyName>, Denied> {
+        self.check_with(headers, false)
+    }
+
+    /// [`Auth::check`], where a client of the Messages API may send its key as `x-api-key`
+    /// instead (when it sends no `Authorization`), as that API's clients do.
+    pub fn check_with(
+        &self,
+        headers: &HeaderMap,
+        api_key_header: bool,
+    ) -> Result<Option<KeyName>, Denied> {
         let keys = self.keys.load();
         if keys.is_empty() {
             return Ok(None);
+        }
+        if api_key_header && !headers.contains_key(AUTHORIZATION) {
+            let mut values = headers.get_all(API_KEY).iter();
+            let value = values.next().ok_or(Denied::Missing)?;
+            if values.next().is_some() {
+                return Err(Denied::Malformed);
+            }
+            let presented = value.as_bytes().trim_ascii();
+            if presented.is_empty() {
+                return Err(Denied::Missing);
+            }
+            return match find(&keys, &digest(presented)) {
+                Some(i) => Ok(Some(KeyName(Arc::clone(&keys[i].name)))),
+                None => Err(Denied::Invalid),
+            };
         }
         let mut values = headers.get_all(AUTHORIZATION).iter();
         let value = values.next().ok_or(Denied::Missing)?;
@@ -248,6 +273,9 @@ impl Auth {
         }
     }
 }
+
+/// The header a Messages API client sends its key in.
+pub const API_KEY: &str = "x-api-key";
 
 /// The index of the key with this digest. Every key is compared, in constant time.
 fn find(keys: &[Key], presented: &[u8; 32]) -> Option<usize> {

@@ -24,7 +24,20 @@ pub fn text(status: StatusCode, content_type: &'static str, body: String) -> Res
 
 /// The one place errors become HTTP responses.
 pub fn error_response(e: &ProxyError) -> Response<ProxyBody> {
-    let mut r = text(e.status(), "application/json", e.to_json().to_string());
+    with_error_headers(
+        text(e.status(), "application/json", e.to_json().to_string()),
+        e,
+    )
+}
+
+/// An error for a client of the Messages API: that API's shape, types and statuses
+/// ([`crate::dialect::messages::error`]), with the same headers as [`error_response`].
+pub fn messages_error_response(e: &ProxyError) -> Response<ProxyBody> {
+    let (status, body) = crate::dialect::messages::error::body(e);
+    with_error_headers(text(status, "application/json", body.to_string()), e)
+}
+
+fn with_error_headers(mut r: Response<ProxyBody>, e: &ProxyError) -> Response<ProxyBody> {
     if let Some(ra) = e.retry_after() {
         r.headers_mut().insert(RETRY_AFTER, ra.clone());
     }

@@ -14,6 +14,7 @@ pub fn op_for(rest: &[&str]) -> Option<Op> {
     match rest {
         ["chat", "completions"] => Some(Op::Chat),
         ["responses"] => Some(Op::Responses),
+        ["messages"] => Some(Op::Messages),
         ["completions"] => Some(Op::Completions),
         ["embeddings"] => Some(Op::Embeddings),
         ["models"] => Some(Op::Models),

@@ -156,14 +156,20 @@ async fn handle(
     let path = req.uri().path().to_string();
     let req_uri = req.uri().clone();
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    // A client of the Messages API gets its errors in that API's shape.
+    let messages = is_messages(&segments);
+    let render = |e: &ProxyError| {
+        if messages {
+            crate::serving::reply::messages_error_response(e)
+        } else {
+            error_response(e)
+        }
+    };
     let permit = match admit(&state, &mut req, &segments, peer, &request_id) {
         Ok(p) => p,
         Err(e) => {
             shield.saw_request(&req_uri, b"");
-            return Ok(with_request_id(
-                shield.wrap(error_response(&e)),
-                &request_id,
-            ));
+            return Ok(with_request_id(shield.wrap(render(&e)), &request_id));
         }
     };
     let response = match (req.method(), segments.as_slice()) {
@@ -195,7 +201,7 @@ async fn handle(
     };
     // A request whose body was not read (GET, an early refusal): its request line only.
     shield.saw_request(&req_uri, b"");
-    let mut response = shield.wrap(response.unwrap_or_else(|e| error_response(&e)));
+    let mut response = shield.wrap(response.unwrap_or_else(|e| render(&e)));
     if let Some(p) = permit {
         // The permit lives in the body: a stream holds it until its last byte.
         response = crate::serving::admission::hold(response, p);
@@ -243,9 +249,13 @@ fn admit(
             }
         };
     }
-    match state.auth.check(req.headers()) {
+    let messages = is_messages(segments);
+    match state.auth.check_with(req.headers(), messages) {
         Ok(Some(name)) => {
             req.headers_mut().remove(AUTHORIZATION);
+            if messages {
+                req.headers_mut().remove(crate::serving::auth::API_KEY);
+            }
             req.extensions_mut().insert::<KeyName>(name);
         }
         Ok(None) => {}
@@ -272,6 +282,11 @@ fn admit(
     }
 }
 
+/// Whether a path is the Messages API's (`/v1/messages...` or `/NAME/v1/messages...`).
+fn is_messages(segments: &[&str]) -> bool {
+    matches!(segments, ["v1", "messages", ..] | [_, "v1", "messages", ..])
+}
+
 fn random_id() -> String {
     (0..20).map(|_| fastrand::alphanumeric()).collect()
 }
@@ -280,7 +295,7 @@ fn not_found(set: &MappingSet, path: &str) -> ProxyError {
     let names: Vec<&str> = set.mappings.keys().map(String::as_str).collect();
     ProxyError::NotFound {
         message: format!(
-            "no route for {path}. Use /NAME/v1/chat/completions, /NAME/v1/responses, /NAME/v1/completions, /NAME/v1/embeddings or /NAME/v1/models (or /v1/... routed by model), where NAME is one of: {}",
+            "no route for {path}. Use /NAME/v1/chat/completions, /NAME/v1/responses, /NAME/v1/messages, /NAME/v1/completions, /NAME/v1/embeddings or /NAME/v1/models (or /v1/... routed by model), where NAME is one of: {}",
             names.join(", ")
         ),
     }

@@ -3,6 +3,7 @@
 pub mod body;
 pub mod framing;
 pub mod golden;
+pub mod messages;
 pub mod proxy;
 pub mod request;
 pub mod responses;

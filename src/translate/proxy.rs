@@ -111,7 +111,30 @@ pub fn prepare_for(
             .pointer("/stream_options/include_usage")
             .and_then(Value::as_bool)
             .unwrap_or(false);
-    let request = build_request(mapping, route, request, client_headers, stream, endpoint)?;
+    // A client of a dialect the upstream speaks itself sends its request as it is.
+    let as_is = op == Op::Messages && route.speaks(crate::dialect::messages::NAME);
+    let mut request = build_request(
+        mapping,
+        route,
+        request,
+        client_headers,
+        stream,
+        endpoint,
+        as_is,
+    )?;
+    if as_is {
+        // The dialect's own beta flags go to an upstream of the dialect (the mapping's own
+        // value, if it sets one, wins).
+        let beta = crate::dialect::messages::wire::wire().beta_header.as_str();
+        let headers = request.headers_mut();
+        if !headers.contains_key(beta) {
+            for v in client_headers.get_all(beta) {
+                if let Ok(name) = http::HeaderName::from_bytes(beta.as_bytes()) {
+                    headers.append(name, v.clone());
+                }
+            }
+        }
+    }
     Ok(Prepared {
         request,
         stream,
@@ -142,7 +165,12 @@ pub fn translate_whole(
     let normalized: Map<String, Value> =
         eval_fields(&route.response, &parsed, request, &Value::Null, headers);
     match op {
-        Op::Chat | Op::Responses | Op::Completions => {
+        // An upstream of the client's own dialect: its answer as it is.
+        Op::Messages if dialect.is_native() => {
+            let answer = Answer::from_normalized(&normalized);
+            Ok((parsed, answer.usage))
+        }
+        Op::Chat | Op::Responses | Op::Messages | Op::Completions => {
             let answer = Answer::from_normalized(&normalized);
             Ok((dialect.render(&answer, client_model), answer.usage))
         }
@@ -169,10 +197,10 @@ pub fn translate_whole(
 /// The client dialect an operation answers in, when the request does not decide it (every
 /// operation but the Responses API, whose dialect carries the request's echo).
 pub fn dialect_of(op: Op) -> Dialect {
-    if op == Op::Completions {
-        Dialect::Text
-    } else {
-        Dialect::Chat
+    match op {
+        Op::Completions => Dialect::Text,
+        Op::Messages => Dialect::Messages,
+        _ => Dialect::Chat,
     }
 }
 

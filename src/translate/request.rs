@@ -69,6 +69,27 @@ pub fn parse_request(op: Op, bytes: &[u8]) -> Result<Value, ProxyError> {
                 ));
             }
         }
+        Op::Messages => {
+            match obj.get("messages") {
+                Some(Value::Array(m)) if !m.is_empty() => {}
+                _ => {
+                    return Err(bad(
+                        "messages: Field required (a non-empty array)",
+                        "messages",
+                    ));
+                }
+            }
+            if obj
+                .get("max_tokens")
+                .and_then(Value::as_u64)
+                .is_none_or(|n| n == 0)
+            {
+                return Err(bad(
+                    "max_tokens: Field required (a positive integer)",
+                    "max_tokens",
+                ));
+            }
+        }
         Op::Completions | Op::Embeddings => {
             let field = if op == Op::Completions {
                 "prompt"

@@ -96,7 +96,9 @@ pub async fn send(
 
 /// Renders the upstream request for one endpoint: URL from the path template and rewrites,
 /// body from the request template, headers from the mapping plus the client headers it
-/// forwards. The host is always the endpoint's: nothing in a request can change it.
+/// forwards. The host is always the endpoint's: nothing in a request can change it. With
+/// `as_is` the body is the request itself, not the route's `request` template (a client of a
+/// dialect the upstream speaks, [`Route::native`]).
 pub fn build_request(
     mapping: &Mapping,
     route: &Route,
@@ -104,6 +106,7 @@ pub fn build_request(
     client_headers: &HeaderMap,
     stream: bool,
     endpoint: &Endpoint,
+    as_is: bool,
 ) -> Result<Request<Full<Bytes>>, ProxyError> {
     let client = if mapping.reads_client_headers {
         header_object(client_headers)
@@ -146,8 +149,8 @@ pub fn build_request(
             message: format!("the mapping produced an invalid upstream URL: {e}"),
         })?;
     let body = match &route.request {
-        Some(t) => eval(t, scope).unwrap_or_else(|| Value::Object(Default::default())),
-        None => request.clone(),
+        Some(t) if !as_is => eval(t, scope).unwrap_or_else(|| Value::Object(Default::default())),
+        _ => request.clone(),
     };
     let mut req = Request::builder().method(route.method.clone()).uri(uri);
     let headers = req.headers_mut().expect("builder is valid so far");

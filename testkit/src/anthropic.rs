@@ -5,7 +5,7 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use crate::anthropic_plan::Plan;
-use crate::anthropic_validate::validate;
+use crate::anthropic_validate::{validate, validate_beta};
 use crate::common::{ALNUM, Ids};
 use crate::reply::Reply;
 use crate::server::{Handler, Recorded};
@@ -55,14 +55,16 @@ fn answer(req: &Recorded, key: Option<&str>, ids: &Ids, rid: &str) -> Reply {
             "There was an error parsing the body of your request: {e}"
         ));
     }
-    messages(&req.body, ids, rid)
+    messages(&req.body, ids, rid, req.header("anthropic-beta").is_some())
 }
 
-/// A Messages request past routing, auth and version checks: validated and answered (also
-/// what the Vertex fake's Claude publisher answers with).
-pub(crate) fn messages(body: &Value, ids: &Ids, rid: &str) -> Reply {
+/// A Messages request past routing, auth and version checks: validated (only the basics when
+/// the client sent beta flags, whose fields vary) and answered (also what the Vertex fake's
+/// Claude publisher answers with).
+pub(crate) fn messages(body: &Value, ids: &Ids, rid: &str, beta: bool) -> Reply {
     let invalid = |message: &str| error(400, "invalid_request_error", message, rid);
-    if let Err(message) = validate(body) {
+    let checked = if beta { validate_beta(body) } else { validate(body) };
+    if let Err(message) = checked {
         return invalid(&message);
     }
     let plan = Plan::new(body, ids);

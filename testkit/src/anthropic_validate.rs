@@ -30,6 +30,33 @@ const TOP_LEVEL: &[&str] = &[
 ];
 pub(crate) const MEDIA_TYPES: &[&str] = &["image/jpeg", "image/png", "image/gif", "image/webp"];
 
+/// Validates a request that asks for beta features (an `anthropic-beta` header): the beta
+/// surface (context management, deferred tools, new block types...) is not modelled, so only
+/// what every request needs is checked.
+pub(crate) fn validate_beta(body: &Value) -> Check {
+    let obj = body
+        .as_object()
+        .ok_or("Input should be a valid dictionary")?;
+    if obj
+        .get("model")
+        .and_then(Value::as_str)
+        .is_none_or(str::is_empty)
+    {
+        return Err("model: Field required".into());
+    }
+    if obj
+        .get("max_tokens")
+        .and_then(Value::as_u64)
+        .is_none_or(|n| n == 0)
+    {
+        return Err("max_tokens: Field required".into());
+    }
+    match obj.get("messages") {
+        Some(Value::Array(m)) if !m.is_empty() => Ok(()),
+        _ => Err("messages: Field required".into()),
+    }
+}
+
 /// Validates a `POST /v1/messages` body; `Err` carries the `invalid_request_error` message.
 pub(crate) fn validate(body: &Value) -> Check {
     let obj = body

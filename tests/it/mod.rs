@@ -12,6 +12,8 @@ mod include;
 mod leaks;
 mod ledger_store;
 mod memory;
+mod messages;
+mod messages_support;
 mod metric_series;
 mod ollama;
 mod openai_compat;

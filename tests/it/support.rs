@@ -354,12 +354,19 @@ impl Streamed {
 }
 
 pub async fn stream(url: &str, body: &Value) -> Streamed {
-    let req = http::Request::builder()
+    stream_with_headers(url, body, &[]).await
+}
+
+/// [`stream`] with extra request headers.
+pub async fn stream_with_headers(url: &str, body: &Value, headers: &[(&str, &str)]) -> Streamed {
+    let mut req = http::Request::builder()
         .method("POST")
         .uri(url)
-        .header("content-type", "application/json")
-        .body(Full::new(Bytes::from(body.to_string())))
-        .unwrap();
+        .header("content-type", "application/json");
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let req = req.body(Full::new(Bytes::from(body.to_string()))).unwrap();
     let resp = tokio::time::timeout(Duration::from_secs(20), client().request(req))
         .await
         .expect("headers in time")

@@ -12,6 +12,9 @@ use crate::mapping::*;
 
 use super::Ctx;
 
+/// The client dialects a route can declare it speaks natively (`native:`).
+pub const NATIVE_DIALECTS: &[&str] = &["messages"];
+
 impl Ctx<'_> {
     pub(super) fn route(
         &mut self,
@@ -78,10 +81,28 @@ impl Ctx<'_> {
             .as_ref()
             .map(|y| self.template(y, &format!("{at}.request"), defs));
         let keys = match op {
-            Op::Chat | Op::Responses | Op::Completions => RESPONSE_KEYS,
+            Op::Chat | Op::Responses | Op::Messages | Op::Completions => RESPONSE_KEYS,
             Op::Embeddings => EMBEDDING_KEYS,
             Op::Models => MODEL_LIST_KEYS,
         };
+        for (i, dialect) in s.native.iter().enumerate() {
+            if op != Op::Chat {
+                self.error(
+                    &format!("{at}.native"),
+                    "only a chat route can speak a client dialect natively",
+                );
+                break;
+            }
+            if !NATIVE_DIALECTS.contains(&dialect.as_str()) {
+                self.error(
+                    &format!("{at}.native[{i}]"),
+                    format!(
+                        "unknown client dialect (expected one of {})",
+                        NATIVE_DIALECTS.join(", ")
+                    ),
+                );
+            }
+        }
         if s.stream.is_some() && matches!(op, Op::Embeddings | Op::Models) {
             self.error(
                 &format!("{at}.stream"),
@@ -107,6 +128,7 @@ impl Ctx<'_> {
             request,
             response,
             stream,
+            native: s.native,
         })
     }
 

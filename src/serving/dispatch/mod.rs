@@ -26,10 +26,10 @@ use crate::mapping::Op;
 use crate::ops::telemetry::Rejection;
 use crate::serving::auth::KeyName;
 use crate::serving::models::models;
-use crate::serving::responses::turn;
+use crate::serving::responses::turn::{self, with_dropped};
 use crate::serving::state::{Loaded, MappingSet, State};
 use crate::translate::body::ProxyBody;
-use crate::translate::proxy;
+use crate::translate::{messages, proxy};
 
 use fallbacks::Shared;
 
@@ -119,6 +119,9 @@ async fn dispatch<'s>(
         return Err(ProxyError::MethodNotAllowed);
     }
     let (parts, body) = req.into_parts();
+    if op == Op::Messages {
+        messages::check_version(&parts.headers)?;
+    }
     let trace = state.trace.wanted(&parts.headers);
     seen.traced = trace;
     let (bytes, charge, mut request) =
@@ -143,6 +146,20 @@ async fn dispatch<'s>(
         &parts.headers,
     )?;
     let (name, loaded, model) = (picked.name, picked.loaded, picked.model);
+    // A Messages call becomes a chat request, unless the upstream speaks the dialect itself.
+    let mut dropped = Vec::new();
+    let native = op == Op::Messages && messages::native(&loaded.mapping);
+    if op == Op::Messages && !native {
+        let started = messages::start(&request, &parts.headers)?;
+        request = started.chat;
+        dropped = started.dropped;
+        messages::settle_dropped(
+            &mut dropped,
+            &loaded.mapping,
+            &mut request,
+            crate::translate::responses::strict(&parts.headers),
+        )?;
+    }
     seen.stream = request
         .get("stream")
         .and_then(Value::as_bool)
@@ -163,6 +180,7 @@ async fn dispatch<'s>(
     let mut tab = Some(tab);
     let dialect = match &turn {
         Some(t) => Dialect::Responses(Arc::clone(&t.echo)),
+        None if native => Dialect::MessagesNative,
         None => proxy::dialect_of(op),
     };
     let result = fallbacks::run_with_fallbacks(
@@ -182,5 +200,6 @@ async fn dispatch<'s>(
         &mut tab,
     )
     .await;
-    finish::finish(result, tab, turn, seen.stream, charge).await
+    let response = finish::finish(result, tab, turn, seen.stream, charge).await?;
+    Ok(with_dropped(response, &dropped))
 }

@@ -174,7 +174,8 @@ impl Turn {
     }
 }
 
-fn with_dropped(mut response: Response<ProxyBody>, dropped: &[String]) -> Response<ProxyBody> {
+/// `response` with the `x-rosetta-dropped` header listing `dropped`, when anything was.
+pub fn with_dropped(mut response: Response<ProxyBody>, dropped: &[String]) -> Response<ProxyBody> {
     if !dropped.is_empty()
         && let Ok(v) = HeaderValue::from_str(&dropped.join(", "))
     {

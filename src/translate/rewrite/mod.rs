@@ -75,6 +75,12 @@ pub struct StreamRewriter<W = AnyWriter> {
     op: Op,
     /// Forward upstream bytes unchanged.
     passthrough: bool,
+    /// Forward upstream bytes unchanged, and read them with the route's rules all the same
+    /// (for the usage, the end and the errors), their output discarded: the stream of an
+    /// upstream that speaks the client's dialect itself.
+    native: bool,
+    /// Where a native stream's rules write (cleared after every frame).
+    scratch: Vec<u8>,
     request: Arc<Value>,
     /// The upstream's response headers, as `$headers`.
     headers: Value,
@@ -109,12 +115,18 @@ impl<W: StreamWriter> StreamRewriter<W> {
         let program = mapping.route(op)?.stream.as_ref()?;
         // Only a chat client takes the upstream's OpenAI chunks as they are; for another
         // dialect a passthrough route's stream is read by its built-in rules.
-        let passthrough = program.passthrough && op != Op::Responses;
+        let passthrough = program.passthrough && matches!(op, Op::Chat | Op::Completions);
+        let native = op == Op::Messages
+            && mapping
+                .route(op)
+                .is_some_and(|r| r.speaks(crate::dialect::messages::NAME));
         let framing = program.framing;
         Some(StreamRewriter {
             mapping,
             op,
             passthrough,
+            native,
+            scratch: Vec::new(),
             request,
             headers,
             decoder: Decoder::new(framing),
@@ -139,26 +151,41 @@ impl<W: StreamWriter> StreamRewriter<W> {
         if self.passthrough {
             out.extend_from_slice(bytes);
             self.writer.emitted_content |= !bytes.is_empty();
-            self.tail.extend_from_slice(bytes);
-            // Only the end matters (`data: [DONE]`, a final blank line): a long run of
-            // whitespace keeps its last two bytes, so it cannot push `[DONE]` out of the window.
-            let end = trimmed(&self.tail).len();
-            if self.tail.len() - end > 2 {
-                let keep_from = self.tail.len() - 2;
-                self.tail.drain(end..keep_from);
-            }
-            let cut = self.tail.len().saturating_sub(TAIL);
-            self.tail.drain(..cut);
+            self.keep_tail(bytes);
             return;
         }
         let mut events = std::mem::take(&mut self.events);
         // Events completed before a framing error still reach the client, then the error.
         let framed = self.decoder.feed(bytes, &mut events);
-        self.process(&mut events, out);
+        if self.native {
+            out.extend_from_slice(bytes);
+            self.writer.emitted_content |= !bytes.is_empty();
+            self.keep_tail(bytes);
+            let mut scratch = std::mem::take(&mut self.scratch);
+            self.process(&mut events, &mut scratch);
+            scratch.clear();
+            self.scratch = scratch;
+        } else {
+            self.process(&mut events, out);
+        }
         self.events = events;
         if let Err(e) = framed {
             self.writer.fail(out, &e.into());
         }
+    }
+
+    /// Keeps the last bytes forwarded. Only the end matters (`data: [DONE]`, a final blank
+    /// line): a long run of whitespace keeps its last two bytes, so it cannot push `[DONE]`
+    /// out of the window.
+    fn keep_tail(&mut self, bytes: &[u8]) {
+        self.tail.extend_from_slice(bytes);
+        let end = trimmed(&self.tail).len();
+        if self.tail.len() - end > 2 {
+            let keep_from = self.tail.len() - 2;
+            self.tail.drain(end..keep_from);
+        }
+        let cut = self.tail.len().saturating_sub(TAIL);
+        self.tail.drain(..cut);
     }
 
     /// The upstream body ended. A stream that never said it was complete ends in an error.
@@ -182,7 +209,14 @@ impl<W: StreamWriter> StreamRewriter<W> {
         }
         let mut events = std::mem::take(&mut self.events);
         let framed = self.decoder.finish(&mut events);
-        self.process(&mut events, out);
+        if self.native {
+            let mut scratch = std::mem::take(&mut self.scratch);
+            self.process(&mut events, &mut scratch);
+            scratch.clear();
+            self.scratch = scratch;
+        } else {
+            self.process(&mut events, out);
+        }
         if let Err(e) = framed {
             self.writer.fail(out, &e.into());
         }
@@ -205,7 +239,7 @@ impl<W: StreamWriter> StreamRewriter<W> {
     /// The upstream failed (reset, timeout): end the client's stream with that error.
     pub fn fail(&mut self, out: &mut Vec<u8>, err: &ProxyError) {
         // Forwarded bytes may have stopped mid-event: end that event before the error event.
-        if self.passthrough
+        if (self.passthrough || self.native)
             && !self.writer.closed
             && !self.tail.is_empty()
             && !self.tail.ends_with(b"\n\n")
