@@ -11,6 +11,7 @@ pub mod glob;
 pub mod load;
 pub mod path;
 pub mod pricing;
+pub mod reads;
 pub mod spec;
 pub mod template;
 
@@ -97,6 +98,9 @@ pub struct Mapping {
     pub models: Vec<Model>,
     pub always_include_usage: bool,
     pub only_declared_models: bool,
+    /// `options.unsupported: reject`: a request this mapping cannot translate whole is
+    /// refused, as under `x-rosetta-strict`.
+    pub reject_unsupported: bool,
     /// Model-name patterns served on the unified surface (compiled globs).
     pub serves: Vec<Regex>,
     pub errors: ErrorProgram,
@@ -327,6 +331,10 @@ pub struct Route {
     pub request: Option<Expr>,
     pub response: Fields,
     pub stream: Option<StreamProgram>,
+    /// `trim_stop`: the stop texts cut from the end of the answer (evaluated on the request).
+    pub trim_stop: Option<Expr>,
+    /// What this route's templates read of the client's request.
+    pub reads: reads::Node,
 }
 
 /// A fixed set of named output expressions (a normalized response, or a rule's emission).

@@ -223,6 +223,7 @@ pub fn compile_file(file: &FsPath, src: &str, env: Env<'_>) -> Result<Mapping, V
                 models,
                 always_include_usage: options.always_include_usage,
                 only_declared_models: options.only_declared_models,
+                reject_unsupported: options.unsupported == spec::Unsupported::Reject,
                 serves,
                 errors,
                 chat,
