@@ -112,9 +112,6 @@ pub struct Mapping {
     /// built per call only then.
     pub reads_headers: bool,
     pub reads_client_headers: bool,
-    /// The request fields some template reads at the top of its focus (`$.NAME`): what
-    /// [`Mapping::reads_request_field`] answers from.
-    pub read_fields: std::collections::BTreeSet<String>,
     /// What calls cost (`pricing:`); `None`: calls through this mapping are free.
     pub pricing: Option<Pricing>,
 }
@@ -180,12 +177,6 @@ impl crate::ops::handles::RouteLabel for Op {
 }
 
 impl Mapping {
-    /// Whether some template of this mapping reads request field `name` (`$.name...`): a
-    /// canonical request field the mapping translates, such as `web_search_options`.
-    pub fn reads_request_field(&self, name: &str) -> bool {
-        self.read_fields.contains(name)
-    }
-
     /// The route for an operation, if the mapping has one.
     pub fn route(&self, op: Op) -> Option<&Route> {
         match op {

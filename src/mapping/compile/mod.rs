@@ -232,12 +232,6 @@ pub fn compile_file(file: &FsPath, src: &str, env: Env<'_>) -> Result<Mapping, V
                 model_list,
                 reads_headers: c.vars.contains("headers"),
                 reads_client_headers: c.vars.contains("client_headers"),
-                read_fields: c
-                    .vars
-                    .iter()
-                    .filter_map(|v| v.strip_prefix("$."))
-                    .map(str::to_string)
-                    .collect(),
                 pricing,
             })
         }

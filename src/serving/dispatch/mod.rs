@@ -137,6 +137,7 @@ async fn dispatch<'s>(
     let picked = pick::pick(
         set,
         seen,
+        op,
         &client_model,
         &mut request,
         turn.as_mut(),
@@ -150,6 +151,10 @@ async fn dispatch<'s>(
     let user = budget::caller(state, &parts.headers, &request, key, loaded, name)?;
     let span = tracing::info_span!("request", id = %request_id, mapping = %name, route = op.name(), stream = seen.stream, key, user = user.as_deref());
     span.in_scope(|| tracing::trace!(body = %String::from_utf8_lossy(&bytes), "client request"));
+    if trace && !picked.dropped.is_empty() {
+        let dropped: Vec<&str> = picked.dropped.names().collect();
+        tracing::info!(target: "rosetta::trace", id = %request_id, dropped = %dropped.join(","), "not translated for this upstream");
+    }
     // The parsed request is all the call needs from here on.
     drop(bytes);
     let caller = Caller {
@@ -182,5 +187,5 @@ async fn dispatch<'s>(
         &mut tab,
     )
     .await;
-    finish::finish(result, tab, turn, seen.stream, charge).await
+    finish::finish(result, tab, turn, seen.stream, charge, &picked.dropped).await
 }

@@ -52,6 +52,14 @@ impl DialectFields for Responses {
     }
 }
 
+/// The field names of the dialect an operation's clients speak.
+pub fn of(op: Op) -> &'static dyn DialectFields {
+    match op {
+        Op::Responses => &Responses,
+        _ => &Canonical,
+    }
+}
+
 /// The `param` labels of `rosetta_dropped_params_total`: OpenAI's request fields (chat,
 /// legacy completions, embeddings, Responses), and the kinds of content parts, tools,
 /// `tool_choice` and `response_format` the report names. Anything else is counted as

@@ -21,7 +21,7 @@ use http::{HeaderMap, HeaderValue};
 use serde_json::Value;
 
 use crate::error::ProxyError;
-use crate::mapping::Op;
+use crate::mapping::{Mapping, Op};
 use crate::mapping::reads::{Cover, EACH, Node};
 pub use fields::{Canonical, DialectFields, LABELS, OTHER, Responses};
 
@@ -106,6 +106,30 @@ impl Dropped {
             param: names.first().map_or_else(String::new, |n| n.to_string()),
         }
     }
+}
+
+/// The whole report of a call on `mapping`'s route for `op`: `earlier` entries first (what
+/// the client dialect's bridge already left out, in its own names), then what the route does
+/// not translate of the canonical `request`. Under strictness (the client's header, or the
+/// mapping's `options.unsupported: reject`) a call that would lose anything is refused.
+pub fn settle(
+    mapping: &Mapping,
+    op: Op,
+    request: &Value,
+    earlier: Vec<String>,
+    headers: &HeaderMap,
+) -> Result<Dropped, ProxyError> {
+    let mut out = Dropped::default();
+    for e in &earlier {
+        out.note(e);
+    }
+    if let Some(route) = mapping.route(op) {
+        check(&route.reads, op, request, fields::of(op), &mut out);
+    }
+    if !out.is_empty() && (mapping.reject_unsupported || strict(headers)) {
+        return Err(out.refusal(&mapping.name));
+    }
+    Ok(out)
 }
 
 /// Whether the client asked for strictness (`x-rosetta-strict: true`, `1` or `yes`).
