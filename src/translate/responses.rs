@@ -9,7 +9,6 @@ use crate::dialect::responses::Echo;
 use crate::dialect::responses::request::{self as convert, Converted};
 use crate::error::ProxyError;
 use crate::mapping::Mapping;
-use crate::mapping::reads::Cover;
 
 /// A Responses request converted for the engine.
 pub struct Started {
@@ -68,14 +67,15 @@ pub fn start(
 }
 
 /// Keeps in `dropped` only what `mapping` cannot take: a mapping whose templates read
-/// `web_search_options` takes the hosted web search; for any other the field is taken out of
-/// `chat` (a mapping that forwards the whole request must not pass it on). The rest of the
+/// `web_search_options` by name takes the hosted web search; for any other the field is taken
+/// out of `chat` (a mapping that forwards the whole request must not pass on what the bridge
+/// made up). The rest of the
 /// report, and strictness, is [`crate::translate::fidelity::settle`]'s.
 pub fn settle_dropped(dropped: &mut Vec<String>, mapping: &Mapping, chat: &mut Value) {
     let reads_search = mapping
         .chat
         .as_ref()
-        .is_some_and(|r| !matches!(r.reads.cover(&["web_search_options"]), Cover::None));
+        .is_some_and(|r| r.reads.get(&["web_search_options"]).is_some());
     if reads_search {
         dropped.retain(|d| !convert::is_web_search(d));
     } else if let Some(o) = chat.as_object_mut() {
