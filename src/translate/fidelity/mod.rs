@@ -12,7 +12,9 @@
 //! `rosetta_dropped_params_total{mapping,param}`; under strictness (`x-rosetta-strict: true`
 //! or the mapping's `options.unsupported: reject`) the call is refused before anything is sent.
 
+pub mod features;
 pub mod fields;
+pub mod matrix;
 
 #[cfg(test)]
 mod tests;
