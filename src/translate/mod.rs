@@ -9,3 +9,4 @@ pub mod request;
 pub mod responses;
 pub mod rewrite;
 pub mod send;
+pub mod stop_trim;

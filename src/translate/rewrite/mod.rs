@@ -14,6 +14,7 @@ use crate::error::ProxyError;
 use crate::mapping::template::{Expr, Scope, eval, to_text, truthy};
 use crate::mapping::{Fields, Mapping, Op, Rule};
 use crate::translate::framing::{Decoder, Event};
+use crate::translate::stop_trim::{self, StopTrim};
 
 /// Evaluates a set of fields on `input`, with `$request` bound to the OpenAI request and
 /// `$headers` to the upstream's response headers.
@@ -83,6 +84,8 @@ pub struct StreamRewriter<W = AnyWriter> {
     events: Vec<Event>,
     /// The last bytes forwarded by a passthrough stream.
     tail: Vec<u8>,
+    /// The route's `trim_stop`, when it has one and the request has stop texts.
+    trim: Option<StopTrim>,
 }
 
 /// How many trailing bytes a passthrough stream keeps to recognise its end.
@@ -110,6 +113,11 @@ impl<W: StreamWriter> StreamRewriter<W> {
         // dialect a passthrough route's stream is read by its built-in rules.
         let passthrough = program.passthrough && op != Op::Responses;
         let framing = program.framing;
+        let trim = mapping
+            .route(op)?
+            .trim_stop
+            .as_ref()
+            .and_then(|e| StopTrim::new(stop_trim::stops(e, &request)));
         Some(StreamRewriter {
             mapping,
             op,
@@ -121,6 +129,7 @@ impl<W: StreamWriter> StreamRewriter<W> {
             state: Value::Object(Map::new()),
             events: Vec::new(),
             tail: Vec::new(),
+            trim,
         })
     }
 
@@ -189,6 +198,7 @@ impl<W: StreamWriter> StreamRewriter<W> {
             return;
         }
         if self.writer.complete() {
+            stop_trim::flush(self.trim.as_mut(), &mut self.writer, out);
             self.writer.finish(out);
         } else {
             self.writer.fail(
@@ -211,6 +221,7 @@ impl<W: StreamWriter> StreamRewriter<W> {
         {
             out.extend_from_slice(b"\n\n");
         }
+        stop_trim::flush(self.trim.as_mut(), &mut self.writer, out);
         self.writer.fail(out, err);
     }
 
@@ -322,9 +333,10 @@ impl<W: StreamWriter> StreamRewriter<W> {
             w.reasoning_signature(out, &signature);
         }
         if let Some(text) = into_text(content) {
-            w.content(out, &text);
+            stop_trim::content(self.trim.as_mut(), w, out, &text);
         }
         if let Some(calls) = &tool_calls {
+            stop_trim::flush(self.trim.as_mut(), w, out);
             for part in ToolCallPart::list(calls) {
                 w.tool_call(out, part);
             }
@@ -340,6 +352,7 @@ impl<W: StreamWriter> StreamRewriter<W> {
             return;
         }
         if truthy(end.as_ref()) {
+            stop_trim::flush(self.trim.as_mut(), w, out);
             w.mark_end();
             w.finish(out);
         }
