@@ -6,6 +6,7 @@ use serde_json::Value;
 use super::features::{FEATURES, Feature, base};
 use super::{Dropped, check, fields};
 use crate::mapping::{Mapping, Op};
+use crate::translate::request::parse_request;
 use crate::translate::responses;
 
 /// One cell of the matrix.
@@ -48,6 +49,10 @@ pub fn request_of(feature: &Feature) -> Value {
 /// refused before the report, with the reason).
 pub fn report(mapping: &Mapping, op: Op, request: &Value) -> Result<Dropped, String> {
     let route = mapping.route(op).ok_or("no route")?;
+    // What the engine refuses for every mapping (e.g. `n` > 1).
+    if let Err(e) = parse_request(op, request.to_string().as_bytes()) {
+        return Err(e.to_json()["error"]["message"].as_str().unwrap_or_default().to_string());
+    }
     if request.get("stream") == Some(&Value::Bool(true)) && route.stream.is_none() {
         return Err("the route does not stream".into());
     }
