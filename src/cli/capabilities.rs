@@ -81,3 +81,54 @@ pub fn readme_table(readme: &str) -> Option<&str> {
     let end = start + readme[start..].find(README_END)?;
     Some(readme[start..end].trim_matches('\n'))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::sync::Arc;
+
+    use super::*;
+
+    fn shipped() -> Vec<Arc<Mapping>> {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        crate::mapping::load_dir(&root.join("mappings"), &|_| None).expect("shipped mappings load")
+    }
+
+    /// The README's support table is the matrix of the shipped mappings: regenerate it with
+    /// `rosetta capabilities --format markdown` when a mapping changes.
+    #[test]
+    fn the_readme_table_is_the_matrix_of_the_shipped_mappings() {
+        let ms = shipped();
+        let refs: Vec<&Mapping> = ms.iter().map(|m| m.as_ref()).collect();
+        let want = render(&refs, "markdown");
+        let readme =
+            std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+                .unwrap();
+        let have = readme_table(&readme).expect("the README has the capabilities markers");
+        assert_eq!(
+            have,
+            want.trim_end(),
+            "README.md is stale: paste `rosetta capabilities --format markdown` between the markers"
+        );
+    }
+
+    #[test]
+    fn every_format_shows_the_same_cells() {
+        let ms = shipped();
+        let refs: Vec<&Mapping> = ms.iter().map(|m| m.as_ref()).collect();
+        let json: Value = serde_json::from_str(&render(&refs, "json")).unwrap();
+        let table = render(&refs, "table");
+        let rows = matrix(&refs);
+        assert_eq!(json["features"].as_array().unwrap().len(), rows.len());
+        assert_eq!(table.lines().count(), rows.len() + 1);
+        let seed = rows.iter().position(|(f, _)| f.name == "seed").unwrap();
+        let tgi = refs.iter().position(|m| m.name == "tgi").unwrap();
+        let anthropic = refs.iter().position(|m| m.name == "anthropic").unwrap();
+        assert_eq!(rows[seed].1[tgi], Cell::Translated);
+        assert_eq!(rows[seed].1[anthropic], Cell::Dropped(vec!["seed".into()]));
+        let cell = &json["features"][seed]["mappings"]["anthropic"];
+        assert_eq!(cell["status"], "dropped");
+        assert_eq!(cell["dropped"], json!(["seed"]));
+        assert!(table.lines().any(|l| l.starts_with("seed ") && l.contains("dropped")));
+    }
+}
