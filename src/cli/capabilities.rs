@@ -72,7 +72,8 @@ fn cell_json(c: &Cell) -> Value {
 
 /// The README's support table: the lines between these markers are the Markdown matrix of
 /// the shipped mappings.
-pub const README_BEGIN: &str = "<!-- capabilities:begin (rosetta capabilities --format markdown) -->";
+pub const README_BEGIN: &str =
+    "<!-- capabilities:begin (rosetta capabilities --format markdown) -->";
 pub const README_END: &str = "<!-- capabilities:end -->";
 
 /// The text between the README markers, if both are there.
@@ -129,6 +130,10 @@ mod tests {
         let cell = &json["features"][seed]["mappings"]["anthropic"];
         assert_eq!(cell["status"], "dropped");
         assert_eq!(cell["dropped"], json!(["seed"]));
-        assert!(table.lines().any(|l| l.starts_with("seed ") && l.contains("dropped")));
+        assert!(
+            table
+                .lines()
+                .any(|l| l.starts_with("seed ") && l.contains("dropped"))
+        );
     }
 }

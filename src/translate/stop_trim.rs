@@ -165,7 +165,10 @@ mod tests {
         assert_eq!(out, "zz");
         assert_eq!(t.held, "abc");
         t.push("x", &mut out);
-        assert_eq!(out, "zzabc", "abcx cannot start abcd any more; x may start xy");
+        assert_eq!(
+            out, "zzabc",
+            "abcx cannot start abcd any more; x may start xy"
+        );
         assert_eq!(t.held, "x");
     }
 

@@ -75,7 +75,8 @@ fn only(every: &Value, entry: &str) -> Value {
             .find(|p| p["type"] == kind)
             .unwrap()
             .clone();
-        r["messages"] = json!([{"role": "user", "content": [{"type": "text", "text": "Hi"}, part]}]);
+        r["messages"] =
+            json!([{"role": "user", "content": [{"type": "text", "text": "Hi"}, part]}]);
     } else if let Some(kind) = entry.strip_prefix("tools[].") {
         let tool = every["tools"]
             .as_array()
@@ -100,7 +101,10 @@ fn without(every: &Value, entries: &[String]) -> Value {
             let parts = r["messages"][1]["content"].as_array_mut().unwrap();
             parts.retain(|p| p["type"] != kind);
         } else if let Some(kind) = entry.strip_prefix("tools[].") {
-            r["tools"].as_array_mut().unwrap().retain(|t| t["type"] != kind);
+            r["tools"]
+                .as_array_mut()
+                .unwrap()
+                .retain(|t| t["type"] != kind);
         } else {
             let field = entry.split('=').next().unwrap();
             r.as_object_mut().unwrap().remove(field);
@@ -138,7 +142,11 @@ async fn every_parameter_to_every_mapping_names_exactly_what_it_leaves_out() {
             let sent = up.last_sent();
             assert!(!expected[up.name].is_empty());
             for entry in &expected[up.name] {
-                assert!(sent.get(entry.as_str()).is_none(), "{}: {entry} sent", up.name);
+                assert!(
+                    sent.get(entry.as_str()).is_none(),
+                    "{}: {entry} sent",
+                    up.name
+                );
                 assert!(every_param(up.model).get(entry.as_str()).is_some());
             }
             assert_eq!(sent["seed"], 7, "what is not named is sent");
@@ -180,7 +188,12 @@ async fn strictness_refuses_exactly_what_would_be_left_out() {
         let e = r.openai_error();
         assert_eq!(e["code"], "unsupported_parameter", "{}: {e}", up.name);
         assert_eq!(e["param"], lost[0].as_str(), "{}: {e}", up.name);
-        assert_eq!(up.fake.requests().len(), before, "{}: refused before the upstream", up.name);
+        assert_eq!(
+            up.fake.requests().len(),
+            before,
+            "{}: refused before the upstream",
+            up.name
+        );
         // Each entry alone is refused, naming it...
         for entry in lost {
             let r = send(&chat, &only(&every, entry), true).await;
@@ -254,7 +267,10 @@ fn a_mapping_that_reads_one_more_field_translates_it() {
         request: r#"{"top_logprobs":2}"#,
     };
     let before = tgi(&dir);
-    assert_eq!(cell(&before, &feature), Cell::Dropped(vec!["top_logprobs".into()]));
+    assert_eq!(
+        cell(&before, &feature),
+        Cell::Dropped(vec!["top_logprobs".into()])
+    );
     let every = every_param("tgi");
     let report = |m: &Mapping| -> Vec<String> {
         rosetta::translate::fidelity::matrix::report(m, Op::Chat, &every)

@@ -172,7 +172,11 @@ async fn a_stop_text_over_two_and_three_tokens_is_cut_whole_and_streamed() {
         s.assert_valid();
         assert_eq!(s.finish_reason(), "stop");
         assert_eq!(s.content(), "Hello! You said: STOPSEQ now", "{stop}");
-        assert!(!s.text().contains("ZQ"), "no piece of the stop text is sent: {}", s.text());
+        assert!(
+            !s.text().contains("ZQ"),
+            "no piece of the stop text is sent: {}",
+            s.text()
+        );
     }
 }
 

@@ -162,9 +162,11 @@ impl Ctx<'_> {
 
 /// What a route's templates read of the client's request ([`crate::mapping::reads`]).
 fn route_reads(r: &Route) -> reads::Node {
-    let mut tree = reads::Node::default();
     // Without a `request` template the client's request is sent as it is.
-    tree.whole = r.request.is_none() && r.method != Method::GET;
+    let mut tree = reads::Node {
+        whole: r.request.is_none() && r.method != Method::GET,
+        ..Default::default()
+    };
     let request_side = std::iter::once(&r.path)
         .chain(r.query.iter().map(|(_, e)| e))
         .chain(r.request.as_ref())

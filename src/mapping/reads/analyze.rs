@@ -137,7 +137,12 @@ fn walk(e: &Expr, ctx: &Ctx, mode: Mode, tree: &mut Node) {
                 }
             }
         }
-        Expr::Map { over, bind, to, .. } | Expr::Filter { over, bind, cond: to } => {
+        Expr::Map { over, bind, to, .. }
+        | Expr::Filter {
+            over,
+            bind,
+            cond: to,
+        } => {
             walk(over, ctx, Mode::Test, tree);
             let mut inner = ctx.clone();
             inner.focus = elements_of(over, ctx);
@@ -210,7 +215,9 @@ fn walk(e: &Expr, ctx: &Ctx, mode: Mode, tree: &mut Node) {
         }
         Expr::In(a, values) => {
             walk(a, ctx, Mode::Test, tree);
-            let texts = values.iter().filter_map(|v| constant(&Expr::Const(v.clone())));
+            let texts = values
+                .iter()
+                .filter_map(|v| constant(&Expr::Const(v.clone())));
             tested(a, ctx, texts, tree);
         }
         Expr::If {

@@ -56,7 +56,10 @@ fn map_and_use_follow_the_focus_into_the_parts() {
 #[test]
 fn a_lookup_with_a_default_takes_any_type() {
     let defs = "  part: {$lookup: $.type, table: {text: $.text}, default: unknown}";
-    let r = reads(defs, "{m: {$map: \"$.messages[*].content[*]\", to: {$use: part}}}");
+    let r = reads(
+        defs,
+        "{m: {$map: \"$.messages[*].content[*]\", to: {$use: part}}}",
+    );
     assert!(r.takes_kind(&["messages", EACH, "content", EACH], "file"));
 }
 
@@ -75,7 +78,10 @@ fn lookup_keys_and_eq_constants_are_the_values_taken() {
 #[test]
 fn a_string_branch_of_a_type_lookup_copies_no_parts() {
     let defs = "  text: {$lookup: {$type: $}, table: {string: $, array: {$join: {$map: $, to: $.text}, sep: \"\"}}}";
-    let r = reads(defs, "{m: {$map: $.messages, to: {$use: text, of: $.content}}}");
+    let r = reads(
+        defs,
+        "{m: {$map: $.messages, to: {$use: text, of: $.content}}}",
+    );
     let parts = ["messages", EACH, "content", EACH];
     assert!(r.takes_kind(&parts, "text"));
     assert!(!r.takes_kind(&parts, "image_url"));

@@ -32,7 +32,10 @@ pub struct Responses;
 
 /// Canonical prefix -> the Responses API's, longest first.
 const RESPONSES_NAMES: &[(&str, &str)] = &[
-    ("messages[].content[].image_url", "input[].content[].input_image"),
+    (
+        "messages[].content[].image_url",
+        "input[].content[].input_image",
+    ),
     ("messages[].content[].text", "input[].content[].input_text"),
     ("messages[].content[].file", "input[].content[].input_file"),
     ("messages", "input"),
@@ -156,7 +159,9 @@ pub fn no_loss(op: Op, key: &str, value: &Value) -> bool {
         ("presence_penalty" | "frequency_penalty" | "top_logprobs", v) => v.as_f64() == Some(0.0),
         ("tool_choice", Value::String(s)) => s == "auto",
         ("service_tier", Value::String(s)) => s == "auto" || s == "default",
-        ("response_format", Value::Object(o)) => o.get("type").and_then(Value::as_str) == Some("text"),
+        ("response_format", Value::Object(o)) => {
+            o.get("type").and_then(Value::as_str) == Some("text")
+        }
         _ => false,
     }
 }
@@ -173,7 +178,10 @@ mod tests {
     #[test]
     fn an_entry_counts_under_itself_its_field_or_other() {
         assert_eq!(LABELS[label("logit_bias")], "logit_bias");
-        assert_eq!(LABELS[label("tool_choice=required")], "tool_choice=required");
+        assert_eq!(
+            LABELS[label("tool_choice=required")],
+            "tool_choice=required"
+        );
         assert_eq!(LABELS[label("tool_choice=weird")], "tool_choice");
         assert_eq!(LABELS[label("tools[2]:namespace")], "tools");
         assert_eq!(label("x-my-own-field"), LABELS.len());
@@ -186,7 +194,10 @@ mod tests {
             Responses.name("messages[].content[].image_url"),
             "input[].content[].input_image"
         );
-        assert_eq!(Responses.name("response_format=json_object"), "text.format=json_object");
+        assert_eq!(
+            Responses.name("response_format=json_object"),
+            "text.format=json_object"
+        );
         assert_eq!(Responses.name("seed"), "seed");
     }
 }

@@ -51,7 +51,10 @@ pub fn report(mapping: &Mapping, op: Op, request: &Value) -> Result<Dropped, Str
     let route = mapping.route(op).ok_or("no route")?;
     // What the engine refuses for every mapping (e.g. `n` > 1).
     if let Err(e) = parse_request(op, request.to_string().as_bytes()) {
-        return Err(e.to_json()["error"]["message"].as_str().unwrap_or_default().to_string());
+        return Err(e.to_json()["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string());
     }
     if request.get("stream") == Some(&Value::Bool(true)) && route.stream.is_none() {
         return Err("the route does not stream".into());
@@ -105,4 +108,3 @@ pub fn matrix(mappings: &[&Mapping]) -> Vec<(&'static Feature, Vec<Cell>)> {
         .map(|f| (f, mappings.iter().map(|m| cell(m, f)).collect()))
         .collect()
 }
-

@@ -23,8 +23,8 @@ use http::{HeaderMap, HeaderValue};
 use serde_json::Value;
 
 use crate::error::ProxyError;
-use crate::mapping::{Mapping, Op};
 use crate::mapping::reads::{Cover, EACH, Node};
+use crate::mapping::{Mapping, Op};
 pub use fields::{Canonical, DialectFields, LABELS, OTHER, Responses};
 
 /// The response header that names what was left out.
@@ -144,7 +144,13 @@ pub fn strict(headers: &HeaderMap) -> bool {
 
 /// Adds to `out` what of `request` (an `op` request in canonical form) a route that reads
 /// `reads` does not translate, named by `dialect`. Allocates only for what it finds.
-pub fn check(reads: &Node, op: Op, request: &Value, dialect: &dyn DialectFields, out: &mut Dropped) {
+pub fn check(
+    reads: &Node,
+    op: Op,
+    request: &Value,
+    dialect: &dyn DialectFields,
+    out: &mut Dropped,
+) {
     let Some(obj) = request.as_object() else {
         return;
     };

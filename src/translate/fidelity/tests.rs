@@ -85,3 +85,50 @@ fn entries_are_printable_bounded_and_labelled() {
     assert_eq!(e["error"]["code"], "unsupported_parameter");
     assert_eq!(e["error"]["param"], "bad?name");
 }
+
+#[test]
+fn strictness_comes_from_the_client_or_the_mapping() {
+    let src = |options: &str| {
+        format!(
+            "upstream: {{base_url: http://127.0.0.1:9}}\n{options}routes:\n  chat:\n    path: /x\n    request: {{t: $.temperature}}\n    response: {{content: $.text}}\n"
+        )
+    };
+    let lenient = compile_file(std::path::Path::new("a.yaml"), &src(""), &|_| None).unwrap();
+    let reject = compile_file(
+        std::path::Path::new("b.yaml"),
+        &src("options: {unsupported: reject}\n"),
+        &|_| None,
+    )
+    .unwrap();
+    let request = json!({"model": "m", "messages": [{"role": "user", "content": "Hi"}], "seed": 1});
+    let none = HeaderMap::new();
+    let mut strict_headers = HeaderMap::new();
+    strict_headers.insert("x-rosetta-strict", HeaderValue::from_static("true"));
+    let ok = settle(&lenient, Op::Chat, &request, Vec::new(), &none).unwrap();
+    assert_eq!(ok.names().collect::<Vec<_>>(), ["seed"]);
+    for (m, h) in [(&lenient, &strict_headers), (&reject, &none)] {
+        let e = settle(m, Op::Chat, &request, Vec::new(), h)
+            .unwrap_err()
+            .to_json();
+        assert_eq!(e["error"]["code"], "unsupported_parameter");
+        assert_eq!(e["error"]["param"], "seed");
+    }
+    // Nothing lost: nothing refused, even when strict.
+    let mut fine = request.clone();
+    fine.as_object_mut().unwrap().remove("seed");
+    assert!(
+        settle(&reject, Op::Chat, &fine, Vec::new(), &strict_headers)
+            .unwrap()
+            .is_empty()
+    );
+    // What a dialect's bridge already left out comes first.
+    let d = settle(
+        &lenient,
+        Op::Chat,
+        &request,
+        vec!["tools[0]:mcp".into()],
+        &none,
+    )
+    .unwrap();
+    assert_eq!(d.names().collect::<Vec<_>>(), ["tools[0]:mcp", "seed"]);
+}

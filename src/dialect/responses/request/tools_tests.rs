@@ -2,8 +2,8 @@
 
 use serde_json::{Value, json};
 
-use super::testing::{ok, param};
 use super::is_web_search;
+use super::testing::{ok, param};
 
 fn with_tools(tools: Value, choice: Value) -> super::Converted {
     ok(json!({"model": "m", "input": "Q", "tools": tools, "tool_choice": choice}))
@@ -192,4 +192,3 @@ fn bad_tools_and_choices_are_400() {
         Some("tool_choice.mode")
     );
 }
-
