@@ -90,7 +90,7 @@ fn entries_are_printable_bounded_and_labelled() {
 fn strictness_comes_from_the_client_or_the_mapping() {
     let src = |options: &str| {
         format!(
-            "upstream: {{base_url: http://127.0.0.1:9}}\n{options}routes:\n  chat:\n    path: /x\n    request: {{t: $.temperature}}\n    response: {{content: $.text}}\n"
+            "upstream: {{base_url: http://127.0.0.1:9}}\n{options}routes:\n  chat:\n    path: /x\n    request: {{t: $.temperature, m: $.messages}}\n    response: {{content: $.text}}\n"
         )
     };
     let lenient = compile_file(std::path::Path::new("a.yaml"), &src(""), &|_| None).unwrap();
