@@ -19,8 +19,8 @@ use prometheus::{Histogram, IntCounter, IntGauge};
 
 use crate::dialect::answer::Usage;
 use crate::error::ProxyError;
+use crate::ops::params::{LABELS, OTHER};
 use crate::ops::telemetry::Metrics;
-use crate::translate::fidelity::{LABELS, OTHER};
 
 /// Route labels, in the order of [`RouteLabel::index`].
 pub const ROUTES: [&str; 5] = ["chat", "responses", "completions", "embeddings", "models"];
@@ -107,7 +107,7 @@ pub struct MappingMetrics {
     /// By model label, in the order given to [`MappingMetrics::new`].
     models: Box<[ModelSeries]>,
     /// `rosetta_dropped_params_total` by `param` label: the positions of
-    /// [`crate::translate::fidelity::LABELS`], then `other`.
+    /// [`LABELS`], then `other`.
     dropped: Box<[Slot<IntCounter>]>,
     /// How many slots were resolved (`with_label_values` calls made), for tests.
     resolved: AtomicUsize,

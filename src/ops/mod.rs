@@ -2,6 +2,7 @@
 
 pub mod clock;
 pub mod handles;
+pub mod params;
 pub mod redact;
 pub mod telemetry;
 pub mod trace;

@@ -69,8 +69,8 @@ pub fn start(
 /// Keeps in `dropped` only what `mapping` cannot take: a mapping whose templates read
 /// `web_search_options` by name takes the hosted web search; for any other the field is taken
 /// out of `chat` (a mapping that forwards the whole request must not pass on what the bridge
-/// made up). The rest of the
-/// report, and strictness, is [`crate::translate::fidelity::settle`]'s.
+/// made up). The rest of the report, and strictness, is
+/// [`crate::translate::fidelity::settle`]'s.
 pub fn settle_dropped(dropped: &mut Vec<String>, mapping: &Mapping, chat: &mut Value) {
     let reads_search = mapping
         .chat

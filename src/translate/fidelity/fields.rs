@@ -63,76 +63,7 @@ pub fn of(op: Op) -> &'static dyn DialectFields {
     }
 }
 
-/// The `param` labels of `rosetta_dropped_params_total`: OpenAI's request fields (chat,
-/// legacy completions, embeddings, Responses), and the kinds of content parts, tools,
-/// `tool_choice` and `response_format` the report names. Anything else is counted as
-/// [`OTHER`]: a client's string is never a label.
-pub const LABELS: &[&str] = &[
-    "audio",
-    "best_of",
-    "dimensions",
-    "echo",
-    "encoding_format",
-    "frequency_penalty",
-    "function_call",
-    "functions",
-    "include",
-    "input",
-    "instructions",
-    "logit_bias",
-    "logprobs",
-    "max_completion_tokens",
-    "max_output_tokens",
-    "max_tokens",
-    "messages",
-    "messages[].content[].file",
-    "messages[].content[].image_url",
-    "messages[].content[].input_audio",
-    "messages[].content[].refusal",
-    "messages[].content[].text",
-    "messages[].tool_calls[].custom",
-    "messages[].tool_calls[].function",
-    "metadata",
-    "modalities",
-    "n",
-    "parallel_tool_calls",
-    "prediction",
-    "presence_penalty",
-    "prompt",
-    "prompt_cache_key",
-    "reasoning",
-    "reasoning_effort",
-    "response_format",
-    "response_format=json_object",
-    "response_format=json_schema",
-    "safety_identifier",
-    "seed",
-    "service_tier",
-    "stop",
-    "store",
-    "stream",
-    "stream_options",
-    "suffix",
-    "temperature",
-    "text",
-    "tool_choice",
-    "tool_choice=allowed_tools",
-    "tool_choice=custom",
-    "tool_choice=function",
-    "tool_choice=none",
-    "tool_choice=required",
-    "tools",
-    "tools[].custom",
-    "tools[].function",
-    "top_logprobs",
-    "top_p",
-    "user",
-    "verbosity",
-    "web_search_options",
-];
-
-/// The label of whatever is not in [`LABELS`].
-pub const OTHER: &str = "other";
+pub use crate::ops::params::{LABELS, OTHER};
 
 /// The label of a report entry: the entry itself when known, else the field it starts with
 /// when known, else [`OTHER`] (the position `LABELS.len()`).
