@@ -61,7 +61,8 @@ impl Dropped {
         self.entries.iter().map(|(_, l)| *l)
     }
 
-    /// Adds an entry (made printable ASCII and short; a repeat is not added again).
+    /// Adds an entry (made printable ASCII without commas, and short; a repeat is not added
+    /// again).
     pub fn note(&mut self, entry: &str) {
         self.note_labelled(entry, fields::label(entry));
     }
@@ -77,7 +78,14 @@ impl Dropped {
         let clean: String = entry
             .chars()
             .take(MAX_ENTRY)
-            .map(|c| if c.is_ascii_graphic() { c } else { '?' })
+            // The header separates entries with commas: none inside one.
+            .map(|c| {
+                if c.is_ascii_graphic() && c != ',' {
+                    c
+                } else {
+                    '?'
+                }
+            })
             .collect();
         self.entries.push((clean, label));
     }

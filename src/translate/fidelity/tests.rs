@@ -71,19 +71,19 @@ fn responses_clients_read_their_own_names() {
 #[test]
 fn entries_are_printable_bounded_and_labelled() {
     let mut d = Dropped::default();
-    d.note("bad\nname");
+    d.note("bad\nna,me");
     for i in 0..40 {
         d.note(&format!("x{i}"));
     }
     let names: Vec<&str> = d.names().collect();
-    assert_eq!(names[0], "bad?name");
+    assert_eq!(names[0], "bad?na?me");
     assert_eq!(names.len(), MAX_ENTRIES + 1);
     assert_eq!(*names.last().unwrap(), "...");
     assert!(d.labels().all(|l| l == LABELS.len()));
     assert!(d.header_value().is_some());
     let e = d.refusal("m").to_json();
     assert_eq!(e["error"]["code"], "unsupported_parameter");
-    assert_eq!(e["error"]["param"], "bad?name");
+    assert_eq!(e["error"]["param"], "bad?na?me");
 }
 
 #[test]
