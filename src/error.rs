@@ -24,6 +24,10 @@ pub enum ProxyError {
         param: &'static str,
         code: &'static str,
     },
+    /// The request holds something the chosen upstream cannot take, and the client (or the
+    /// mapping) asked for strictness: OpenAI's `unsupported_parameter`, `param` naming the
+    /// first such field.
+    Unsupported { message: String, param: String },
     /// The request body is larger than the limit.
     TooLarge { limit: usize },
     /// The request would take more memory than one request may (too many JSON values, too big
@@ -97,7 +101,9 @@ impl ProxyError {
     /// A short, fixed label: the metric label and the default OpenAI `type`.
     pub fn kind(&self) -> &'static str {
         match self {
-            ProxyError::BadRequest { .. } | ProxyError::Invalid { .. } => "invalid_request",
+            ProxyError::BadRequest { .. }
+            | ProxyError::Invalid { .. }
+            | ProxyError::Unsupported { .. } => "invalid_request",
             ProxyError::TooLarge { .. } => "too_large",
             ProxyError::TooComplex { .. } => "too_complex",
             ProxyError::MemoryBusy { .. } => "memory_busy",
@@ -123,6 +129,7 @@ impl ProxyError {
         match self {
             ProxyError::BadRequest { .. }
             | ProxyError::Invalid { .. }
+            | ProxyError::Unsupported { .. }
             | ProxyError::Transform { .. } => StatusCode::BAD_REQUEST,
             ProxyError::TooLarge { .. } | ProxyError::TooComplex { .. } => {
                 StatusCode::PAYLOAD_TOO_LARGE
@@ -172,6 +179,12 @@ impl ProxyError {
                     "invalid_request_error".into(),
                     Some(param.to_string()),
                     Some(code.to_string()),
+                ),
+                ProxyError::Unsupported { message, param } => (
+                    message.clone(),
+                    "invalid_request_error".into(),
+                    Some(param.clone()),
+                    Some("unsupported_parameter".into()),
                 ),
                 ProxyError::TooLarge { limit } => (
                     format!("the request body exceeds the limit of {limit} bytes"),

@@ -2,8 +2,9 @@
 //!
 //! The request path, folder by folder (each folder uses only the folders listed after it):
 //!
-//! - [`cli`]: `rosetta serve` / `check` / `test` / `usage`; `main` only parses flags and calls
-//!   it. The serve command wires the mappings, limits, keys, ledger and reload into the server.
+//! - [`cli`]: `rosetta serve` / `check` / `test` / `usage` / `capabilities`
+//!   ([`cli::capabilities`], the matrix of what each mapping translates); `main` only parses
+//!   flags and calls it. The serve command wires the mappings, limits, keys, ledger and reload into the server.
 //! - [`serving`]: the hyper server and everything a request passes before the engine.
 //!   [`serving::server`] accepts connections ([`serving::conn`]), admits each request (its
 //!   inbound key, [`serving::auth`]; the concurrency limit, [`serving::admission`]) and routes
@@ -20,8 +21,11 @@
 //!   retry loop) and translates the answer: whole, or as a stream through [`translate::body`],
 //!   [`translate::framing`] (events) and [`translate::rewrite`] (rules to normalized
 //!   emissions). [`translate::responses`] turns a Responses API request into the canonical
-//!   chat request every mapping reads. [`translate::golden`] is `rosetta test`: golden cases
-//!   through the same pure phases, no socket opened.
+//!   chat request every mapping reads. [`translate::fidelity`] works out what of a request the
+//!   chosen route does not translate (`x-rosetta-dropped`, strict mode, the capability
+//!   matrix); [`translate::stop_trim`] ends an answer before its stop text (`trim_stop`).
+//!   [`translate::golden`] is `rosetta test`: golden cases through the same pure phases, no
+//!   socket opened.
 //! - [`upstream`]: the upstream side of a call: the pooled client, building and sending the
 //!   request, reading bodies and errors; [`upstream::pool`] chooses an endpoint (passive
 //!   health), [`upstream::retries`] says how long to wait before a retry.
@@ -30,9 +34,11 @@
 //! - [`mapping`]: the mapping language, load → compile → run. [`mapping::spec`] mirrors the
 //!   YAML, [`mapping::compile`] turns it into the runtime types of [`mapping`] (every JSONPath,
 //!   [`mapping::path`], and template, [`mapping::template`], compiled once) and reports every
-//!   error with file, line and location; [`mapping::pricing`] prices a call.
+//!   error with file, line and location; [`mapping::reads`] works out once what each route reads
+//!   of the request; [`mapping::pricing`] prices a call.
 //! - [`ops`]: [`ops::telemetry`] (Prometheus metrics and logging; [`ops::handles`], each
-//!   mapping's series resolved once, not per request), [`ops::trace`] (one request
+//!   mapping's series resolved once, not per request; [`ops::params`], the closed set of
+//!   dropped-parameter labels), [`ops::trace`] (one request
 //!   logged end to end), [`ops::redact`] (the one redaction function), [`ops::clock`].
 //! - [`dialect`]: the normalized answer ([`dialect::answer`]) and the client dialects that
 //!   write it: [`dialect::chat`] owns the Chat Completions invariants (ids, `created`,

@@ -1,4 +1,6 @@
-//! The command line: `rosetta serve`, `check`, `test` and `health`.
+//! The command line: `rosetta serve`, `check`, `test`, `capabilities` and `health`.
+
+pub mod capabilities;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -148,6 +150,16 @@ pub enum Command {
         #[arg(long, default_value = "./tests/golden")]
         fixtures: PathBuf,
     },
+    /// Print, for every mapping, which OpenAI features it translates, drops or refuses
+    /// (worked out from the compiled mappings, as each request's x-rosetta-dropped is).
+    Capabilities {
+        /// Directory of mapping files (*.yaml).
+        #[arg(long, env = "ROSETTA_MAPPINGS", default_value = "./mappings")]
+        mappings: PathBuf,
+        /// Output format.
+        #[arg(long, default_value = "table", value_parser = capabilities::FORMATS)]
+        format: String,
+    },
     /// Load and compile every mapping without serving; print every error.
     Check {
         /// Directory of mapping files (*.yaml).
@@ -256,6 +268,15 @@ pub fn run(cli: Cli) -> ExitCode {
             } else {
                 ExitCode::FAILURE
             }
+        }
+        Command::Capabilities { mappings, format } => {
+            // As `rosetta test`: no secret is read, every `${VAR:-default}` takes its default.
+            let Some(ms) = load_with(&mappings, &|_| None) else {
+                return ExitCode::FAILURE;
+            };
+            let refs: Vec<&Mapping> = ms.iter().map(|m| m.as_ref()).collect();
+            print!("{}", capabilities::render(&refs, &format));
+            ExitCode::SUCCESS
         }
         Command::Check { mappings } => match load(&mappings) {
             Some(ms) => {

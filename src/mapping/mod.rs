@@ -13,6 +13,7 @@ pub mod include;
 pub mod load;
 pub mod path;
 pub mod pricing;
+pub mod reads;
 pub mod spec;
 pub mod template;
 
@@ -99,6 +100,9 @@ pub struct Mapping {
     pub models: Vec<Model>,
     pub always_include_usage: bool,
     pub only_declared_models: bool,
+    /// `options.unsupported: reject`: a request this mapping cannot translate whole is
+    /// refused, as under `x-rosetta-strict`.
+    pub reject_unsupported: bool,
     /// Model-name patterns served on the unified surface (compiled globs).
     pub serves: Vec<Regex>,
     pub errors: ErrorProgram,
@@ -110,9 +114,6 @@ pub struct Mapping {
     /// built per call only then.
     pub reads_headers: bool,
     pub reads_client_headers: bool,
-    /// The request fields some template reads at the top of its focus (`$.NAME`): what
-    /// [`Mapping::reads_request_field`] answers from.
-    pub read_fields: std::collections::BTreeSet<String>,
     /// What calls cost (`pricing:`); `None`: calls through this mapping are free.
     pub pricing: Option<Pricing>,
     /// Files besides `file` that this mapping was compiled from (includes, key files): a
@@ -186,12 +187,6 @@ impl crate::ops::handles::RouteLabel for Op {
 }
 
 impl Mapping {
-    /// Whether some template of this mapping reads request field `name` (`$.name...`): a
-    /// canonical request field the mapping translates, such as `web_search_options`.
-    pub fn reads_request_field(&self, name: &str) -> bool {
-        self.read_fields.contains(name)
-    }
-
     /// The route for an operation, if the mapping has one.
     pub fn route(&self, op: Op) -> Option<&Route> {
         match op {
@@ -343,6 +338,10 @@ pub struct Route {
     /// of them is passed through, its request as it is (but the model) and the upstream's
     /// answer unchanged.
     pub native: Vec<String>,
+    /// `trim_stop`: the stop texts cut from the end of the answer (evaluated on the request).
+    pub trim_stop: Option<Expr>,
+    /// What this route's templates read of the client's request.
+    pub reads: reads::Node,
 }
 
 impl Route {

@@ -116,6 +116,19 @@ pub struct OptionsSpec {
     /// Glob patterns of model names this mapping serves on the unified `/v1/...` surface.
     #[serde(default)]
     pub serves: Vec<String>,
+    /// What to do with a request this mapping cannot translate whole: `drop` (the default:
+    /// leave it out, named in `x-rosetta-dropped`) or `reject` (a 400, as `x-rosetta-strict`).
+    #[serde(default)]
+    pub unsupported: Unsupported,
+}
+
+/// `options.unsupported`.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Unsupported {
+    #[default]
+    Drop,
+    Reject,
 }
 
 /// One entry of `models:`: a plain id, or an id with the upstream model it stands for.
@@ -166,6 +179,8 @@ pub struct RouteSpec {
     /// Client dialects the upstream speaks itself at this route (`[messages]`).
     #[serde(default)]
     pub native: Vec<String>,
+    /// The stop texts (a template on the request) the engine cuts from the answer.
+    pub trim_stop: Option<Yaml>,
 }
 
 /// `rewrite:` entry: a regex replacement applied to the rendered upstream path.

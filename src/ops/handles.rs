@@ -19,6 +19,7 @@ use prometheus::{Histogram, IntCounter, IntGauge};
 
 use crate::dialect::answer::Usage;
 use crate::error::ProxyError;
+use crate::ops::params::{LABELS, OTHER};
 use crate::ops::telemetry::Metrics;
 
 /// Route labels, in the order of [`RouteLabel::index`].
@@ -112,6 +113,9 @@ pub struct MappingMetrics {
     ejections: Box<[(String, Slot<IntCounter>)]>,
     /// By model label, in the order given to [`MappingMetrics::new`].
     models: Box<[ModelSeries]>,
+    /// `rosetta_dropped_params_total` by `param` label: the positions of
+    /// [`LABELS`], then `other`.
+    dropped: Box<[Slot<IntCounter>]>,
     /// How many slots were resolved (`with_label_values` calls made), for tests.
     resolved: AtomicUsize,
 }
@@ -148,6 +152,7 @@ impl MappingMetrics {
                     cost: Slot::new(),
                 })
                 .collect(),
+            dropped: (0..=LABELS.len()).map(|_| Slot::new()).collect(),
             resolved: AtomicUsize::new(0),
         }
     }
@@ -274,6 +279,18 @@ impl MappingMetrics {
             self.metrics
                 .upstream_retries
                 .with_label_values(&[&self.name, RETRY_REASONS[i]])
+        })
+    }
+
+    /// `rosetta_dropped_params_total{mapping, param}` of label `label` (a position in
+    /// [`LABELS`]; past its end, `other`).
+    pub fn dropped(&self, label: usize) -> &IntCounter {
+        let i = label.min(LABELS.len());
+        self.get(&self.dropped[i], || {
+            let param = LABELS.get(i).copied().unwrap_or(OTHER);
+            self.metrics
+                .dropped_params
+                .with_label_values(&[&self.name, param])
         })
     }
 

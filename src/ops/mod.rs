@@ -4,6 +4,7 @@
 pub mod clock;
 pub mod handles;
 pub mod json;
+pub mod params;
 pub mod redact;
 pub mod telemetry;
 pub mod trace;

@@ -53,6 +53,9 @@ pub struct Metrics {
     pub model_tokens: IntCounterVec,
     /// Budget decisions: `allowed`, `denied`, `store_error` (the call went through unchecked).
     pub budget_checks: IntCounterVec,
+    /// Request fields a mapping did not translate, by mapping and OpenAI field name (a closed
+    /// set: `translate::fidelity::LABELS`, else `other`).
+    pub dropped_params: IntCounterVec,
     /// The series of `budget_checks`, resolved once, by [`BudgetCheck`].
     budget_decisions: [IntCounter; BUDGET_CHECKS.len()],
     /// Ledger records waiting to be written.
@@ -199,6 +202,11 @@ impl Metrics {
         );
         let budget_decisions =
             BUDGET_CHECKS.map(|result| budget_checks.with_label_values(&[result]));
+        let dropped_params = counter(
+            "rosetta_dropped_params_total",
+            "Request fields left out because the mapping does not translate them, by mapping and OpenAI field name (other: any name not in Rosetta's list)",
+            &["mapping", "param"],
+        );
         let plain_counter = |name: &str, help: &str| {
             let c = IntCounter::new(name, help).expect("valid metric");
             registry
@@ -232,6 +240,7 @@ impl Metrics {
             model_tokens,
             budget_checks,
             budget_decisions,
+            dropped_params,
             ledger_pending,
             ledger_written,
             ledger_write_errors,

@@ -28,7 +28,7 @@ use crate::dialect::responses::Echo;
 use crate::error::ProxyError;
 use crate::mapping::{Mapping, Op};
 use crate::translate::request::{model_not_found, parse_request};
-use crate::translate::{proxy, responses};
+use crate::translate::{fidelity, proxy, responses};
 use crate::upstream::error_from;
 
 /// The Unix time a Responses case's response is created at (`created_at`), so that a case gives
@@ -305,10 +305,12 @@ fn execute(mapping: &Arc<Mapping>, op: Op, case: &Case, problems: &mut Vec<Strin
         }
     }
     // As the server does: a Responses request becomes the canonical chat request first.
+    let mut earlier = Vec::new();
     let dialect = if op == Op::Responses {
-        match begin_responses(mapping, &request, &headers) {
-            Ok((chat, echo)) => {
+        match begin_responses(mapping, &request) {
+            Ok((chat, echo, dropped)) => {
                 request = chat;
+                earlier = dropped;
                 Dialect::Responses(echo)
             }
             Err(e) => return Outcome::Error(e),
@@ -316,6 +318,10 @@ fn execute(mapping: &Arc<Mapping>, op: Op, case: &Case, problems: &mut Vec<Strin
     } else {
         proxy::dialect_of(op)
     };
+    // What the mapping does not translate: refused here under strictness, as by the server.
+    if let Err(e) = fidelity::settle(mapping, op, &request, earlier, &headers) {
+        return Outcome::Error(e);
+    }
     match mapping.resolve_model(&client_model) {
         Ok(m) => request["model"] = Value::String(m),
         Err(msg) => return Outcome::Error(model_not_found(msg)),
@@ -399,24 +405,18 @@ fn execute(mapping: &Arc<Mapping>, op: Op, case: &Case, problems: &mut Vec<Strin
 
 /// The server's start of a Responses call, without a ledger (as `rosetta serve --ledger off`:
 /// nothing is stored, `store` is false, `previous_response_id` is refused): the chat request
-/// the mapping reads, with what the mapping cannot take left out (refused under
-/// `x-rosetta-strict`), and the echo the answer is written with, created at [`CASE_TIME`].
+/// the mapping reads, with what the mapping cannot take left out (and named, as the start of
+/// the fidelity report), and the echo the answer is written with, created at [`CASE_TIME`].
 fn begin_responses(
     mapping: &Mapping,
     request: &Value,
-    headers: &HeaderMap,
-) -> Result<(Value, Arc<Echo>), ProxyError> {
+) -> Result<(Value, Arc<Echo>, Vec<String>), ProxyError> {
     if responses::previous_id(request)?.is_some() {
         return Err(responses::no_store());
     }
     let mut started = responses::start(request, &[], CASE_TIME, false)?;
-    responses::settle_dropped(
-        &mut started.dropped,
-        mapping,
-        &mut started.chat,
-        responses::strict(headers),
-    )?;
-    Ok((started.chat, Arc::new(started.echo)))
+    responses::settle_dropped(&mut started.dropped, mapping, &mut started.chat);
+    Ok((started.chat, Arc::new(started.echo), started.dropped))
 }
 
 /// Makes a Responses answer comparable, in one pass over everything the client got, in order:

@@ -9,6 +9,7 @@ use serde_json::Value;
 use crate::dialect::messages::request::{self as convert, Converted, DOCUMENT, TOP_K};
 use crate::dialect::messages::{self, wire::wire};
 use crate::error::ProxyError;
+use crate::mapping::reads::{Cover, EACH};
 use crate::mapping::{Mapping, Op};
 
 /// A Messages request converted for a mapping that does not speak the dialect.
@@ -59,27 +60,24 @@ pub fn start(request: &Value, headers: &HeaderMap) -> Result<Started, ProxyError
 
 /// Keeps in `dropped` only what `mapping` cannot take: `top_k` stays in `chat` for a mapping
 /// whose templates read it, and is taken out otherwise; a document is refused by a mapping
-/// that reads no chat `file` part. Then refuses the call when the client asked for
-/// strictness and something would be left out.
+/// that reads no chat `file` part. Strictness is the fidelity report's (`fidelity::settle`),
+/// which gets what is left.
 pub fn settle_dropped(
     dropped: &mut Vec<String>,
     mapping: &Mapping,
     chat: &mut Value,
-    strict: bool,
 ) -> Result<(), ProxyError> {
-    if mapping.reads_request_field(TOP_K) {
+    let reads = mapping.route(Op::Messages).map(|r| &r.reads);
+    if reads.is_some_and(|r| !matches!(r.cover(&[TOP_K]), Cover::None)) {
         dropped.retain(|d| d != TOP_K);
     } else if let Some(o) = chat.as_object_mut() {
         o.remove(TOP_K);
     }
     if dropped.iter().any(|d| d == DOCUMENT) {
-        if !mapping.reads_request_field("file") {
+        if !reads.is_some_and(|r| r.takes_kind(&["messages", EACH, "content", EACH], "file")) {
             return Err(convert::document_refusal());
         }
         dropped.retain(|d| d != DOCUMENT);
-    }
-    if strict && !dropped.is_empty() {
-        return Err(convert::strict_refusal(dropped));
     }
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! The engine of one call: prepare the upstream request, run it, translate the answer.
 
 pub mod body;
+pub mod fidelity;
 pub mod framing;
 pub mod golden;
 pub mod messages;
@@ -9,3 +10,4 @@ pub mod request;
 pub mod responses;
 pub mod rewrite;
 pub mod send;
+pub mod stop_trim;

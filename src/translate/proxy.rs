@@ -24,6 +24,7 @@ use crate::ops::trace;
 use crate::translate::body::{ProxyBody, RewriteBody, full};
 use crate::translate::rewrite::{StreamRewriter, eval_fields};
 use crate::translate::send::{Answered, send_with_retries};
+use crate::translate::stop_trim;
 use crate::upstream::pool::Pool;
 use crate::upstream::{
     UpstreamClient, answered_json, build_request, header_object, read_body, send, snippet,
@@ -171,7 +172,10 @@ pub fn translate_whole(
             Ok((parsed, answer.usage))
         }
         Op::Chat | Op::Responses | Op::Messages | Op::Completions => {
-            let answer = Answer::from_normalized(&normalized);
+            let mut answer = Answer::from_normalized(&normalized);
+            if let (Some(e), Some(text)) = (&route.trim_stop, answer.text.as_mut()) {
+                stop_trim::cut(&stop_trim::stops(e, request), text);
+            }
             Ok((dialect.render(&answer, client_model), answer.usage))
         }
         Op::Embeddings => {

@@ -3,7 +3,6 @@
 //! this alone): the canonical chat request every mapping reads, the echo its answer is
 //! written with, and what the chosen mapping cannot take.
 
-use http::HeaderMap;
 use serde_json::Value;
 
 use crate::dialect::responses::Echo;
@@ -68,31 +67,18 @@ pub fn start(
 }
 
 /// Keeps in `dropped` only what `mapping` cannot take: a mapping whose templates read
-/// `web_search_options` takes the hosted web search; for any other the field is taken out of
-/// `chat` (a mapping that forwards the whole request must not pass it on). Then refuses the
-/// call when the client asked for strictness and something would be left out.
-pub fn settle_dropped(
-    dropped: &mut Vec<String>,
-    mapping: &Mapping,
-    chat: &mut Value,
-    strict: bool,
-) -> Result<(), ProxyError> {
-    if mapping.reads_request_field("web_search_options") {
+/// `web_search_options` by name takes the hosted web search; for any other the field is taken
+/// out of `chat` (a mapping that forwards the whole request must not pass on what the bridge
+/// made up). The rest of the report, and strictness, is
+/// [`crate::translate::fidelity::settle`]'s.
+pub fn settle_dropped(dropped: &mut Vec<String>, mapping: &Mapping, chat: &mut Value) {
+    let reads_search = mapping
+        .chat
+        .as_ref()
+        .is_some_and(|r| r.reads.get(&["web_search_options"]).is_some());
+    if reads_search {
         dropped.retain(|d| !convert::is_web_search(d));
     } else if let Some(o) = chat.as_object_mut() {
         o.remove("web_search_options");
     }
-    if strict && !dropped.is_empty() {
-        return Err(convert::strict_refusal(dropped));
-    }
-    Ok(())
-}
-
-/// Whether the client asked for strictness (`x-rosetta-strict: true`): a request that would
-/// lose something on its way upstream is refused instead.
-pub fn strict(headers: &HeaderMap) -> bool {
-    headers
-        .get("x-rosetta-strict")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| matches!(v.trim(), "1" | "true" | "yes"))
 }

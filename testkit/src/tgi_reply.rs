@@ -117,8 +117,11 @@ impl Plan {
         let mut finish_reason = if triggers.has("MAX TOKENS") {
             "length"
         } else if triggers.has("STOPSEQ") {
-            // TGI keeps the matched stop sequence in the generated text.
-            tokens.push(Token::of(r.stops().first().copied().unwrap_or("END")));
+            // TGI keeps the matched stop sequence at the end of the generated text, in the
+            // tokens the tokenizer cut it into: here pieces of two characters, so a stop text
+            // longer than two spans several tokens (events, when streaming).
+            let stop = r.stops().first().copied().unwrap_or("END");
+            tokens.extend(stop_pieces(stop).iter().map(|p| Token::of(p)));
             "stop_sequence"
         } else {
             let (id, text) = template.eos();
@@ -267,6 +270,12 @@ impl Plan {
     }
 }
 
+/// A stop text as the tokens it is generated in: two characters each.
+fn stop_pieces(stop: &str) -> Vec<String> {
+    let chars: Vec<char> = stop.chars().collect();
+    chars.chunks(2).map(|c| c.iter().collect()).collect()
+}
+
 /// One TGI SSE event: `data:` directly followed by the JSON (no space), then a blank line.
 pub(crate) fn sse_chunk(v: &Value) -> String {
     format!("data:{v}\n\n")
@@ -294,6 +303,8 @@ mod tests {
             last_user_turn("plain text"),
             ("plain text".into(), Template::Plain)
         );
+        assert_eq!(stop_pieces("ZQSTOP"), ["ZQ", "ST", "OP"]);
+        assert_eq!(stop_pieces("Par"), ["Pa", "r"]);
         let t = Token::of(" word");
         assert!(t.logprob < 0.0 && t.logprob > -0.31 && t.id >= 1000);
     }

@@ -6,6 +6,7 @@ mod cohere;
 mod db;
 mod edge;
 mod errors;
+mod fidelity;
 mod gemini;
 mod h2_idle;
 mod include;

@@ -149,6 +149,37 @@ async fn stop_sequence_is_stop_and_left_out_of_the_text() {
     assert_eq!(s.content(), "Hello! You said: STOPSEQ now");
 }
 
+/// TGI keeps the stop text at the end of its answer, generated over several tokens: the
+/// answer ends before it all the same, whole or streamed, when it spans two events (`ZQST`:
+/// `ZQ`, `ST`) and three (`ZQSTOP`: `ZQ`, `ST`, `OP`). Before `trim_stop` the mapping dropped
+/// only the last token, leaving `...nowZQST` for `ZQSTOP`.
+#[tokio::test]
+async fn a_stop_text_over_two_and_three_tokens_is_cut_whole_and_streamed() {
+    let (fake, proxy) = setup().await;
+    for stop in ["ZQST", "ZQSTOP"] {
+        let mut body = chat("tgi", "STOPSEQ now");
+        body["stop"] = json!([stop]);
+        let r = post(&url(&proxy), &body).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        let upstream = fake.requests().last().unwrap().clone();
+        assert_eq!(upstream.body["parameters"]["stop"][0], stop);
+        assert_eq!(
+            r.json()["choices"][0]["message"]["content"],
+            "Hello! You said: STOPSEQ now",
+            "{stop}"
+        );
+        let s = stream(&url(&proxy), &streaming(body)).await;
+        s.assert_valid();
+        assert_eq!(s.finish_reason(), "stop");
+        assert_eq!(s.content(), "Hello! You said: STOPSEQ now", "{stop}");
+        assert!(
+            !s.text().contains("ZQ"),
+            "no piece of the stop text is sent: {}",
+            s.text()
+        );
+    }
+}
+
 #[tokio::test]
 async fn temperature_zero_is_greedy_and_accepted() {
     let (fake, proxy) = setup().await;

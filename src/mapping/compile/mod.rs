@@ -240,6 +240,7 @@ pub fn compile_file(file: &FsPath, src: &str, env: Env<'_>) -> Result<Mapping, V
                 models,
                 always_include_usage: options.always_include_usage,
                 only_declared_models: options.only_declared_models,
+                reject_unsupported: options.unsupported == spec::Unsupported::Reject,
                 serves,
                 errors,
                 chat,
@@ -248,12 +249,6 @@ pub fn compile_file(file: &FsPath, src: &str, env: Env<'_>) -> Result<Mapping, V
                 model_list,
                 reads_headers: c.vars.contains("headers"),
                 reads_client_headers: c.vars.contains("client_headers"),
-                read_fields: c
-                    .vars
-                    .iter()
-                    .filter_map(|v| v.strip_prefix("$."))
-                    .map(str::to_string)
-                    .collect(),
                 pricing,
                 sources,
             })

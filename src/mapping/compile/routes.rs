@@ -119,7 +119,11 @@ impl Ctx<'_> {
         let stream = s
             .stream
             .map(|st| self.stream(st, &format!("{at}.stream"), defs));
-        Some(Route {
+        let trim_stop = s
+            .trim_stop
+            .as_ref()
+            .map(|y| self.template(y, &format!("{at}.trim_stop"), defs));
+        let mut route = Route {
             method,
             path,
             rewrites,
@@ -129,7 +133,11 @@ impl Ctx<'_> {
             response,
             stream,
             native: s.native,
-        })
+            trim_stop,
+            reads: Default::default(),
+        };
+        route.reads = route_reads(&route);
+        Some(route)
     }
 
     pub(super) fn fields(
@@ -172,4 +180,48 @@ impl Ctx<'_> {
         }
         f
     }
+}
+
+/// What a route's templates read of the client's request ([`crate::mapping::reads`]).
+fn route_reads(r: &Route) -> reads::Node {
+    // Without a `request` template the client's request is sent as it is.
+    let mut tree = reads::Node {
+        whole: r.request.is_none() && r.method != Method::GET,
+        ..Default::default()
+    };
+    let request_side = std::iter::once(&r.path)
+        .chain(r.query.iter().map(|(_, e)| e))
+        .chain(r.request.as_ref())
+        .chain(r.trim_stop.as_ref());
+    for e in request_side {
+        reads::analyze(e, true, &mut tree);
+    }
+    let mut answer_side: Vec<&Expr> = fields_of(&r.response);
+    for rule in r.stream.iter().flat_map(|s| &s.rules) {
+        answer_side.extend(rule.cond.as_ref());
+        answer_side.extend(rule.set.iter().map(|(_, e)| e));
+        answer_side.extend(fields_of(&rule.emit));
+    }
+    for e in answer_side {
+        reads::analyze(e, false, &mut tree);
+    }
+    tree
+}
+
+fn fields_of(f: &Fields) -> Vec<&Expr> {
+    [
+        &f.content,
+        &f.reasoning,
+        &f.reasoning_signature,
+        &f.tool_calls,
+        &f.finish_reason,
+        &f.usage,
+        &f.error,
+        &f.end,
+        &f.embeddings,
+        &f.models,
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
 }

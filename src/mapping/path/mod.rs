@@ -150,3 +150,43 @@ fn index(v: &Value, i: i64) -> Option<&Value> {
     let idx = if i < 0 { items.len() as i64 + i } else { i };
     usize::try_from(idx).ok().and_then(|i| items.get(i))
 }
+
+/// One step of a path as the reads analysis sees it (`crate::mapping::reads`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ShapeStep {
+    /// A named field.
+    Key(String),
+    /// Some element(s) of an array (an index, a slice, a wildcard or a filter).
+    Each,
+    /// Anything below (a descendant segment, several selectors at once).
+    Deep,
+}
+
+impl Path {
+    /// The steps of this path, after its focus or variable: names, array elements, or
+    /// "anything below" (where the analysis stops).
+    pub fn shape(&self) -> Vec<ShapeStep> {
+        let tail = &self.text[1 + self.var.as_ref().map_or(0, String::len)..];
+        let Ok(query) = parse_json_path(&format!("${tail}")) else {
+            return vec![ShapeStep::Deep];
+        };
+        let mut out = Vec::with_capacity(query.segments.len());
+        for seg in &query.segments {
+            match seg {
+                Segment::Selector(Selector::Name(n)) => out.push(ShapeStep::Key(n.clone())),
+                Segment::Selector(_) => out.push(ShapeStep::Each),
+                _ => {
+                    out.push(ShapeStep::Deep);
+                    break;
+                }
+            }
+        }
+        out
+    }
+
+    /// Whether the path selects at most one value (names and indexes only), rather than a
+    /// list of nodes.
+    pub fn is_singular(&self) -> bool {
+        matches!(self.kind, Kind::Singular(_))
+    }
+}

@@ -135,22 +135,8 @@ impl Compiler<'_, '_> {
     }
 
     pub(super) fn path(&mut self, p: Path) -> Expr {
-        match &p.var {
-            Some(v) => {
-                self.vars.insert(v.clone());
-            }
-            // A field the focus is read at, as `$.NAME` (which request fields a mapping
-            // reads: `Mapping::reads_request_field`).
-            None => {
-                if let Some(field) = p.text.strip_prefix("$.") {
-                    let end = field
-                        .find(|c: char| !(c.is_alphanumeric() || c == '_'))
-                        .unwrap_or(field.len());
-                    if end > 0 {
-                        self.vars.insert(format!("$.{}", &field[..end]));
-                    }
-                }
-            }
+        if let Some(v) = &p.var {
+            self.vars.insert(v.clone());
         }
         Expr::Path(p)
     }

@@ -26,10 +26,10 @@ use crate::mapping::Op;
 use crate::ops::telemetry::Rejection;
 use crate::serving::auth::KeyName;
 use crate::serving::models::models;
-use crate::serving::responses::turn::{self, with_dropped};
+use crate::serving::responses::turn;
 use crate::serving::state::{Loaded, MappingSet, State};
 use crate::translate::body::ProxyBody;
-use crate::translate::{messages, proxy};
+use crate::translate::{fidelity, messages, proxy};
 
 use fallbacks::Shared;
 
@@ -140,25 +140,26 @@ async fn dispatch<'s>(
     let picked = pick::pick(
         set,
         seen,
+        op,
         &client_model,
         &mut request,
         turn.as_mut(),
         &parts.headers,
     )?;
     let (name, loaded, model) = (picked.name, picked.loaded, picked.model);
-    // A Messages call becomes a chat request, unless the upstream speaks the dialect itself.
-    let mut dropped = Vec::new();
+    // A Messages call becomes a chat request, unless the upstream speaks the dialect itself;
+    // what the mapping does not translate of it is worked out on that chat request.
+    let mut dropped = picked.dropped;
     let native = op == Op::Messages && messages::native(&loaded.mapping);
     if op == Op::Messages && !native {
         let started = messages::start(&request, &parts.headers)?;
         request = started.chat;
-        dropped = started.dropped;
-        messages::settle_dropped(
-            &mut dropped,
-            &loaded.mapping,
-            &mut request,
-            crate::translate::responses::strict(&parts.headers),
-        )?;
+        let mut earlier = started.dropped;
+        messages::settle_dropped(&mut earlier, &loaded.mapping, &mut request)?;
+        dropped = fidelity::settle(&loaded.mapping, op, &request, earlier, &parts.headers)?;
+        for label in dropped.labels() {
+            loaded.metrics.dropped(label).inc();
+        }
     }
     seen.stream = request
         .get("stream")
@@ -167,6 +168,10 @@ async fn dispatch<'s>(
     let user = budget::caller(state, &parts.headers, &request, key, loaded, name)?;
     let span = tracing::info_span!("request", id = %request_id, mapping = %name, route = op.name(), stream = seen.stream, key, user = user.as_deref());
     span.in_scope(|| tracing::trace!(body = %String::from_utf8_lossy(&bytes), "client request"));
+    if trace && !dropped.is_empty() {
+        let dropped: Vec<&str> = dropped.names().collect();
+        tracing::info!(target: "rosetta::trace", id = %request_id, dropped = %dropped.join(","), "not translated for this upstream");
+    }
     // The parsed request is all the call needs from here on.
     drop(bytes);
     let caller = Caller {
@@ -200,6 +205,5 @@ async fn dispatch<'s>(
         &mut tab,
     )
     .await;
-    let response = finish::finish(result, tab, turn, seen.stream, charge).await?;
-    Ok(with_dropped(response, &dropped))
+    finish::finish(result, tab, turn, seen.stream, charge, &dropped).await
 }

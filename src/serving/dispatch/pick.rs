@@ -5,9 +5,11 @@ use http::HeaderMap;
 use serde_json::Value;
 
 use crate::error::ProxyError;
+use crate::mapping::Op;
 use crate::serving::responses::turn::Turn;
 use crate::serving::router::pick_mapping;
 use crate::serving::state::{Loaded, MappingSet};
+use crate::translate::fidelity::{self, Dropped};
 use crate::translate::request::model_not_found;
 
 use super::Seen;
@@ -20,13 +22,17 @@ pub(super) struct Picked<'s, 'm> {
     pub model: &'m str,
     /// The model the upstream is asked for, already written into the request.
     pub upstream_model: String,
+    /// What the mapping does not translate of the request (`x-rosetta-dropped`).
+    pub dropped: Dropped,
 }
 
-/// Picks the mapping (noted in `seen` as soon as it is known, for the call's metrics), settles
-/// what a Responses `turn` cannot send to it, and resolves the model into `request`.
+/// Picks the mapping (noted in `seen` as soon as it is known, for the call's metrics), works
+/// out what it does not translate of the request (a Responses `turn`'s bridge losses first),
+/// refusing the call under strictness, and resolves the model into `request`.
 pub(super) fn pick<'s, 'm>(
     set: &'s MappingSet,
     seen: &mut Seen<'s>,
+    op: Op,
     client_model: &'m str,
     request: &mut Value,
     turn: Option<&mut Turn>,
@@ -38,12 +44,18 @@ pub(super) fn pick<'s, 'm>(
     };
     let loaded = &set.mappings[name];
     seen.mapping = Some((name, loaded));
-    if let Some(t) = turn {
-        t.settle_dropped(
-            &loaded.mapping,
-            request,
-            crate::translate::responses::strict(headers),
-        )?;
+    let earlier = match turn {
+        Some(t) => t.settle_dropped(&loaded.mapping, request),
+        None => Vec::new(),
+    };
+    // A Messages request is checked once it is a chat request (see `dispatch`).
+    let dropped = if op == Op::Messages {
+        Dropped::default()
+    } else {
+        fidelity::settle(&loaded.mapping, op, request, earlier, headers)?
+    };
+    for label in dropped.labels() {
+        loaded.metrics.dropped(label).inc();
     }
     let upstream_model = loaded
         .mapping
@@ -55,5 +67,6 @@ pub(super) fn pick<'s, 'm>(
         loaded,
         model,
         upstream_model,
+        dropped,
     })
 }

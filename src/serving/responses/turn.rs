@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
 use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, Response};
+use http::{HeaderMap, Response};
 use http_body_util::BodyExt;
 use hyper::body::{Body, Frame, SizeHint};
 use serde_json::Value;
@@ -40,7 +40,7 @@ pub fn owner(accounting: &Accounting, headers: &HeaderMap, key: Option<&str>) ->
 /// One Responses call: what its answer repeats, what was left out of it, and how it is saved.
 pub struct Turn {
     pub echo: Arc<Echo>,
-    /// What the upstream cannot receive, left out (the `x-rosetta-dropped` header).
+    /// What the bridge left out (the start of the call's `x-rosetta-dropped`).
     pub dropped: Vec<String>,
     saving: Option<Saving>,
 }
@@ -112,27 +112,18 @@ pub async fn begin(
 }
 
 impl Turn {
-    /// Keeps in `dropped` only what `mapping` cannot take, or refuses the call under
-    /// strictness ([`responses::settle_dropped`]).
-    pub fn settle_dropped(
-        &mut self,
-        mapping: &Mapping,
-        chat: &mut Value,
-        strict: bool,
-    ) -> Result<(), ProxyError> {
-        responses::settle_dropped(&mut self.dropped, mapping, chat, strict)
+    /// What the bridge left out that `mapping` cannot take ([`responses::settle_dropped`]),
+    /// taken out of the turn: the start of the call's fidelity report.
+    pub fn settle_dropped(&mut self, mapping: &Mapping, chat: &mut Value) -> Vec<String> {
+        responses::settle_dropped(&mut self.dropped, mapping, chat);
+        std::mem::take(&mut self.dropped)
     }
 
-    /// Saves a whole answer (when storing), then gives the response back with the
-    /// `x-rosetta-dropped` header.
+    /// Saves a whole answer (when storing), then gives the response back.
     pub async fn finish_whole(self, response: Response<ProxyBody>) -> Response<ProxyBody> {
-        let Turn {
-            echo,
-            dropped,
-            saving,
-        } = self;
+        let Turn { echo, saving, .. } = self;
         let (parts, body) = response.into_parts();
-        let response = match saving {
+        match saving {
             Some(saving) if parts.status.is_success() => {
                 let bytes = body
                     .collect()
@@ -145,19 +136,14 @@ impl Turn {
                 Response::from_parts(parts, crate::translate::body::full(bytes))
             }
             _ => Response::from_parts(parts, body),
-        };
-        with_dropped(response, &dropped)
+        }
     }
 
     /// Wraps a stream so that its final response is saved before the terminal event goes
-    /// out, and adds the `x-rosetta-dropped` header.
+    /// out.
     pub fn finish_stream(self, response: Response<ProxyBody>) -> Response<ProxyBody> {
-        let Turn {
-            echo,
-            dropped,
-            saving,
-        } = self;
-        let response = match saving {
+        let Turn { echo, saving, .. } = self;
+        match saving {
             Some(saving) => response.map(|inner| {
                 SaveOnEnd {
                     inner,
@@ -169,19 +155,8 @@ impl Turn {
                 .boxed_unsync()
             }),
             None => response,
-        };
-        with_dropped(response, &dropped)
+        }
     }
-}
-
-/// `response` with the `x-rosetta-dropped` header listing `dropped`, when anything was.
-pub fn with_dropped(mut response: Response<ProxyBody>, dropped: &[String]) -> Response<ProxyBody> {
-    if !dropped.is_empty()
-        && let Ok(v) = HeaderValue::from_str(&dropped.join(", "))
-    {
-        response.headers_mut().insert("x-rosetta-dropped", v);
-    }
-    response
 }
 
 impl Saving {

@@ -14,6 +14,7 @@ use crate::error::ProxyError;
 use crate::mapping::template::{Expr, Memo, Scope, eval, to_text, truthy};
 use crate::mapping::{Fields, Mapping, Op, Rule};
 use crate::translate::framing::{Decoder, Event};
+use crate::translate::stop_trim::{self, StopTrim};
 
 /// Evaluates a set of fields on `input`, with `$request` bound to the OpenAI request and
 /// `$headers` to the upstream's response headers.
@@ -90,6 +91,8 @@ pub struct StreamRewriter<W = AnyWriter> {
     events: Vec<Event>,
     /// The last bytes forwarded by a passthrough stream.
     tail: Vec<u8>,
+    /// The route's `trim_stop`, when it has one and the request has stop texts.
+    trim: Option<StopTrim>,
 }
 
 /// How many trailing bytes a passthrough stream keeps to recognise its end.
@@ -121,6 +124,11 @@ impl<W: StreamWriter> StreamRewriter<W> {
                 .route(op)
                 .is_some_and(|r| r.speaks(crate::dialect::messages::NAME));
         let framing = program.framing;
+        let trim = mapping
+            .route(op)?
+            .trim_stop
+            .as_ref()
+            .and_then(|e| StopTrim::new(stop_trim::stops(e, &request)));
         Some(StreamRewriter {
             mapping,
             op,
@@ -134,6 +142,7 @@ impl<W: StreamWriter> StreamRewriter<W> {
             state: Value::Object(Map::new()),
             events: Vec::new(),
             tail: Vec::new(),
+            trim,
         })
     }
 
@@ -224,6 +233,7 @@ impl<W: StreamWriter> StreamRewriter<W> {
             return;
         }
         if self.writer.complete() {
+            stop_trim::flush(self.trim.as_mut(), &mut self.writer, out);
             self.writer.finish(out);
         } else {
             self.writer.fail(
@@ -246,6 +256,7 @@ impl<W: StreamWriter> StreamRewriter<W> {
         {
             out.extend_from_slice(b"\n\n");
         }
+        stop_trim::flush(self.trim.as_mut(), &mut self.writer, out);
         self.writer.fail(out, err);
     }
 
@@ -358,9 +369,10 @@ impl<W: StreamWriter> StreamRewriter<W> {
             w.reasoning_signature(out, &signature);
         }
         if let Some(text) = into_text(content) {
-            w.content(out, &text);
+            stop_trim::content(self.trim.as_mut(), w, out, &text);
         }
         if let Some(calls) = &tool_calls {
+            stop_trim::flush(self.trim.as_mut(), w, out);
             for part in ToolCallPart::list(calls) {
                 w.tool_call(out, part);
             }
@@ -376,6 +388,7 @@ impl<W: StreamWriter> StreamRewriter<W> {
             return;
         }
         if truthy(end.as_ref()) {
+            stop_trim::flush(self.trim.as_mut(), w, out);
             w.mark_end();
             w.finish(out);
         }

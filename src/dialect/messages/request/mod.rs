@@ -121,17 +121,6 @@ pub fn to_chat(request: &Value, betas: &[&str]) -> Result<Converted, ProxyError>
     })
 }
 
-/// The 400 for a client that asked for strictness when something would be dropped.
-pub fn strict_refusal(dropped: &[String]) -> ProxyError {
-    ProxyError::BadRequest {
-        message: format!(
-            "this upstream cannot receive: {}; remove them, or allow Rosetta to leave them out",
-            dropped.join(", ")
-        ),
-        param: None,
-    }
-}
-
 /// The 400 for a `document` block sent to a mapping that has no place for files.
 pub fn document_refusal() -> ProxyError {
     bad(

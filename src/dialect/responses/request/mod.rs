@@ -140,17 +140,6 @@ pub fn to_chat(request: &Value, history: &[Value]) -> Result<Converted, ProxyErr
     })
 }
 
-/// The 400 for a client that asked for strictness when something would be dropped.
-pub fn strict_refusal(dropped: &[String]) -> ProxyError {
-    ProxyError::BadRequest {
-        message: format!(
-            "this upstream cannot receive: {}; remove them, or allow Rosetta to leave them out",
-            dropped.join(", ")
-        ),
-        param: Some("tools".into()),
-    }
-}
-
 /// Whether a dropped entry names a web search tool, which reached the chat request as
 /// `web_search_options`: a mapping that reads that field did not drop it.
 pub fn is_web_search(entry: &str) -> bool {

@@ -4,7 +4,7 @@
 //! tool becomes chat's `web_search_options`; every other hosted tool (file search, computer
 //! use, code interpreter, MCP, Codex's `namespace`, `custom`, types not known yet) has no
 //! chat form: it is left out and noted, never an error, so clients that always send them
-//! still work ([`super::strict_refusal`] is there for callers that want the error).
+//! still work (strictness, which refuses instead, is `translate::fidelity`'s).
 
 use std::collections::HashSet;
 

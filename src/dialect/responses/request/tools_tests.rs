@@ -2,9 +2,8 @@
 
 use serde_json::{Value, json};
 
+use super::is_web_search;
 use super::testing::{ok, param};
-use super::{is_web_search, strict_refusal};
-use crate::error::ProxyError;
 
 fn with_tools(tools: Value, choice: Value) -> super::Converted {
     ok(json!({"model": "m", "input": "Q", "tools": tools, "tool_choice": choice}))
@@ -192,18 +191,4 @@ fn bad_tools_and_choices_are_400() {
         .as_deref(),
         Some("tool_choice.mode")
     );
-}
-
-#[test]
-fn strict_refusal_names_what_would_be_dropped() {
-    match strict_refusal(&["tools[1]:namespace".into(), "tools[2]:file_search".into()]) {
-        ProxyError::BadRequest { message, param } => {
-            assert!(
-                message.contains("tools[1]:namespace, tools[2]:file_search"),
-                "{message}"
-            );
-            assert_eq!(param.as_deref(), Some("tools"));
-        }
-        other => panic!("{other:?}"),
-    }
 }
