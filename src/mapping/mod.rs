@@ -352,6 +352,8 @@ pub enum Framing {
     Sse,
     /// One JSON object per line.
     Ndjson,
+    /// Binary event-stream messages, named by their `:event-type` header.
+    EventStream,
 }
 
 /// A compiled `stream:` section.

@@ -1,6 +1,7 @@
 //! The engine of one call: prepare the upstream request, run it, translate the answer.
 
 pub mod body;
+pub mod eventstream;
 pub mod framing;
 pub mod golden;
 pub mod proxy;

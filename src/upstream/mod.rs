@@ -2,6 +2,7 @@
 
 pub mod pool;
 pub mod retries;
+pub mod sign;
 
 use std::time::Duration;
 
