@@ -246,6 +246,8 @@ pub struct Upstream {
     /// Values read from the environment into headers and queries: never shown to anyone,
     /// even when an upstream echoes them in an error message.
     pub secrets: Vec<String>,
+    /// How each request is signed once rendered (`upstream.sign`).
+    pub signing: crate::upstream::sign::Signing,
 }
 
 /// One base URL of an upstream.

@@ -9,6 +9,7 @@ use arc_swap::ArcSwap;
 use crate::ledger::tab::{Accounting, model_labels};
 use crate::limits::Limits;
 use crate::mapping::Mapping;
+use crate::ops::clock::Clock;
 use crate::ops::handles::MappingMetrics;
 use crate::ops::redact::Redactor;
 use crate::ops::telemetry::Metrics;
@@ -130,6 +131,8 @@ pub struct State {
     pub admin: Option<Auth>,
     /// The secrets of the current mappings, redacted from everything sent (rebuilt on reload).
     pub(crate) redactor: ArcSwap<Redactor>,
+    /// "Now" for upstream request signatures ([`State::with_clock`]; the system's otherwise).
+    pub clock: Clock,
 }
 
 impl State {
@@ -159,6 +162,7 @@ impl State {
             memory,
             accounting: Accounting::default(),
             admin: None,
+            clock: Clock::system(),
         }
     }
 
@@ -187,6 +191,12 @@ impl State {
         let mut out = vec![self.redactor.load_full(), self.auth.redactor()];
         out.extend(self.admin.as_ref().map(Auth::redactor));
         out
+    }
+
+    /// The same state, reading "now" from `clock` (tests pin it).
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// The same state, tracing the requests `mode` selects.

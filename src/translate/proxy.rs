@@ -56,6 +56,8 @@ pub struct Call<'a> {
     /// What one upstream answer may make Rosetta hold (`max_upstream_frame`,
     /// `max_upstream_body`).
     pub limits: &'a Limits,
+    /// "Now" for request signatures.
+    pub clock: &'a crate::ops::clock::Clock,
 }
 
 /// The upstream request of a call, and how its answer must be read.

@@ -27,3 +27,4 @@ mod surface;
 mod tgi;
 mod upstream_caps;
 mod usage;
+mod sign;

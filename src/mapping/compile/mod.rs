@@ -5,6 +5,7 @@
 mod pricing;
 mod routes;
 mod streams;
+mod sign;
 mod upstream;
 pub mod values;
 
