@@ -104,12 +104,16 @@ mod anthropic_messages;
 mod anthropic_plan;
 mod anthropic_validate;
 mod azure;
+mod bedrock;
+mod bedrock_plan;
+mod bedrock_validate;
 mod cohere;
 mod cohere_embed;
 mod cohere_messages;
 mod cohere_plan;
 mod cohere_validate;
 mod common;
+pub mod eventstream;
 mod gemini;
 mod gemini_config;
 mod gemini_embed;
@@ -127,10 +131,12 @@ mod openai_compat_messages;
 mod openai_compat_validate;
 mod reply;
 mod server;
+pub mod sigv4;
 mod tgi;
 mod tgi_reply;
 mod tgi_validate;
 
+pub use bedrock::BedrockAuth;
 pub use reply::{BoxError, Reply, ReplyBody, SseEvent};
 pub use server::{FakeUpstream, Handler, Recorded};
 
@@ -151,6 +157,8 @@ pub enum Provider {
     Azure { api_key: Option<String> },
     /// A plain OpenAI-compatible server; `Some(key)` requires `Authorization: Bearer <key>`.
     OpenAi { api_key: Option<String> },
+    /// Bedrock Runtime Converse; every request signed with these credentials (or the bearer key).
+    Bedrock(BedrockAuth),
 }
 
 impl Provider {
@@ -163,6 +171,7 @@ impl Provider {
             Provider::Cohere { api_key } => cohere::handler(api_key.clone()),
             Provider::Tgi { api_key } => tgi::handler(api_key.clone()),
             Provider::Azure { api_key } => azure::handler(api_key.clone()),
+            Provider::Bedrock(auth) => bedrock::handler(auth.clone()),
             Provider::OpenAi { api_key } => openai_compat::handler(
                 api_key.clone(),
                 openai_compat::DEFAULT_UNSUPPORTED

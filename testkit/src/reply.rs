@@ -116,6 +116,13 @@ pub enum Reply {
         chunks: Vec<(String, Duration)>,
         headers: Vec<(String, String)>,
     },
+    /// Binary chunks (each after its delay), then a clean end: event-stream frames.
+    Binary {
+        status: u16,
+        content_type: String,
+        chunks: Vec<(Vec<u8>, Duration)>,
+        headers: Vec<(String, String)>,
+    },
     /// Send `body` slowly: `chunk_size` characters at a time, pausing `delay` before each chunk.
     Drip {
         status: u16,
@@ -216,6 +223,20 @@ impl Reply {
         }
     }
 
+    /// Binary chunks sent without pauses unless [`Reply::pace`] is used, then a clean end.
+    pub fn binary(
+        status: u16,
+        content_type: impl Into<String>,
+        chunks: impl IntoIterator<Item = Vec<u8>>,
+    ) -> Self {
+        Reply::Binary {
+            status,
+            content_type: content_type.into(),
+            chunks: chunks.into_iter().map(|c| (c, Duration::ZERO)).collect(),
+            headers: Vec::new(),
+        }
+    }
+
     pub fn drip(
         status: u16,
         content_type: impl Into<String>,
@@ -250,6 +271,7 @@ impl Reply {
             | Reply::Raw { status, .. }
             | Reply::ResetAfter { status, .. }
             | Reply::Chunks { status, .. }
+            | Reply::Binary { status, .. }
             | Reply::Drip { status, .. } => *status = new,
             Reply::Hang => {}
         }
@@ -271,6 +293,10 @@ impl Reply {
                 .iter_mut()
                 .enumerate()
                 .for_each(|(i, c)| c.1 = gap(i)),
+            Reply::Binary { chunks, .. } => chunks
+                .iter_mut()
+                .enumerate()
+                .for_each(|(i, c)| c.1 = gap(i)),
             Reply::Drip { delay, .. } => *delay = every,
             _ => {}
         }
@@ -285,6 +311,7 @@ impl Reply {
             | Reply::Raw { headers, .. }
             | Reply::ResetAfter { headers, .. }
             | Reply::Chunks { headers, .. }
+            | Reply::Binary { headers, .. }
             | Reply::Drip { headers, .. } => Some(headers),
             Reply::Hang => None,
         }
@@ -352,6 +379,12 @@ impl Reply {
                 chunks,
                 headers,
             } => (status, content_type, paced(chunks, None), headers),
+            Reply::Binary {
+                status,
+                content_type,
+                chunks,
+                headers,
+            } => (status, content_type, paced(chunks, None), headers),
             Reply::Drip {
                 status,
                 content_type,
@@ -391,7 +424,10 @@ fn full(body: String) -> ReplyBody {
 
 /// A body that yields each chunk after its delay; with `reset`, ends in an error that aborts the
 /// connection instead of a clean end.
-fn paced(chunks: Vec<(String, Duration)>, reset: Option<Arc<AtomicBool>>) -> ReplyBody {
+fn paced<C: Into<Bytes> + Send + 'static>(
+    chunks: Vec<(C, Duration)>,
+    reset: Option<Arc<AtomicBool>>,
+) -> ReplyBody {
     let stream =
         futures_util::stream::unfold((chunks.into_iter(), reset), |(mut it, reset)| async move {
             match it.next() {
@@ -399,7 +435,7 @@ fn paced(chunks: Vec<(String, Duration)>, reset: Option<Arc<AtomicBool>>) -> Rep
                     if !delay.is_zero() {
                         tokio::time::sleep(delay).await;
                     }
-                    Some((Ok(Frame::data(Bytes::from(chunk))), (it, reset)))
+                    Some((Ok(Frame::data(chunk.into())), (it, reset)))
                 }
                 None => {
                     let flag = reset?;
