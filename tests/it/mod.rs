@@ -2,6 +2,7 @@
 
 mod anthropic;
 mod azure;
+mod bedrock;
 mod cohere;
 mod db;
 mod edge;

@@ -16,9 +16,7 @@ pub fn interpolate_env(
     while let Some(start) = rest.find("${") {
         out.push_str(&rest[..start]);
         let body = &rest[start + 2..];
-        let end = body
-            .find('}')
-            .ok_or_else(|| format!("unclosed `${{` in {raw:?}"))?;
+        let end = closing_brace(body).ok_or_else(|| format!("unclosed `${{` in {raw:?}"))?;
         let inner = &body[..end];
         let op_at = inner.find(":-").into_iter().chain(inner.find(":?")).min();
         let (var, op) = match op_at {
@@ -30,7 +28,10 @@ pub fn interpolate_env(
         }
         match (env(var).filter(|v| !v.is_empty()), op) {
             (Some(v), _) => out.push_str(&v),
-            (None, Some((":-", default))) => out.push_str(default),
+            // A default may itself read variables: `${A:-https://${B:-x}.example}`.
+            (None, Some((":-", default))) => {
+                out.push_str(&interpolate_env(default, env, missing)?);
+            }
             (None, Some((_, message))) => {
                 return Err(format!("environment variable {var} is required: {message}"));
             }
@@ -40,6 +41,21 @@ pub fn interpolate_env(
     }
     out.push_str(rest);
     Ok(out)
+}
+
+/// The index of the `}` that closes a `${` whose body is `body`, skipping nested `${...}`.
+fn closing_brace(body: &str) -> Option<usize> {
+    let b = body.as_bytes();
+    let mut depth = 0usize;
+    for (i, &c) in b.iter().enumerate() {
+        match c {
+            b'$' if b.get(i + 1) == Some(&b'{') => depth += 1,
+            b'}' if depth == 0 => return Some(i),
+            b'}' => depth -= 1,
+            _ => {}
+        }
+    }
+    None
 }
 
 /// Parses `250ms`, `30s`, `2m`, `12h`, `30d`, or a bare number of seconds.
