@@ -174,6 +174,13 @@ fn answer(req: &Recorded, auth: &BedrockAuth, ids: &Ids) -> Reply {
     if t.has("HANG") {
         return Reply::hang();
     }
+    if t.garbage() {
+        return if stream {
+            Reply::binary(200, "application/vnd.amazon.eventstream", [b"this is not an event stream{".to_vec()])
+        } else {
+            Reply::raw(200, "application/json", "this is not json{")
+        };
+    }
     if stream {
         plan.stream()
     } else {

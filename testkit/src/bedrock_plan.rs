@@ -169,9 +169,10 @@ impl Plan {
     }
 
     /// ConverseStream's frames. After the second text delta: `THROTTLE` sends a
-    /// `throttlingException`, `MODEL STREAM ERROR` a `modelStreamErrorException`, and the
-    /// stream ends; `BAD CRC` sends a frame whose checksum is wrong, then goes on; `CUT SHORT`
-    /// closes cleanly without `messageStop`.
+    /// `throttlingException`, `MODEL STREAM ERROR` (or `MIDSTREAM ERROR`) a
+    /// `modelStreamErrorException`, and the stream ends; `BAD CRC` sends a frame whose checksum
+    /// is wrong, then goes on; `CUT SHORT` closes cleanly without `messageStop`; `RESET` resets
+    /// the TCP connection.
     pub(crate) fn stream(&self) -> Reply {
         let t = &self.triggers;
         let mut frames = vec![event("messageStart", &json!({"role": "assistant", "p": "abcdefghijklmnopqrstuvwxyzABCDEFGH"}))];
@@ -193,12 +194,15 @@ impl Plan {
                                 frames.push(exception("throttlingException", &json!({"message": "Too many tokens, please wait before trying again."})));
                                 return self.reply(frames);
                             }
-                            if t.has("MODEL STREAM ERROR") {
+                            if t.has("MODEL STREAM ERROR") || t.has("MIDSTREAM ERROR") {
                                 frames.push(exception("modelStreamErrorException", &json!({"message": "The model failed mid-stream.", "originalStatusCode": 500, "originalMessage": "internal error"})));
                                 return self.reply(frames);
                             }
                             if t.has("CUT SHORT") {
                                 return self.reply(frames);
+                            }
+                            if t.has("RESET") {
+                                return self.reply(frames).then_reset();
                             }
                             if t.has("BAD CRC") {
                                 let mut bad = event("contentBlockDelta", &json!({"contentBlockIndex": i, "delta": {"text": " garbage"}}));

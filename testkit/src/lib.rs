@@ -92,6 +92,16 @@
 //! | `RESET` | after 2 text chunks: TCP reset | after 2 deltas: TCP reset |
 //! | `DONE MARKER` | - | a trailing `data: [DONE]` after `message-end` |
 //!
+//! The Bedrock fake (Converse, `shared/reference/clouds.md` §1-6) verifies every request's
+//! Signature Version 4 with its own verifier ([`sigv4`]), or a bearer API key, and answers
+//! like the Anthropic fake: `FAIL 429` / `500` / `400` (Bedrock's `{"message"}` with
+//! `x-amzn-ErrorType`), `GARBAGE`, `HANG`, tool results (`Tool said: ...`), tools (text `Let me
+//! check.` + toolUse), `TWO TOOLS`, `THINK` (reasoningContent with a signature), `MAX TOKENS`,
+//! `STOPSEQ`, `GUARDRAIL`, `FILTERED`, `CACHED`, `SLOW`; streams are event-stream frames, and
+//! after two text deltas `THROTTLE`, `MODEL STREAM ERROR` / `MIDSTREAM ERROR`, `BAD CRC`, `CUT
+//! SHORT` and `RESET` inject their fault. It refuses Converse fields it does not know (400
+//! `ValidationException`).
+//!
 //! Gemini streams are `?alt=sse` data-only SSE ending at EOF, or without `alt=sse` one JSON array
 //! written object by object. Gemini refuses `googleSearch` or `codeExecution` beside function
 //! declarations, or beside function calls and responses in the turns, as Gemini 2.x does (400

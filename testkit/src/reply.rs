@@ -116,12 +116,14 @@ pub enum Reply {
         chunks: Vec<(String, Duration)>,
         headers: Vec<(String, String)>,
     },
-    /// Binary chunks (each after its delay), then a clean end: event-stream frames.
+    /// Binary chunks (each after its delay), then a clean end (or, with `reset`, a TCP
+    /// reset): event-stream frames.
     Binary {
         status: u16,
         content_type: String,
         chunks: Vec<(Vec<u8>, Duration)>,
         headers: Vec<(String, String)>,
+        reset: bool,
     },
     /// Send `body` slowly: `chunk_size` characters at a time, pausing `delay` before each chunk.
     Drip {
@@ -234,7 +236,16 @@ impl Reply {
             content_type: content_type.into(),
             chunks: chunks.into_iter().map(|c| (c, Duration::ZERO)).collect(),
             headers: Vec::new(),
+            reset: false,
         }
+    }
+
+    /// The same binary reply ending in a TCP reset instead of a clean end.
+    pub fn then_reset(mut self) -> Self {
+        if let Reply::Binary { reset, .. } = &mut self {
+            *reset = true;
+        }
+        self
     }
 
     pub fn drip(
@@ -384,7 +395,11 @@ impl Reply {
                 content_type,
                 chunks,
                 headers,
-            } => (status, content_type, paced(chunks, None), headers),
+                reset: abort,
+            } => {
+                let reset = abort.then_some(reset);
+                (status, content_type, paced(chunks, reset), headers)
+            }
             Reply::Drip {
                 status,
                 content_type,
