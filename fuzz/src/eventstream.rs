@@ -52,7 +52,10 @@ fn check(data: &[u8]) {
         assert!(e.name.is_some(), "an event without a name: {e:?}");
     }
     match &whole.1 {
-        None => assert!(whole.0.len() <= payload.len() / 16, "more events than messages"),
+        None => assert!(
+            whole.0.len() <= payload.len() / 16,
+            "more events than messages"
+        ),
         Some(FramingError::TooLarge(limit)) => assert_eq!(*limit, MAX),
         Some(FramingError::Invalid(m)) => assert!(!m.is_empty()),
         Some(FramingError::Upstream { .. }) => {}
@@ -61,6 +64,9 @@ fn check(data: &[u8]) {
         let mut bad = payload.to_vec();
         let n = bad.len();
         bad[n - 1] ^= 0x5a;
-        assert!(decode(&[&bad]).1.is_some(), "a changed checksum went unnoticed");
+        assert!(
+            decode(&[&bad]).1.is_some(),
+            "a changed checksum went unnoticed"
+        );
     }
 }

@@ -13,8 +13,8 @@
 //! - every event is well-formed: no line terminator inside NDJSON data or an SSE event name,
 //!   no `\r` anywhere, NDJSON data non-empty and trimmed, NDJSON events unnamed.
 
-use rosetta::translate::framing::{Decoder, Event, FramingError};
 use rosetta::mapping::Framing;
+use rosetta::translate::framing::{Decoder, Event, FramingError};
 
 use crate::input::Input;
 

@@ -121,8 +121,8 @@ fn transcript(framing: Framing) -> &'static [u8] {
 /// A one-message event stream (`:event-type: message`, payload `{"done":true}`), CRCs valid.
 const EVENTSTREAM_TRANSCRIPT: [u8; 51] = [
     0, 0, 0, 51, 0, 0, 0, 22, 119, 119, 168, 110, 11, 58, 101, 118, 101, 110, 116, 45, 116, 121,
-    112, 101, 7, 0, 7, 109, 101, 115, 115, 97, 103, 101, 123, 34, 100, 111, 110, 101, 34, 58,
-    116, 114, 117, 101, 125, 211, 82, 162, 252,
+    112, 101, 7, 0, 7, 109, 101, 115, 115, 97, 103, 101, 123, 34, 100, 111, 110, 101, 34, 58, 116,
+    114, 117, 101, 125, 211, 82, 162, 252,
 ];
 
 /// Bodies a compiled mapping's response side is tried on.

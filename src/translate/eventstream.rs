@@ -24,7 +24,10 @@ const OVERHEAD: usize = 16;
 pub enum Message {
     Event(Event),
     /// An `exception` or `error` message: its type or code, and its message.
-    Error { kind: String, message: String },
+    Error {
+        kind: String,
+        message: String,
+    },
 }
 
 /// An incremental decoder of event-stream messages.
@@ -67,7 +70,10 @@ impl EventStreamDecoder {
             if crc(&frame[..total - 4]) != be32(&frame[total - 4..]) {
                 break Err(invalid("the message checksum does not match"));
             }
-            match message(&frame[12..12 + headers_len], &frame[12 + headers_len..total - 4]) {
+            match message(
+                &frame[12..12 + headers_len],
+                &frame[12 + headers_len..total - 4],
+            ) {
                 Ok(Some(m)) => out.push(m),
                 Ok(None) => {}
                 Err(e) => break Err(e),
@@ -94,7 +100,9 @@ impl EventStreamDecoder {
 }
 
 fn invalid(why: &str) -> FramingError {
-    FramingError::Invalid(format!("the upstream sent a broken event-stream message: {why}"))
+    FramingError::Invalid(format!(
+        "the upstream sent a broken event-stream message: {why}"
+    ))
 }
 
 fn be32(b: &[u8]) -> u32 {

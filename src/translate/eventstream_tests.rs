@@ -94,7 +94,11 @@ fn messages_split_anywhere_decode_the_same() {
         d.feed(&whole[..cut], &mut out, 1 << 20).unwrap();
         d.feed(&whole[cut..], &mut out, 1 << 20).unwrap();
         d.finish().unwrap();
-        assert_eq!(out, vec![ev("a", r#"{"x":1}"#), ev("b", r#"{"y":"é"}"#)], "cut {cut}");
+        assert_eq!(
+            out,
+            vec![ev("a", r#"{"x":1}"#), ev("b", r#"{"y":"é"}"#)],
+            "cut {cut}"
+        );
     }
 }
 

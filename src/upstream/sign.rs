@@ -9,14 +9,14 @@
 use std::fmt;
 use std::time::{Duration, UNIX_EPOCH};
 
-use sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
-use sigv4::sign::v4;
-use sigv4_credentials::Credentials;
-use sigv4_identity::client::identity::Identity;
 use bytes::Bytes;
 use http::header::AUTHORIZATION;
 use http::{HeaderValue, Request};
 use http_body_util::Full;
+use sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+use sigv4::sign::v4;
+use sigv4_credentials::Credentials;
+use sigv4_identity::client::identity::Identity;
 
 use crate::error::ProxyError;
 use crate::ops::trace::full_bytes;

@@ -118,10 +118,18 @@ fn route(path: &str) -> Option<(String, &str)> {
 
 fn answer(req: &Recorded, auth: &BedrockAuth, ids: &Ids) -> Reply {
     let Some((model, op)) = route(req.path_only()) else {
-        return error(404, "UnknownOperationException", "UnknownOperationException");
+        return error(
+            404,
+            "UnknownOperationException",
+            "UnknownOperationException",
+        );
     };
     if req.method != "POST" {
-        return error(404, "UnknownOperationException", "UnknownOperationException");
+        return error(
+            404,
+            "UnknownOperationException",
+            "UnknownOperationException",
+        );
     }
     if let Err(reply) = authenticate(req, auth) {
         return reply;
@@ -129,7 +137,13 @@ fn answer(req: &Recorded, auth: &BedrockAuth, ids: &Ids) -> Reply {
     let stream = match op {
         "converse" => false,
         "converse-stream" => true,
-        _ => return error(404, "UnknownOperationException", "UnknownOperationException"),
+        _ => {
+            return error(
+                404,
+                "UnknownOperationException",
+                "UnknownOperationException",
+            );
+        }
     };
     if model == "missing-model" {
         return error(
@@ -176,7 +190,11 @@ fn answer(req: &Recorded, auth: &BedrockAuth, ids: &Ids) -> Reply {
     }
     if t.garbage() {
         return if stream {
-            Reply::binary(200, "application/vnd.amazon.eventstream", [b"this is not an event stream{".to_vec()])
+            Reply::binary(
+                200,
+                "application/vnd.amazon.eventstream",
+                [b"this is not an event stream{".to_vec()],
+            )
         } else {
             Reply::raw(200, "application/json", "this is not json{")
         };

@@ -9,9 +9,16 @@ use crate::eventstream::{event, exception};
 use crate::reply::Reply;
 
 enum Block {
-    Reasoning { text: String, signature: String },
+    Reasoning {
+        text: String,
+        signature: String,
+    },
     Text(String),
-    ToolUse { id: String, name: String, input: Value },
+    ToolUse {
+        id: String,
+        name: String,
+        input: Value,
+    },
 }
 
 pub(crate) struct Plan {
@@ -36,7 +43,12 @@ fn text_of(content: Option<&Value>) -> String {
 
 fn result_text(result: &Value) -> String {
     let mut out = Vec::new();
-    for c in result.get("content").and_then(Value::as_array).into_iter().flatten() {
+    for c in result
+        .get("content")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         match (c.get("text"), c.get("json")) {
             (Some(Value::String(t)), _) => out.push(t.clone()),
             (_, Some(j)) => out.push(j.to_string()),
@@ -51,17 +63,29 @@ fn tool_calls(body: &Value, triggers: &Triggers) -> Vec<(String, Value)> {
         return Vec::new();
     };
     let specs: Vec<&Value> = tools.iter().filter_map(|t| t.get("toolSpec")).collect();
-    let named = body.pointer("/toolConfig/toolChoice/tool/name").and_then(Value::as_str);
+    let named = body
+        .pointer("/toolConfig/toolChoice/tool/name")
+        .and_then(Value::as_str);
     let chosen: Vec<&Value> = match named {
-        Some(n) => specs.into_iter().filter(|s| s.get("name").and_then(Value::as_str) == Some(n)).collect(),
+        Some(n) => specs
+            .into_iter()
+            .filter(|s| s.get("name").and_then(Value::as_str) == Some(n))
+            .collect(),
         None if triggers.has("TWO TOOLS") => specs.into_iter().take(2).collect(),
         None => specs.into_iter().take(1).collect(),
     };
     chosen
         .into_iter()
         .map(|s| {
-            let name = s.get("name").and_then(Value::as_str).unwrap_or_default().to_string();
-            let schema = s.pointer("/inputSchema/json").cloned().unwrap_or(Value::Null);
+            let name = s
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            let schema = s
+                .pointer("/inputSchema/json")
+                .cloned()
+                .unwrap_or(Value::Null);
             (name, args_from_schema(&schema))
         })
         .collect()
@@ -69,37 +93,64 @@ fn tool_calls(body: &Value, triggers: &Triggers) -> Vec<(String, Value)> {
 
 impl Plan {
     pub(crate) fn new(body: &Value, ids: &Ids) -> Plan {
-        let messages = body.get("messages").and_then(Value::as_array).map_or(&[][..], Vec::as_slice);
-        let last_user = messages.iter().rev().find(|m| m.get("role").and_then(Value::as_str) == Some("user"));
+        let messages = body
+            .get("messages")
+            .and_then(Value::as_array)
+            .map_or(&[][..], Vec::as_slice);
+        let last_user = messages
+            .iter()
+            .rev()
+            .find(|m| m.get("role").and_then(Value::as_str) == Some("user"));
         let content = last_user.and_then(|m| m.get("content"));
         let text = text_of(content);
         let triggers = Triggers(text.clone());
         let blocks_of = |key: &str| -> Vec<Value> {
-            content.and_then(Value::as_array).into_iter().flatten().filter_map(|b| b.get(key).cloned()).collect()
+            content
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|b| b.get(key).cloned())
+                .collect()
         };
         let results = blocks_of("toolResult");
         let images = blocks_of("image");
         let mut blocks = Vec::new();
         if triggers.has("THINK") {
             blocks.push(Block::Reasoning {
-                text: "The user sent a message. I should read it carefully and answer briefly.".into(),
+                text: "The user sent a message. I should read it carefully and answer briefly."
+                    .into(),
                 signature: format!("ErUBCkYIBBgCIkD{}", ids.next(ALNUM, 40)),
             });
         }
-        let calls = if results.is_empty() { tool_calls(body, &triggers) } else { Vec::new() };
+        let calls = if results.is_empty() {
+            tool_calls(body, &triggers)
+        } else {
+            Vec::new()
+        };
         if let Some(first) = results.first() {
             blocks.push(Block::Text(format!("Tool said: {}", result_text(first))));
         } else if calls.is_empty() {
             let mut answer = format!("Hello! You said: {text}");
             if !images.is_empty() {
-                let formats: Vec<&str> = images.iter().filter_map(|i| i.get("format")?.as_str()).collect();
-                answer.push_str(&format!(" I see {} image(s): {}.", images.len(), formats.join(", ")));
+                let formats: Vec<&str> = images
+                    .iter()
+                    .filter_map(|i| i.get("format")?.as_str())
+                    .collect();
+                answer.push_str(&format!(
+                    " I see {} image(s): {}.",
+                    images.len(),
+                    formats.join(", ")
+                ));
             }
             blocks.push(Block::Text(answer));
         } else {
             blocks.push(Block::Text("Let me check.".into()));
             for (name, input) in calls {
-                blocks.push(Block::ToolUse { id: format!("tooluse_{}", ids.next(ALNUM, 22)), name, input });
+                blocks.push(Block::ToolUse {
+                    id: format!("tooluse_{}", ids.next(ALNUM, 22)),
+                    name,
+                    input,
+                });
             }
         }
         let stop_reason = if blocks.iter().any(|b| matches!(b, Block::ToolUse { .. })) {
@@ -123,7 +174,11 @@ impl Plan {
             })
             .sum::<usize>()
             .max(1);
-        let input_tokens = messages.iter().map(|m| words(&text_of(m.get("content")))).sum::<usize>().max(1);
+        let input_tokens = messages
+            .iter()
+            .map(|m| words(&text_of(m.get("content"))))
+            .sum::<usize>()
+            .max(1);
         Plan {
             blocks,
             stop_reason,
@@ -175,7 +230,10 @@ impl Plan {
     /// the TCP connection.
     pub(crate) fn stream(&self) -> Reply {
         let t = &self.triggers;
-        let mut frames = vec![event("messageStart", &json!({"role": "assistant", "p": "abcdefghijklmnopqrstuvwxyzABCDEFGH"}))];
+        let mut frames = vec![event(
+            "messageStart",
+            &json!({"role": "assistant", "p": "abcdefghijklmnopqrstuvwxyzABCDEFGH"}),
+        )];
         let mut text_deltas = 0;
         for (i, b) in self.blocks.iter().enumerate() {
             match b {
@@ -187,7 +245,10 @@ impl Plan {
                 }
                 Block::Text(text) => {
                     for piece in word_pieces(text, 4) {
-                        frames.push(event("contentBlockDelta", &json!({"contentBlockIndex": i, "delta": {"text": piece}, "p": "abcd"})));
+                        frames.push(event(
+                            "contentBlockDelta",
+                            &json!({"contentBlockIndex": i, "delta": {"text": piece}, "p": "abcd"}),
+                        ));
                         text_deltas += 1;
                         if text_deltas == 2 {
                             if t.has("THROTTLE") {
@@ -205,7 +266,10 @@ impl Plan {
                                 return self.reply(frames).then_reset();
                             }
                             if t.has("BAD CRC") {
-                                let mut bad = event("contentBlockDelta", &json!({"contentBlockIndex": i, "delta": {"text": " garbage"}}));
+                                let mut bad = event(
+                                    "contentBlockDelta",
+                                    &json!({"contentBlockIndex": i, "delta": {"text": " garbage"}}),
+                                );
                                 let last = bad.len() - 1;
                                 bad[last] ^= 0xff;
                                 frames.push(bad);
@@ -215,7 +279,10 @@ impl Plan {
                 }
                 Block::ToolUse { id, name, input } => {
                     frames.push(event("contentBlockStart", &json!({"contentBlockIndex": i, "start": {"toolUse": {"toolUseId": id, "name": name}}})));
-                    frames.push(event("contentBlockDelta", &json!({"contentBlockIndex": i, "delta": {"toolUse": {"input": ""}}})));
+                    frames.push(event(
+                        "contentBlockDelta",
+                        &json!({"contentBlockIndex": i, "delta": {"toolUse": {"input": ""}}}),
+                    ));
                     for piece in char_pieces(&input.to_string(), 3) {
                         frames.push(event("contentBlockDelta", &json!({"contentBlockIndex": i, "delta": {"toolUse": {"input": piece}}})));
                     }
@@ -223,8 +290,14 @@ impl Plan {
             }
             frames.push(event("contentBlockStop", &json!({"contentBlockIndex": i})));
         }
-        frames.push(event("messageStop", &json!({"stopReason": self.stop_reason})));
-        frames.push(event("metadata", &json!({"usage": self.usage(), "metrics": {"latencyMs": 420}})));
+        frames.push(event(
+            "messageStop",
+            &json!({"stopReason": self.stop_reason}),
+        ));
+        frames.push(event(
+            "metadata",
+            &json!({"usage": self.usage(), "metrics": {"latencyMs": 420}}),
+        ));
         self.reply(frames)
     }
 

@@ -47,11 +47,21 @@ pub(crate) fn validate(model: &str, body: &Value) -> Result<(), String> {
         .filter(|m| !m.is_empty())
         .ok_or("A conversation must start with a user message. Try again with a conversation that starts with a user message.")?;
     if let Some(system) = top.get("system") {
-        for (i, s) in system.as_array().ok_or("system must be a list")?.iter().enumerate() {
+        for (i, s) in system
+            .as_array()
+            .ok_or("system must be a list")?
+            .iter()
+            .enumerate()
+        {
             let s = object(s, "system")?;
             extraneous(s, &["text", "cachePoint", "guardContent"], "system")?;
-            if s.get("text").and_then(Value::as_str).is_some_and(|t| t.trim().is_empty()) {
-                return Err(format!("The text field in the SystemContentBlock object at system.{i} is blank. Add text to the text field, and try again."));
+            if s.get("text")
+                .and_then(Value::as_str)
+                .is_some_and(|t| t.trim().is_empty())
+            {
+                return Err(format!(
+                    "The text field in the SystemContentBlock object at system.{i} is blank. Add text to the text field, and try again."
+                ));
             }
         }
     }
@@ -62,7 +72,10 @@ pub(crate) fn validate(model: &str, body: &Value) -> Result<(), String> {
         extraneous(m, &["role", "content"], &format!("messages.{i}"))?;
         let role = m.get("role").and_then(Value::as_str).unwrap_or("");
         if !matches!(role, "user" | "assistant") {
-            return Err(format!("Value '{role}' at 'messages.{}.member.role' failed to satisfy constraint: Member must satisfy enum value set: [user, assistant]", i + 1));
+            return Err(format!(
+                "Value '{role}' at 'messages.{}.member.role' failed to satisfy constraint: Member must satisfy enum value set: [user, assistant]",
+                i + 1
+            ));
         }
         if i == 0 && role != "user" {
             return Err("A conversation must start with a user message. Try again with a conversation that starts with a user message.".into());
@@ -89,16 +102,24 @@ pub(crate) fn validate(model: &str, body: &Value) -> Result<(), String> {
     let inference = match top.get("inferenceConfig") {
         Some(c) => {
             let c = object(c, "inferenceConfig")?;
-            extraneous(c, &["maxTokens", "temperature", "topP", "stopSequences"], "inferenceConfig")?;
+            extraneous(
+                c,
+                &["maxTokens", "temperature", "topP", "stopSequences"],
+                "inferenceConfig",
+            )?;
             for k in ["temperature", "topP"] {
                 if let Some(v) = c.get(k) {
                     let x = v.as_f64().ok_or(format!("{k} must be a number"))?;
                     if !(0.0..=1.0).contains(&x) {
-                        return Err(format!("1 validation error detected: Value '{x}' at 'inferenceConfig.{k}' failed to satisfy constraint: Member must have value less than or equal to 1"));
+                        return Err(format!(
+                            "1 validation error detected: Value '{x}' at 'inferenceConfig.{k}' failed to satisfy constraint: Member must have value less than or equal to 1"
+                        ));
                     }
                 }
             }
-            if c.get("maxTokens").is_some_and(|m| m.as_u64().is_none_or(|m| m < 1)) {
+            if c.get("maxTokens")
+                .is_some_and(|m| m.as_u64().is_none_or(|m| m < 1))
+            {
                 return Err("1 validation error detected: Value at 'inferenceConfig.maxTokens' failed to satisfy constraint: Member must have value greater than or equal to 1".into());
             }
             if c.contains_key("temperature") && c.contains_key("topP") && model.contains("-4-5") {
@@ -109,11 +130,17 @@ pub(crate) fn validate(model: &str, body: &Value) -> Result<(), String> {
         None => None,
     };
     if let Some(thinking) = body.pointer("/additionalModelRequestFields/thinking") {
-        let budget = thinking.get("budget_tokens").and_then(Value::as_u64).unwrap_or(0);
+        let budget = thinking
+            .get("budget_tokens")
+            .and_then(Value::as_u64)
+            .unwrap_or(0);
         if budget < 1024 {
             return Err("The model returned the following errors: thinking.enabled.budget_tokens: Input should be greater than or equal to 1024".into());
         }
-        let max = inference.and_then(|c| c.get("maxTokens")).and_then(Value::as_u64).unwrap_or(4096);
+        let max = inference
+            .and_then(|c| c.get("maxTokens"))
+            .and_then(Value::as_u64)
+            .unwrap_or(4096);
         if budget >= max {
             return Err("The model returned the following errors: `max_tokens` must be greater than `thinking.budget_tokens`.".into());
         }
@@ -128,26 +155,43 @@ pub(crate) fn validate(model: &str, body: &Value) -> Result<(), String> {
 fn block(b: &Value, role: &str, i: usize, j: usize) -> Result<bool, String> {
     let b = object(b, "a content block")?;
     let at = format!("messages.{i}.content.{j}");
-    const KNOWN: &[&str] = &["text", "image", "document", "toolUse", "toolResult", "reasoningContent", "cachePoint", "guardContent", "video"];
+    const KNOWN: &[&str] = &[
+        "text",
+        "image",
+        "document",
+        "toolUse",
+        "toolResult",
+        "reasoningContent",
+        "cachePoint",
+        "guardContent",
+        "video",
+    ];
     extraneous(b, KNOWN, &at)?;
     if b.len() != 1 {
-        return Err(format!("The ContentBlock object at {at} must set exactly one of its members."));
+        return Err(format!(
+            "The ContentBlock object at {at} must set exactly one of its members."
+        ));
     }
     let (key, v) = b.iter().next().expect("one member");
     match key.as_str() {
-        "text" => {
-            if v.as_str().is_none_or(|t| t.trim().is_empty()) {
-                return Err(format!("The text field in the ContentBlock object at {at} is blank. Add text to the text field, and try again."));
-            }
+        "text" if v.as_str().is_none_or(|t| t.trim().is_empty()) => {
+            return Err(format!(
+                "The text field in the ContentBlock object at {at} is blank. Add text to the text field, and try again."
+            ));
         }
         "image" => {
             let img = object(v, "image")?;
             extraneous(img, &["format", "source"], &at)?;
             let format = img.get("format").and_then(Value::as_str).unwrap_or("");
             if !matches!(format, "png" | "jpeg" | "gif" | "webp") {
-                return Err(format!("1 validation error detected: Value '{format}' at '{at}.member.image.format' failed to satisfy constraint: Member must satisfy enum value set: [png, jpeg, gif, webp]"));
+                return Err(format!(
+                    "1 validation error detected: Value '{format}' at '{at}.member.image.format' failed to satisfy constraint: Member must satisfy enum value set: [png, jpeg, gif, webp]"
+                ));
             }
-            let bytes = v.pointer("/source/bytes").and_then(Value::as_str).unwrap_or("");
+            let bytes = v
+                .pointer("/source/bytes")
+                .and_then(Value::as_str)
+                .unwrap_or("");
             if bytes.is_empty() || base64_error(bytes).is_some() {
                 return Err(format!("Invalid base64 in the image bytes at {at}."));
             }
@@ -155,20 +199,34 @@ fn block(b: &Value, role: &str, i: usize, j: usize) -> Result<bool, String> {
         "toolUse" => {
             let t = object(v, "toolUse")?;
             extraneous(t, &["toolUseId", "name", "input", "type"], &at)?;
-            if role != "assistant" || t.get("toolUseId").and_then(Value::as_str).is_none() || !t.get("input").is_some_and(Value::is_object) {
-                return Err(format!("The toolUse block at {at} needs a toolUseId, a name and an input object, in an assistant message."));
+            if role != "assistant"
+                || t.get("toolUseId").and_then(Value::as_str).is_none()
+                || !t.get("input").is_some_and(Value::is_object)
+            {
+                return Err(format!(
+                    "The toolUse block at {at} needs a toolUseId, a name and an input object, in an assistant message."
+                ));
             }
             return Ok(true);
         }
         "toolResult" => {
             let t = object(v, "toolResult")?;
             extraneous(t, &["toolUseId", "content", "status", "type"], &at)?;
-            let content = t.get("content").and_then(Value::as_array).ok_or(format!("toolResult at {at} needs content"))?;
+            let content = t
+                .get("content")
+                .and_then(Value::as_array)
+                .ok_or(format!("toolResult at {at} needs content"))?;
             for c in content {
-                extraneous(object(c, "toolResult content")?, &["text", "json", "image", "document"], &at)?;
+                extraneous(
+                    object(c, "toolResult content")?,
+                    &["text", "json", "image", "document"],
+                    &at,
+                )?;
             }
             if role != "user" {
-                return Err(format!("The toolResult block at {at} must be in a user message."));
+                return Err(format!(
+                    "The toolResult block at {at} must be in a user message."
+                ));
             }
             return Ok(true);
         }
@@ -177,7 +235,10 @@ fn block(b: &Value, role: &str, i: usize, j: usize) -> Result<bool, String> {
             extraneous(r, &["reasoningText", "redactedContent"], &at)?;
             if let Some(t) = r.get("reasoningText") {
                 extraneous(object(t, "reasoningText")?, &["text", "signature"], &at)?;
-                if t.get("signature").and_then(Value::as_str).is_none_or(str::is_empty) {
+                if t.get("signature")
+                    .and_then(Value::as_str)
+                    .is_none_or(str::is_empty)
+                {
                     return Err("The model returned the following errors: messages.1.content.0.thinking.signature: Field required".into());
                 }
             }
@@ -193,11 +254,23 @@ fn tool_config(tc: &Value) -> Result<(), String> {
     let tools = tc.get("tools").and_then(Value::as_array).filter(|t| !t.is_empty()).ok_or("1 validation error detected: Value '[]' at 'toolConfig.tools' failed to satisfy constraint: Member must have length greater than or equal to 1")?;
     for t in tools {
         let t = object(t, "a tool")?;
-        extraneous(t, &["toolSpec", "cachePoint", "systemTool"], "toolConfig.tools")?;
+        extraneous(
+            t,
+            &["toolSpec", "cachePoint", "systemTool"],
+            "toolConfig.tools",
+        )?;
         if let Some(spec) = t.get("toolSpec") {
             let spec = object(spec, "toolSpec")?;
-            extraneous(spec, &["name", "description", "inputSchema", "strict"], "toolSpec")?;
-            if spec.get("inputSchema").and_then(|s| s.get("json")).is_none() {
+            extraneous(
+                spec,
+                &["name", "description", "inputSchema", "strict"],
+                "toolSpec",
+            )?;
+            if spec
+                .get("inputSchema")
+                .and_then(|s| s.get("json"))
+                .is_none()
+            {
                 return Err("toolSpec.inputSchema.json is required".into());
             }
         }

@@ -1,7 +1,9 @@
 //! The Bedrock fake's signature verifier against the worked example of
 //! `shared/reference/clouds.md` §1.2 (botocore's result), and the fake's refusals.
 
-use rosetta_testkit::sigv4::{Received, canonical_request, hex, parse_amz_date, signing_key, verify};
+use rosetta_testkit::sigv4::{
+    Received, canonical_request, hex, parse_amz_date, signing_key, verify,
+};
 use rosetta_testkit::{BedrockAuth, FakeUpstream, Provider};
 use sha2::{Digest, Sha256};
 
@@ -13,7 +15,10 @@ const T: i64 = 1_722_513_600_000;
 fn headers(auth: &str) -> Vec<(String, String)> {
     vec![
         ("Content-Type".into(), "application/json".into()),
-        ("Host".into(), "bedrock-runtime.us-east-1.amazonaws.com".into()),
+        (
+            "Host".into(),
+            "bedrock-runtime.us-east-1.amazonaws.com".into(),
+        ),
         ("X-Amz-Date".into(), "20240801T120000Z".into()),
         ("Authorization".into(), auth.into()),
     ]
@@ -24,7 +29,12 @@ const AUTH: &str = "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20240801/us-east-1/b
 #[test]
 fn the_worked_example_canonical_request_key_chain_and_signature() {
     let h = headers(AUTH);
-    let r = Received { method: "POST", path: PATH, headers: &h, body: BODY.as_bytes() };
+    let r = Received {
+        method: "POST",
+        path: PATH,
+        headers: &h,
+        body: BODY.as_bytes(),
+    };
     let creq = canonical_request(&r, &["content-type", "host", "x-amz-date"]);
     assert_eq!(
         creq,
@@ -50,12 +60,18 @@ fn the_worked_example_canonical_request_key_chain_and_signature() {
 
 #[tokio::test]
 async fn the_fake_answers_403_invalid_signature_on_a_mismatch() {
-    let fake = FakeUpstream::bind("127.0.0.1:0".parse().unwrap(), Provider::Bedrock(BedrockAuth {
-        access_key_id: "AKIDEXAMPLE".into(),
-        secret_access_key: SECRET.into(),
-        bearer_token: Some("bedrock-api-key-123".into()),
-        now_ms: Some(T),
-    }).handler()).await.unwrap();
+    let fake = FakeUpstream::bind(
+        "127.0.0.1:0".parse().unwrap(),
+        Provider::Bedrock(BedrockAuth {
+            access_key_id: "AKIDEXAMPLE".into(),
+            secret_access_key: SECRET.into(),
+            bearer_token: Some("bedrock-api-key-123".into()),
+            now_ms: Some(T),
+        })
+        .handler(),
+    )
+    .await
+    .unwrap();
     let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
         .build_http::<http_body_util::Full<bytes::Bytes>>();
     let send = |auth: &'static str| {
@@ -69,10 +85,80 @@ async fn the_fake_answers_403_invalid_signature_on_a_mismatch() {
     };
     let bad = send(AUTH).await.unwrap();
     assert_eq!(bad.status(), 403);
-    let kind = bad.headers()["x-amzn-errortype"].to_str().unwrap().to_string();
+    let kind = bad.headers()["x-amzn-errortype"]
+        .to_str()
+        .unwrap()
+        .to_string();
     assert!(kind.starts_with("InvalidSignatureException:"), "{kind}");
     let ok = send("Bearer bedrock-api-key-123").await.unwrap();
     assert_eq!(ok.status(), 200);
     let wrong = send("Bearer nope").await.unwrap();
     assert_eq!(wrong.status(), 403);
+}
+
+#[tokio::test]
+async fn the_fake_refuses_converse_fields_it_does_not_know() {
+    let fake = FakeUpstream::bind(
+        "127.0.0.1:0".parse().unwrap(),
+        Provider::Bedrock(BedrockAuth {
+            access_key_id: "AKIDEXAMPLE".into(),
+            secret_access_key: SECRET.into(),
+            bearer_token: Some("bedrock-api-key-123".into()),
+            now_ms: Some(T),
+        })
+        .handler(),
+    )
+    .await
+    .unwrap();
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<http_body_util::Full<bytes::Bytes>>();
+    let send = |model: &'static str, body: serde_json::Value| {
+        let req = hyper::Request::post(format!("{}/model/{model}/converse", fake.base_url()))
+            .header("content-type", "application/json")
+            .header("authorization", "Bearer bedrock-api-key-123")
+            .body(http_body_util::Full::new(bytes::Bytes::from(
+                body.to_string(),
+            )))
+            .unwrap();
+        client.request(req)
+    };
+    let hi = serde_json::json!([{"role": "user", "content": [{"text": "Hi"}]}]);
+    for (model, body, says) in [
+        (
+            "m",
+            serde_json::json!({"messages": hi, "max_tokens": 5}),
+            "extraneous key [max_tokens]",
+        ),
+        (
+            "m",
+            serde_json::json!({"messages": [{"role": "user", "content": [{"text": " "}]}]}),
+            "is blank",
+        ),
+        (
+            "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
+            serde_json::json!({"messages": hi, "inferenceConfig": {"temperature": 0.5, "topP": 0.9}}),
+            "cannot both be specified",
+        ),
+    ] {
+        let r = send(model, body).await.unwrap();
+        assert_eq!(r.status(), 400);
+        let kind = r.headers()["x-amzn-errortype"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        assert!(kind.starts_with("ValidationException:"), "{kind}");
+        let bytes = http_body_util::BodyExt::collect(r.into_body())
+            .await
+            .unwrap()
+            .to_bytes();
+        let text = String::from_utf8_lossy(&bytes).to_string();
+        assert!(text.contains(says), "{text}");
+    }
+    let ok = send(
+        "m",
+        serde_json::json!({"messages": hi, "inferenceConfig": {"maxTokens": 5}}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(ok.status(), 200);
 }

@@ -115,7 +115,10 @@ fn the_verifier_refuses_a_changed_body_or_an_old_signature() {
         .iter()
         .map(|(n, v)| (n.to_string(), v.to_str().unwrap().to_string()))
         .collect();
-    headers.push(("host".into(), "bedrock-runtime.us-east-1.amazonaws.com".into()));
+    headers.push((
+        "host".into(),
+        "bedrock-runtime.us-east-1.amazonaws.com".into(),
+    ));
     let path = r.uri().path();
     let check = |body: &[u8], now: i64| {
         rosetta_testkit::sigv4::verify(
@@ -145,5 +148,8 @@ fn bearer_sets_authorization_and_nothing_else() {
         .unwrap();
     assert_eq!(header(&r, "authorization"), "Bearer abc");
     assert!(r.headers().get("x-amz-date").is_none());
-    assert_eq!(format!("{:?}", key(Some("tok"))), "SigV4(bedrock/us-east-1)");
+    assert_eq!(
+        format!("{:?}", key(Some("tok"))),
+        "SigV4(bedrock/us-east-1)"
+    );
 }

@@ -4,8 +4,8 @@
 
 mod pricing;
 mod routes;
-mod streams;
 mod sign;
+mod streams;
 mod upstream;
 pub mod values;
 

@@ -108,3 +108,7 @@ impl Ctx<'_> {
         }))
     }
 }
+
+#[cfg(test)]
+#[path = "sign_tests.rs"]
+mod tests;

@@ -44,7 +44,12 @@ fn env_interpolation() {
 fn env_defaults_may_read_variables() {
     let mut missing = Vec::new();
     assert_eq!(
-        interpolate_env("${NOPE:-https://h.${KEY:-x}.example}/v1", &env, &mut missing).unwrap(),
+        interpolate_env(
+            "${NOPE:-https://h.${KEY:-x}.example}/v1",
+            &env,
+            &mut missing
+        )
+        .unwrap(),
         "https://h.sk-secret.example/v1"
     );
     assert_eq!(
