@@ -153,3 +153,62 @@ fn bearer_sets_authorization_and_nothing_else() {
         "SigV4(bedrock/us-east-1)"
     );
 }
+
+/// Every request a signing mapping sends is signed, the upstream model listing included, with
+/// the state's clock.
+#[tokio::test]
+async fn the_model_listing_and_chat_calls_are_signed() {
+    use rosetta_testkit::{FakeUpstream, Reply};
+    let fake = FakeUpstream::with_handler(|r| {
+        if r.path == "/models" {
+            Reply::json(200, serde_json::json!({"data": [{"id": "m1"}]}))
+        } else {
+            Reply::json(200, serde_json::json!({"text": "hi"}))
+        }
+    })
+    .await;
+    let dir = super::support::temp_dir();
+    std::fs::write(
+        dir.join("signed.yaml"),
+        "upstream:\n  base_url: ${BASE}\n  sign:\n    - sigv4: {service: svc, region: r-1, access_key_id: AKIDEXAMPLE, secret_access_key: \"${SECRET}\"}\nroutes:\n  chat: {path: /chat, response: {content: $.text}}\n  models:\n    path: /models\n    method: GET\n    response: {models: {$map: $.data, to: {id: $.id}}}\n",
+    )
+    .unwrap();
+    let env = [("BASE", fake.base_url()), ("SECRET", SECRET.to_string())];
+    let proxy = super::support::Proxy::start_with(&dir, &env, |s| {
+        s.with_clock(rosetta::ops::clock::Clock::manual(T))
+    })
+    .await;
+    let r = super::support::request("GET", &proxy.url("/signed/v1/models"), None).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(r.text.contains("m1"), "{}", r.text);
+    let r = super::support::post(
+        &proxy.url("/signed/v1/chat/completions"),
+        &serde_json::json!({"model": "x", "messages": [{"role": "user", "content": "Hi"}]}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let sent = fake.requests();
+    assert_eq!(sent.len(), 2);
+    for s in &sent {
+        assert_eq!(
+            s.header("x-amz-date"),
+            Some("20240801T120000Z"),
+            "{}",
+            s.path
+        );
+        let headers = s.headers.clone();
+        rosetta_testkit::sigv4::verify(
+            &rosetta_testkit::sigv4::Received {
+                method: &s.method,
+                path: &s.path,
+                headers: &headers,
+                body: s.raw_body.as_bytes(),
+            },
+            "AKIDEXAMPLE",
+            SECRET,
+            "svc",
+            T,
+        )
+        .unwrap_or_else(|e| panic!("{}: {e}", s.path));
+    }
+}
