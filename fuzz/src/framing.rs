@@ -13,8 +13,8 @@
 //! - every event is well-formed: no line terminator inside NDJSON data or an SSE event name,
 //!   no `\r` anywhere, NDJSON data non-empty and trimmed, NDJSON events unnamed.
 
-use rosetta::translate::framing::{Decoder, Event, FramingError};
 use rosetta::mapping::Framing;
+use rosetta::translate::framing::{Decoder, Event, FramingError};
 
 use crate::input::Input;
 
@@ -77,6 +77,8 @@ pub fn reference(framing: Framing, bytes: &[u8]) -> (Vec<Event>, bool) {
                 }
             }
             Framing::Sse => sse.line(line, &mut events),
+            // A binary framing: its own target (`crate::eventstream`).
+            Framing::EventStream => {}
         }
     }
     if framing == Framing::Sse {
@@ -133,6 +135,7 @@ fn well_formed(framing: Framing, events: &[Event]) {
                 assert_eq!(e.data.trim(), e.data, "NDJSON data not trimmed");
                 assert!(!e.data.contains('\n'), "\\n inside NDJSON data: {e:?}");
             }
+            Framing::EventStream => {}
             Framing::Sse => {
                 if let Some(n) = &e.name {
                     assert!(

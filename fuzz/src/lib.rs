@@ -7,6 +7,8 @@
 //!
 //! - [`framing`]: `framing::Decoder` (SSE and NDJSON) against a whole-input reference decoder,
 //!   and against itself fed in pieces.
+//! - [`eventstream`]: the same decoder on binary event-stream messages (chunking, bounds,
+//!   checksums).
 //! - [`loader`]: `mapping::compile_file` on arbitrary text and on shipped mappings with fuzz
 //!   bytes spliced in; a mapping that compiles must run.
 //! - [`transform`]: every shipped mapping's request side (`proxy::prepare`) and response side
@@ -15,6 +17,7 @@
 //! - [`check`]: what an OpenAI response, chunk stream or error must look like.
 
 pub mod check;
+pub mod eventstream;
 pub mod framing;
 pub mod input;
 pub mod known;

@@ -113,8 +113,17 @@ fn transcript(framing: Framing) -> &'static [u8] {
             b"event: message\ndata: {\"text\":\"Hi\",\"delta\":{\"text\":\"Hi\"},\"done\":false}\n\ndata: {\"done\":true,\"finish_reason\":\"stop\"}\n\ndata: [DONE]\n\n"
         }
         Framing::Ndjson => b"{\"text\":\"Hi\",\"done\":false}\n{\"done\":true,\"done_reason\":\"stop\"}\n",
+        // One message: `:event-type` `message`, payload `{"done":true}`.
+        Framing::EventStream => &EVENTSTREAM_TRANSCRIPT,
     }
 }
+
+/// A one-message event stream (`:event-type: message`, payload `{"done":true}`), CRCs valid.
+const EVENTSTREAM_TRANSCRIPT: [u8; 51] = [
+    0, 0, 0, 51, 0, 0, 0, 22, 119, 119, 168, 110, 11, 58, 101, 118, 101, 110, 116, 45, 116, 121,
+    112, 101, 7, 0, 7, 109, 101, 115, 115, 97, 103, 101, 123, 34, 100, 111, 110, 101, 34, 58, 116,
+    114, 117, 101, 125, 211, 82, 162, 252,
+];
 
 /// Bodies a compiled mapping's response side is tried on.
 const BODIES: &[&[u8]] = &[

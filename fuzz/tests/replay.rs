@@ -22,6 +22,7 @@ const TARGETS: &[Target] = &[
     ("ndjson_framing", |d| {
         rosetta_fuzz::framing::run(Framing::Ndjson, d)
     }),
+    ("eventstream_framing", rosetta_fuzz::eventstream::run),
     ("mapping_loader", rosetta_fuzz::loader::run),
     ("transform", rosetta_fuzz::transform::run),
     ("stream_rewrite", rosetta_fuzz::stream::run),

@@ -253,6 +253,8 @@ pub struct Upstream {
     pub secrets: Vec<String>,
     /// Bearer tokens minted for every request (`upstream.auth`), cached and refreshed.
     pub token: Option<std::sync::Arc<crate::upstream::token::TokenSource>>,
+    /// How each request is signed once rendered (`upstream.sign`).
+    pub signing: crate::upstream::sign::Signing,
 }
 
 /// One base URL of an upstream.
@@ -374,6 +376,8 @@ pub enum Framing {
     Sse,
     /// One JSON object per line.
     Ndjson,
+    /// Binary event-stream messages, named by their `:event-type` header.
+    EventStream,
 }
 
 /// A compiled `stream:` section.

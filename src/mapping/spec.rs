@@ -29,6 +29,31 @@ pub struct UpstreamSpec {
     pub fallback: Option<FallbackSpec>,
     /// Credentials minted at run time (see [`crate::mapping::auth`]).
     pub auth: Option<crate::mapping::auth::AuthSpec>,
+    /// How requests are signed: the first alternative whose variables are all set.
+    #[serde(default)]
+    pub sign: Vec<SignSpec>,
+}
+
+/// One alternative of `upstream.sign`: exactly one of its keys.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignSpec {
+    /// `Authorization: Bearer <token>`.
+    pub bearer: Option<String>,
+    pub sigv4: Option<SigV4Spec>,
+}
+
+/// `sigv4:` of `upstream.sign`: Signature Version 4's inputs (each may read `${VAR}`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SigV4Spec {
+    /// The signing name (the credential scope's service).
+    pub service: String,
+    pub region: String,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    /// Temporary credentials' token; empty or unset sends none.
+    pub session_token: Option<String>,
 }
 
 /// One entry of `upstream.endpoints`: a base URL, its share of traffic, its own headers.

@@ -79,6 +79,7 @@ pub async fn model_list(
             &loaded.pool,
             headers,
             state.limits.max_upstream_body,
+            state.clock.now_ms(),
         ),
     )
     .await

@@ -150,8 +150,9 @@ pub struct State {
     pub admin: Option<Auth>,
     /// The secrets of the current mappings, redacted from everything sent (rebuilt on reload).
     pub(crate) redactor: ArcSwap<Redactor>,
-    /// "Now" for minted tokens' expiry ([`State::with_clock`]; the system clock otherwise).
-    pub(crate) clock: Clock,
+    /// "Now" for upstream request signatures and minted tokens' expiry ([`State::with_clock`];
+    /// the system clock otherwise).
+    pub clock: Clock,
 }
 
 impl State {
@@ -214,7 +215,8 @@ impl State {
         out
     }
 
-    /// The same state, reading "now" for minted tokens from `clock` (tests pin it).
+    /// The same state, reading "now" from `clock` (tests pin it): for request signatures and
+    /// minted tokens' expiry.
     pub fn with_clock(mut self, clock: Clock) -> Self {
         self.current.load().use_clock(&clock);
         self.clock = clock;

@@ -10,6 +10,7 @@
 use crate::error::ProxyError;
 use crate::limits::DEFAULT_MAX_UPSTREAM_FRAME;
 use crate::mapping::Framing;
+use crate::translate::eventstream::{EventStreamDecoder, Message};
 
 /// One upstream event: the SSE `event:` name (if any) and its data.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,6 +34,8 @@ pub struct Decoder {
     spare_name: Option<String>,
     /// The largest frame accepted, in bytes.
     max_frame: usize,
+    /// The binary decoder, for `Framing::EventStream`.
+    binary: EventStreamDecoder,
 }
 
 /// The upstream sent something that cannot be framed.
@@ -42,6 +45,9 @@ pub enum FramingError {
     Invalid(String),
     /// One frame grew past the limit of this many bytes.
     TooLarge(usize),
+    /// The framing itself carried an error message (an event-stream exception): its type
+    /// and message.
+    Upstream { kind: String, message: String },
 }
 
 impl From<FramingError> for ProxyError {
@@ -52,6 +58,11 @@ impl From<FramingError> for ProxyError {
                 what: "a stream frame (an event or line)",
                 limit,
                 flag: "--max-upstream-frame",
+            },
+            FramingError::Upstream { kind, message } => ProxyError::UpstreamStreamError {
+                message,
+                kind: Some(kind),
+                code: None,
             },
         }
     }
@@ -77,6 +88,7 @@ impl Decoder {
             has_data: false,
             spare_name: None,
             max_frame: DEFAULT_MAX_UPSTREAM_FRAME,
+            binary: EventStreamDecoder::default(),
         }
     }
 
@@ -87,6 +99,20 @@ impl Decoder {
 
     /// Feeds bytes, pushing every completed event to `events`.
     pub fn feed(&mut self, bytes: &[u8], events: &mut Vec<Event>) -> Result<(), FramingError> {
+        if self.framing == Framing::EventStream {
+            let mut messages = Vec::new();
+            let framed = self.binary.feed(bytes, &mut messages, self.max_frame);
+            for m in messages {
+                match m {
+                    Message::Event(e) => events.push(e),
+                    // Events before it still count; nothing after it does.
+                    Message::Error { kind, message } => {
+                        return Err(FramingError::Upstream { kind, message });
+                    }
+                }
+            }
+            return framed;
+        }
         self.carry.extend_from_slice(bytes);
         // The carry is taken out while its lines are handled, so they are read in place.
         let carry = std::mem::take(&mut self.carry);
@@ -120,6 +146,9 @@ impl Decoder {
 
     /// Flushes what is left at the end of the stream.
     pub fn finish(&mut self, events: &mut Vec<Event>) -> Result<(), FramingError> {
+        if self.framing == Framing::EventStream {
+            return self.binary.finish();
+        }
         if !self.carry.is_empty() {
             let rest = std::mem::take(&mut self.carry);
             let line = String::from_utf8(rest)
@@ -161,6 +190,8 @@ impl Decoder {
                     });
                 }
             }
+            // Binary frames never reach the line reader.
+            Framing::EventStream => {}
             Framing::Sse => {
                 if line.is_empty() {
                     if self.has_data {

@@ -2,6 +2,7 @@
 
 pub mod body;
 pub mod fidelity;
+pub mod eventstream;
 pub mod framing;
 pub mod golden;
 pub mod messages;

@@ -57,6 +57,8 @@ pub struct Call<'a> {
     /// What one upstream answer may make Rosetta hold (`max_upstream_frame`,
     /// `max_upstream_body`).
     pub limits: &'a Limits,
+    /// "Now" for request signatures.
+    pub clock: &'a crate::ops::clock::Clock,
 }
 
 /// The upstream request of a call, and how its answer must be read.
@@ -328,17 +330,23 @@ pub async fn run(call: Call<'_>) -> Result<Response<ProxyBody>, ProxyError> {
 }
 
 /// The upstream's own model listing through the mapping's `models` route, normalized to
-/// `[{id, created?, owned_by?}]`, its body read up to `max_body` bytes.
+/// `[{id, created?, owned_by?}]`, its body read up to `max_body` bytes; signed (if the
+/// mapping signs) at `now_ms`.
 pub async fn list_models(
     mapping: &Mapping,
     client: &UpstreamClient,
     pool: &Pool,
     headers: &HeaderMap,
     max_body: usize,
+    now_ms: i64,
 ) -> Result<Vec<Value>, ProxyError> {
     let request = Value::Object(Map::new());
     let endpoint = &mapping.upstream.endpoints[pool.pick(&mapping.upstream.endpoints, &[])];
-    let prepared = prepare_for(mapping, Op::Models, &request, headers, endpoint)?;
+    let mut prepared = prepare_for(mapping, Op::Models, &request, headers, endpoint)?;
+    mapping
+        .upstream
+        .signing
+        .apply(&mut prepared.request, now_ms)?;
     let response = send(mapping, client, prepared.request).await?;
     if !response.status().is_success() {
         return Err(upstream_error(mapping, response, max_body).await);

@@ -52,13 +52,16 @@ pub(crate) async fn send_with_retries(call: &Call<'_>) -> Result<Answered, Proxy
     loop {
         let i = next;
         let endpoint = &up.endpoints[i];
-        let prepared = prepare_for(
+        let mut prepared = prepare_for(
             mapping,
             call.op,
             &call.request,
             call.client_headers,
             endpoint,
         )?;
+        // Signed last, anew for every attempt: what is signed is what is sent.
+        up.signing
+            .apply(&mut prepared.request, call.clock.now_ms())?;
         // The path only: query values may hold secrets from the environment.
         tracing::debug!(endpoint = %endpoint.label, path = %prepared.request.uri().path(), attempt, "upstream request");
         if let Some(id) = &call.trace {

@@ -4,6 +4,7 @@ pub mod pool;
 pub mod retries;
 pub mod token;
 mod token_exchange;
+pub mod sign;
 
 use std::time::Duration;
 

@@ -92,6 +92,16 @@
 //! | `RESET` | after 2 text chunks: TCP reset | after 2 deltas: TCP reset |
 //! | `DONE MARKER` | - | a trailing `data: [DONE]` after `message-end` |
 //!
+//! The Bedrock fake (Converse, `shared/reference/clouds.md` §1-6) verifies every request's
+//! Signature Version 4 with its own verifier ([`sigv4`]), or a bearer API key, and answers
+//! like the Anthropic fake: `FAIL 429` / `500` / `400` (Bedrock's `{"message"}` with
+//! `x-amzn-ErrorType`), `GARBAGE`, `HANG`, tool results (`Tool said: ...`), tools (text `Let me
+//! check.` + toolUse), `TWO TOOLS`, `THINK` (reasoningContent with a signature), `MAX TOKENS`,
+//! `STOPSEQ`, `GUARDRAIL`, `FILTERED`, `CACHED`, `SLOW`; streams are event-stream frames, and
+//! after two text deltas `THROTTLE`, `MODEL STREAM ERROR` / `MIDSTREAM ERROR`, `BAD CRC`, `CUT
+//! SHORT` and `RESET` inject their fault. It refuses Converse fields it does not know (400
+//! `ValidationException`).
+//!
 //! Gemini streams are `?alt=sse` data-only SSE ending at EOF, or without `alt=sse` one JSON array
 //! written object by object. Gemini refuses `googleSearch` or `codeExecution` beside function
 //! declarations, or beside function calls and responses in the turns, as Gemini 2.x does (400
@@ -104,12 +114,16 @@ mod anthropic_messages;
 mod anthropic_plan;
 mod anthropic_validate;
 mod azure;
+mod bedrock;
+mod bedrock_plan;
+mod bedrock_validate;
 mod cohere;
 mod cohere_embed;
 mod cohere_messages;
 mod cohere_plan;
 mod cohere_validate;
 mod common;
+pub mod eventstream;
 mod gemini;
 mod gemini_config;
 mod gemini_embed;
@@ -128,12 +142,14 @@ mod openai_compat_messages;
 mod openai_compat_validate;
 mod reply;
 mod server;
+pub mod sigv4;
 mod tgi;
 mod tgi_reply;
 mod tgi_validate;
 mod vertex;
 
 pub use google_token::{GoogleTokens, TEST_EMAIL, TEST_OTHER_PRIVATE_KEY, TEST_PRIVATE_KEY};
+pub use bedrock::BedrockAuth;
 pub use reply::{BoxError, Reply, ReplyBody, SseEvent};
 pub use server::{FakeUpstream, Handler, Recorded};
 
@@ -157,6 +173,8 @@ pub enum Provider {
     /// Google Vertex AI (Gemini and Claude publishers) and, at `/token`, its token endpoint
     /// (system clock); `GET /__key_file` gives a TEST service-account key file naming it.
     Vertex,
+    /// Bedrock Runtime Converse; every request signed with these credentials (or the bearer key).
+    Bedrock(BedrockAuth),
 }
 
 impl Provider {
@@ -175,6 +193,7 @@ impl Provider {
                     .map_or(0, |d| d.as_secs() as i64)
             })
             .combined_handler(),
+            Provider::Bedrock(auth) => bedrock::handler(auth.clone()),
             Provider::OpenAi { api_key } => openai_compat::handler(
                 api_key.clone(),
                 openai_compat::DEFAULT_UNSUPPORTED

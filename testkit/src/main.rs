@@ -6,12 +6,13 @@ use std::process::ExitCode;
 
 use rosetta_testkit::{FakeUpstream, Provider};
 
-const USAGE: &str = "usage: fake-upstream --provider anthropic|ollama|gemini|cohere|tgi|azure|openai|vertex [--listen 127.0.0.1:0] [--api-key KEY]";
+const USAGE: &str = "usage: fake-upstream --provider anthropic|ollama|gemini|cohere|tgi|azure|openai|vertex|bedrock [--listen 127.0.0.1:0] [--api-key KEY] (bedrock: KEY is the secret access key of access key id AKIDEXAMPLE) [--bearer-token KEY]";
 
 fn parse(args: &[String]) -> Result<(Provider, SocketAddr), String> {
     let mut provider = None;
     let mut listen = "127.0.0.1:0".to_string();
     let mut api_key = None;
+    let mut bearer_token = None;
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         let (flag, inline) = match arg.split_once('=') {
@@ -29,6 +30,7 @@ fn parse(args: &[String]) -> Result<(Provider, SocketAddr), String> {
             "--provider" => provider = Some(value),
             "--listen" => listen = value,
             "--api-key" => api_key = Some(value),
+            "--bearer-token" => bearer_token = Some(value),
             other => return Err(format!("unknown argument {other}")),
         }
     }
@@ -41,6 +43,12 @@ fn parse(args: &[String]) -> Result<(Provider, SocketAddr), String> {
         Some("azure") => Provider::Azure { api_key },
         Some("openai") => Provider::OpenAi { api_key },
         Some("vertex") => Provider::Vertex,
+        Some("bedrock") => Provider::Bedrock(rosetta_testkit::BedrockAuth {
+            access_key_id: "AKIDEXAMPLE".into(),
+            secret_access_key: api_key.ok_or("bedrock needs --api-key (the secret access key)")?,
+            bearer_token,
+            now_ms: None,
+        }),
         Some(other) => return Err(format!("unknown provider {other}")),
         None => return Err("--provider is required".into()),
     };

@@ -116,6 +116,15 @@ pub enum Reply {
         chunks: Vec<(String, Duration)>,
         headers: Vec<(String, String)>,
     },
+    /// Binary chunks (each after its delay), then a clean end (or, with `reset`, a TCP
+    /// reset): event-stream frames.
+    Binary {
+        status: u16,
+        content_type: String,
+        chunks: Vec<(Vec<u8>, Duration)>,
+        headers: Vec<(String, String)>,
+        reset: bool,
+    },
     /// Send `body` slowly: `chunk_size` characters at a time, pausing `delay` before each chunk.
     Drip {
         status: u16,
@@ -216,6 +225,29 @@ impl Reply {
         }
     }
 
+    /// Binary chunks sent without pauses unless [`Reply::pace`] is used, then a clean end.
+    pub fn binary(
+        status: u16,
+        content_type: impl Into<String>,
+        chunks: impl IntoIterator<Item = Vec<u8>>,
+    ) -> Self {
+        Reply::Binary {
+            status,
+            content_type: content_type.into(),
+            chunks: chunks.into_iter().map(|c| (c, Duration::ZERO)).collect(),
+            headers: Vec::new(),
+            reset: false,
+        }
+    }
+
+    /// The same binary reply ending in a TCP reset instead of a clean end.
+    pub fn then_reset(mut self) -> Self {
+        if let Reply::Binary { reset, .. } = &mut self {
+            *reset = true;
+        }
+        self
+    }
+
     pub fn drip(
         status: u16,
         content_type: impl Into<String>,
@@ -250,6 +282,7 @@ impl Reply {
             | Reply::Raw { status, .. }
             | Reply::ResetAfter { status, .. }
             | Reply::Chunks { status, .. }
+            | Reply::Binary { status, .. }
             | Reply::Drip { status, .. } => *status = new,
             Reply::Hang => {}
         }
@@ -271,6 +304,10 @@ impl Reply {
                 .iter_mut()
                 .enumerate()
                 .for_each(|(i, c)| c.1 = gap(i)),
+            Reply::Binary { chunks, .. } => chunks
+                .iter_mut()
+                .enumerate()
+                .for_each(|(i, c)| c.1 = gap(i)),
             Reply::Drip { delay, .. } => *delay = every,
             _ => {}
         }
@@ -285,6 +322,7 @@ impl Reply {
             | Reply::Raw { headers, .. }
             | Reply::ResetAfter { headers, .. }
             | Reply::Chunks { headers, .. }
+            | Reply::Binary { headers, .. }
             | Reply::Drip { headers, .. } => Some(headers),
             Reply::Hang => None,
         }
@@ -352,6 +390,16 @@ impl Reply {
                 chunks,
                 headers,
             } => (status, content_type, paced(chunks, None), headers),
+            Reply::Binary {
+                status,
+                content_type,
+                chunks,
+                headers,
+                reset: abort,
+            } => {
+                let reset = abort.then_some(reset);
+                (status, content_type, paced(chunks, reset), headers)
+            }
             Reply::Drip {
                 status,
                 content_type,
@@ -391,7 +439,10 @@ fn full(body: String) -> ReplyBody {
 
 /// A body that yields each chunk after its delay; with `reset`, ends in an error that aborts the
 /// connection instead of a clean end.
-fn paced(chunks: Vec<(String, Duration)>, reset: Option<Arc<AtomicBool>>) -> ReplyBody {
+fn paced<C: Into<Bytes> + Send + 'static>(
+    chunks: Vec<(C, Duration)>,
+    reset: Option<Arc<AtomicBool>>,
+) -> ReplyBody {
     let stream =
         futures_util::stream::unfold((chunks.into_iter(), reset), |(mut it, reset)| async move {
             match it.next() {
@@ -399,7 +450,7 @@ fn paced(chunks: Vec<(String, Duration)>, reset: Option<Arc<AtomicBool>>) -> Rep
                     if !delay.is_zero() {
                         tokio::time::sleep(delay).await;
                     }
-                    Some((Ok(Frame::data(Bytes::from(chunk))), (it, reset)))
+                    Some((Ok(Frame::data(chunk.into())), (it, reset)))
                 }
                 None => {
                     let flag = reset?;

@@ -77,9 +77,17 @@ const ROWS = [
     baseVar: "TGI_BASE_URL",
     env: (url) => ({ TGI_BASE_URL: url, TGI_API_KEY: KEY }),
   },
+  {
+    // The fake verifies each request's Signature Version 4 with KEY as the secret access key.
+    name: "bedrock", provider: "bedrock", key: true, model: "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
+    tools: true, toolText: "Let me check.", baseVar: "BEDROCK_BASE_URL",
+    env: (url) => ({
+      BEDROCK_BASE_URL: url, AWS_REGION: "us-east-1", AWS_ACCESS_KEY_ID: "AKIDEXAMPLE", AWS_SECRET_ACCESS_KEY: KEY,
+    }),
+  },
 ];
 const ENV_PREFIXES = ["ROSETTA_", "ANTHROPIC_", "OLLAMA_", "AZURE_OPENAI_", "OPENAI_COMPATIBLE_", "GEMINI_",
-  "COHERE_", "TGI_"];
+  "COHERE_", "TGI_", "AWS_", "BEDROCK_"];
 
 const WEATHER = {
   type: "function",

@@ -2,6 +2,8 @@
 
 mod anthropic;
 mod azure;
+mod bedrock;
+mod bedrock_stream;
 mod cohere;
 mod db;
 mod edge;
@@ -25,6 +27,7 @@ mod responses;
 mod responses_store;
 mod responses_stored;
 mod responses_support;
+mod sign;
 mod slow_reader;
 mod support;
 mod surface;

@@ -420,6 +420,11 @@ def system_tgi_chatml(up: dict) -> None:
        "<|im_start|>user\nping<|im_end|>\n<|im_start|>assistant\n", "upstream inputs (ChatML)")
 
 
+def system_bedrock(up: dict) -> None:
+    eq(up.get("system"), [{"text": "You are a weather bot."}, {"text": "Be terse."}], "upstream system blocks")
+    eq(up.get("messages"), [{"role": "user", "content": [{"text": "ping"}]}], "upstream messages")
+
+
 # params_scalar sends max_tokens=77, stop="END", temperature=1.7, top_p=0.9, user="user-123".
 def params_scalar_anthropic(up: dict) -> None:
     eq(up.get("max_tokens"), 77, "upstream max_tokens")
@@ -470,6 +475,12 @@ def params_scalar_tgi(up: dict) -> None:
     eq(p.get("details"), True, "upstream parameters.details")
 
 
+def params_scalar_bedrock(up: dict) -> None:
+    # Converse takes temperature 0..1 (1.7 is clamped) and, for Claude 4.5, not beside topP.
+    eq(up.get("inferenceConfig"), {"maxTokens": 77, "temperature": 1, "stopSequences": ["END"]},
+       "upstream inferenceConfig")
+
+
 # params_list sends max_completion_tokens=55, stop=["END", "STOP"], temperature=0.3.
 def params_list_anthropic(up: dict) -> None:
     eq(up.get("max_tokens"), 55, "upstream max_tokens (from max_completion_tokens)")
@@ -507,6 +518,11 @@ def params_list_tgi(up: dict) -> None:
     eq(p.get("max_new_tokens"), 55, "upstream parameters.max_new_tokens (from max_completion_tokens)")
     eq(p.get("stop"), ["END", "STOP", "<|im_end|>"], "upstream parameters.stop")
     eq(p.get("temperature"), 0.3, "upstream parameters.temperature")
+
+
+def params_list_bedrock(up: dict) -> None:
+    eq(up.get("inferenceConfig"), {"maxTokens": 55, "temperature": 0.3, "stopSequences": ["END", "STOP"]},
+       "upstream inferenceConfig")
 
 
 # tool round trip: the upstream request that carries the call and its result ("18C and sunny").
@@ -561,6 +577,17 @@ def round_trip_cohere(up: dict, call: dict) -> None:
     eq((msgs[2].get("tool_call_id"), msgs[2].get("content")), (call["id"], "18C and sunny"), "upstream tool message")
 
 
+def round_trip_bedrock(up: dict, call: dict) -> None:
+    msgs = up["messages"]
+    eq([m.get("role") for m in msgs], ["user", "assistant", "user"], "upstream roles")
+    uses = [b["toolUse"] for b in msgs[1]["content"] if "toolUse" in b]
+    eq([(u.get("toolUseId"), u.get("name"), u.get("input")) for u in uses],
+       [(call["id"], "get_weather", {"city": "Paris"})], "upstream toolUse")
+    eq(msgs[2]["content"], [{"toolResult": {"toolUseId": call["id"], "content": [{"text": "18C and sunny"}]}}],
+       "upstream toolResult")
+    expect("toolConfig" in up, f"upstream has tool blocks but no toolConfig: {short(up)}")
+
+
 # vision: a text part and a data-URL image part (a 1x1 PNG) in one user message.
 PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
 DATA_URL = f"data:image/png;base64,{PNG}"
@@ -573,6 +600,11 @@ def vision_anthropic(up: dict) -> None:
        [{"type": "text", "text": VISION_TEXT},
         {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PNG}}],
        "upstream content blocks")
+
+
+def vision_bedrock(up: dict) -> None:
+    eq(up["messages"][-1].get("content"),
+       [{"text": VISION_TEXT}, {"image": {"format": "png", "source": {"bytes": PNG}}}], "upstream content blocks")
 
 
 def vision_ollama(up: dict) -> None:
@@ -692,10 +724,21 @@ ROWS: tuple[Row, ...] = (
         system_tgi_chatml, params_scalar_tgi, params_list_tgi, None,
         stopseq=True, listed=("meta-llama/Meta-Llama-3.1-8B-Instruct",), vision_upstream=vision_tgi_chatml,
         vision_answer=f"Hello! You said: {VISION_TEXT}\n![]({DATA_URL})"),
+    # The fake verifies every request's Signature Version 4 with the secret it is given
+    # (--api-key); Rosetta signs with the same key pair.
+    Row("bedrock", "bedrock", "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
+        lambda u: {"BEDROCK_BASE_URL": u, "AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "AKIDEXAMPLE",
+                   "AWS_SECRET_ACCESS_KEY": API_KEY}, True,
+        (ErrorCase("error_429", "FAIL 429", 429, R),
+         ErrorCase("error_500", "FAIL 500", 500, S),
+         ErrorCase("error_400", "FAIL 400", 400, B)),
+        system_bedrock, params_scalar_bedrock, params_list_bedrock, round_trip_bedrock,
+        think=True, stopseq=True, vision_upstream=vision_bedrock,
+        vision_answer=f"Hello! You said: {VISION_TEXT} I see 1 image(s): png."),
 )
 
 ENV_PREFIXES = ("ANTHROPIC_", "OLLAMA_", "AZURE_OPENAI_", "OPENAI_COMPATIBLE_", "GEMINI_", "COHERE_", "TGI_",
-                "ROSETTA_")
+                "ROSETTA_", "AWS_", "BEDROCK_")
 
 
 # --------------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@
 mod auth;
 mod pricing;
 mod routes;
+mod sign;
 mod streams;
 mod upstream;
 pub mod values;

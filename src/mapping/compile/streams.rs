@@ -12,10 +12,11 @@ impl Ctx<'_> {
         let framing = match s.framing.as_str() {
             "sse" => Framing::Sse,
             "ndjson" => Framing::Ndjson,
+            "eventstream" => Framing::EventStream,
             other => {
                 self.error(
                     &format!("{at}.framing"),
-                    format!("unknown framing {other:?} (expected sse or ndjson)"),
+                    format!("unknown framing {other:?} (expected sse, ndjson or eventstream)"),
                 );
                 Framing::Sse
             }

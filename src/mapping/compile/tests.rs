@@ -41,6 +41,30 @@ fn env_interpolation() {
 }
 
 #[test]
+fn env_defaults_may_read_variables() {
+    let mut missing = Vec::new();
+    assert_eq!(
+        interpolate_env(
+            "${NOPE:-https://h.${KEY:-x}.example}/v1",
+            &env,
+            &mut missing
+        )
+        .unwrap(),
+        "https://h.sk-secret.example/v1"
+    );
+    assert_eq!(
+        interpolate_env("${NOPE:-https://h.${NADA:-x}.example}", &env, &mut missing).unwrap(),
+        "https://h.x.example"
+    );
+    assert_eq!(
+        interpolate_env("${KEY:-https://${NADA}}", &env, &mut missing).unwrap(),
+        "sk-secret"
+    );
+    assert!(missing.is_empty());
+    assert!(interpolate_env("${NOPE:-${KEY}", &env, &mut missing).is_err());
+}
+
+#[test]
 fn durations() {
     assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
     assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));

@@ -47,6 +47,7 @@ impl Ctx<'_> {
             }
         }
         let headers = self.headers(&u.headers, "upstream.headers", env, &mut missing);
+        let signing = self.signing(&u.sign, env, &mut missing);
         let forward_headers = u
             .forward_headers
             .iter()
@@ -143,6 +144,7 @@ impl Ctx<'_> {
             missing_env: missing,
             secrets: Vec::new(),
             token: None,
+            signing,
         })
     }
 

@@ -69,6 +69,7 @@ pub(super) async fn run_with_fallbacks<'s>(
             trace: shared.trace.clone(),
             tab: &mut *tab,
             limits: &state.limits,
+            clock: &state.clock,
         })
         .instrument(shared.span.clone())
         .await;
