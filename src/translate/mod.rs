@@ -1,8 +1,8 @@
 //! The engine of one call: prepare the upstream request, run it, translate the answer.
 
 pub mod body;
-pub mod fidelity;
 pub mod eventstream;
+pub mod fidelity;
 pub mod framing;
 pub mod golden;
 pub mod messages;

@@ -2,9 +2,9 @@
 
 pub mod pool;
 pub mod retries;
+pub mod sign;
 pub mod token;
 mod token_exchange;
-pub mod sign;
 
 use std::time::Duration;
 

@@ -63,7 +63,11 @@ fn answer(req: &Recorded, key: Option<&str>, ids: &Ids, rid: &str) -> Reply {
 /// Claude publisher answers with).
 pub(crate) fn messages(body: &Value, ids: &Ids, rid: &str, beta: bool) -> Reply {
     let invalid = |message: &str| error(400, "invalid_request_error", message, rid);
-    let checked = if beta { validate_beta(body) } else { validate(body) };
+    let checked = if beta {
+        validate_beta(body)
+    } else {
+        validate(body)
+    };
     if let Err(message) = checked {
         return invalid(&message);
     }

@@ -148,8 +148,8 @@ mod tgi_reply;
 mod tgi_validate;
 mod vertex;
 
-pub use google_token::{GoogleTokens, TEST_EMAIL, TEST_OTHER_PRIVATE_KEY, TEST_PRIVATE_KEY};
 pub use bedrock::BedrockAuth;
+pub use google_token::{GoogleTokens, TEST_EMAIL, TEST_OTHER_PRIVATE_KEY, TEST_PRIVATE_KEY};
 pub use reply::{BoxError, Reply, ReplyBody, SseEvent};
 pub use server::{FakeUpstream, Handler, Recorded};
 

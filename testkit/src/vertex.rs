@@ -167,7 +167,13 @@ fn claude(req: &Recorded, model: &str, ids: &Ids) -> Reply {
         None => return invalid("anthropic_version: Field required"),
     }
     body.insert("model".into(), Value::String(model.to_string()));
-    crate::anthropic::messages(&Value::Object(body), ids, &rid, req.header("anthropic-beta").is_some()).header("request-id", rid.clone())
+    crate::anthropic::messages(
+        &Value::Object(body),
+        ids,
+        &rid,
+        req.header("anthropic-beta").is_some(),
+    )
+    .header("request-id", rid.clone())
 }
 
 /// `YYYY-MM-DD`.

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use rosetta::mapping::{Mapping, Op, load_dir};
 use rosetta::translate::fidelity::features::{FEATURES, Feature};
-use rosetta::translate::fidelity::matrix::{Cell, cell, request_of};
+use rosetta::translate::fidelity::matrix::{Cell, cell, report, request_of};
 use serde_json::{Value, json};
 
 use super::responses::{Up, every_mapping};
@@ -38,10 +38,14 @@ fn shipped() -> Vec<std::sync::Arc<Mapping>> {
 }
 
 async fn send(url: &str, body: &Value, strict: bool) -> Resp {
+    // The version header the Messages API requires (the other routes ignore it).
     let headers: &[(&str, &str)] = if strict {
-        &[("x-rosetta-strict", "true")]
+        &[
+            ("x-rosetta-strict", "true"),
+            ("anthropic-version", "2023-06-01"),
+        ]
     } else {
-        &[]
+        &[("anthropic-version", "2023-06-01")]
     };
     request_with_headers("POST", url, Some(body.to_string()), headers).await
 }
@@ -122,13 +126,26 @@ async fn every_parameter_to_every_mapping_names_exactly_what_it_leaves_out() {
     let golden: Vec<&str> = expected.keys().map(String::as_str).collect();
     let mut files: Vec<String> = shipped().iter().map(|m| m.name.clone()).collect();
     files.sort();
-    assert_eq!(golden, files, "one golden list per shipped mapping");
-    let mut sorted = names.clone();
-    sorted.sort();
-    assert_eq!(sorted, golden, "every shipped mapping is asked");
+    if std::env::var_os("ROSETTA_BLESS").is_none() {
+        assert_eq!(golden, files, "one golden list per shipped mapping");
+    }
     // `ROSETTA_BLESS=1` writes what the server said as the new golden lists (review the diff).
     let bless = std::env::var_os("ROSETTA_BLESS").is_some();
     let mut seen = BTreeMap::new();
+    // The mappings whose upstreams sign or mint credentials (their fakes pin a clock) are not
+    // behind this server: their lists are the report worked out in process, as `rosetta
+    // capabilities` works it out (the matrix test checks that it is the server's).
+    for m in shipped() {
+        if names.contains(&m.name.as_str()) {
+            continue;
+        }
+        let report = report(&m, Op::Chat, &every_param("m")).unwrap();
+        let got: Vec<String> = report.names().map(str::to_string).collect();
+        if !bless {
+            assert_eq!(got, expected[&m.name], "{} (in process)", m.name);
+        }
+        seen.insert(m.name.clone(), got);
+    }
     for up in &ups {
         let r = send(&url(up, &proxy, Op::Chat), &every_param(up.model), false).await;
         assert_eq!(r.status, 200, "{}: {}", up.name, r.text);
@@ -224,18 +241,31 @@ async fn the_matrix_agrees_with_the_server_on_every_cell() {
             let at = format!("{} / {}", up.name, f.name);
             let strict = send(&url(up, &proxy, f.op), &body, true).await;
             let error: Value = serde_json::from_str(&strict.text).unwrap_or_default();
-            let code = error["error"]["code"].clone();
+            // OpenAI's shape names the code and the param; the Messages API's has neither: its
+            // refusal is an invalid_request_error whose message lists what would be left out.
+            // `first`: the entry the refusal must name first (`None`: any).
+            let refused = |first: Option<&str>| match f.op {
+                Op::Messages => {
+                    error["error"]["type"] == "invalid_request_error"
+                        && error["error"]["message"].as_str().is_some_and(|m| {
+                            m.contains("cannot take") && first.is_none_or(|n| m.contains(n))
+                        })
+                }
+                _ => {
+                    error["error"]["code"] == "unsupported_parameter"
+                        && first.is_none_or(|n| error["error"]["param"] == n)
+                }
+            };
             match &c {
                 Cell::Translated => {
-                    assert_ne!(code, "unsupported_parameter", "{at}: {}", strict.text);
+                    assert!(!refused(None), "{at}: {}", strict.text);
                     if strict.status == 200 {
                         assert!(header(&strict).is_empty(), "{at}");
                     }
                 }
                 Cell::Dropped(names) => {
                     assert_eq!(strict.status, 400, "{at}: {}", strict.text);
-                    assert_eq!(code, "unsupported_parameter", "{at}");
-                    assert_eq!(error["error"]["param"], names[0].as_str(), "{at}");
+                    assert!(refused(Some(&names[0])), "{at}: {}", strict.text);
                     let lenient = send(&url(up, &proxy, f.op), &body, false).await;
                     if lenient.status == 200 {
                         assert_eq!(&header(&lenient), names, "{at}");

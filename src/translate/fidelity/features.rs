@@ -232,6 +232,19 @@ pub const FEATURES: &[Feature] = &[
     ),
     f("embeddings user", Op::Embeddings, r#"{"user":"u1"}"#),
     // The Responses dialect.
+    f("messages", Op::Messages, "{}"),
+    f("messages stream", Op::Messages, r#"{"stream":true}"#),
+    f(
+        "messages tools",
+        Op::Messages,
+        r#"{"tools":[{"name":"f","input_schema":{"type":"object","properties":{}}}],"tool_choice":{"type":"any"}}"#,
+    ),
+    f(
+        "messages thinking",
+        Op::Messages,
+        r#"{"max_tokens":4096,"thinking":{"type":"enabled","budget_tokens":1024}}"#,
+    ),
+    f("messages top_k", Op::Messages, r#"{"top_k":5}"#),
     f("responses", Op::Responses, "{}"),
     f("responses stream", Op::Responses, r#"{"stream":true}"#),
     f(

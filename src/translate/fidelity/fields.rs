@@ -55,12 +55,15 @@ impl DialectFields for Responses {
     }
 }
 
-/// The Anthropic Messages API: the chat fields its bridge wrote get the Messages names back.
+/// The Messages API: the chat fields its bridge wrote get the Messages names back.
 pub struct Messages;
 
 /// Canonical prefix -> the Messages API's, longest first.
 const MESSAGES_NAMES: &[(&str, &str)] = &[
-    ("messages[].content[].image_url", "messages[].content[].image"),
+    (
+        "messages[].content[].image_url",
+        "messages[].content[].image",
+    ),
     ("messages[].content[].file", "messages[].content[].document"),
     ("max_completion_tokens", "max_tokens"),
     ("reasoning_effort", "thinking"),

@@ -7,7 +7,7 @@ use super::features::{FEATURES, Feature, base};
 use super::{Dropped, check, fields};
 use crate::mapping::{Mapping, Op};
 use crate::translate::request::parse_request;
-use crate::translate::responses;
+use crate::translate::{messages, responses};
 
 /// One cell of the matrix.
 #[derive(Debug, Clone, PartialEq)]
@@ -69,6 +69,25 @@ pub fn report(mapping: &Mapping, op: Op, request: &Value) -> Result<Dropped, Str
             out.note(e);
         }
         canonical = started.chat;
+    }
+    if op == Op::Messages {
+        // An upstream of the dialect itself takes the request as it is.
+        if route.speaks(crate::dialect::messages::NAME) {
+            return Ok(out);
+        }
+        let started = messages::start(request, &http::HeaderMap::new())
+            .map_err(|e| e.to_json().to_string())?;
+        let (mut earlier, mut chat) = (started.dropped, started.chat);
+        messages::settle_dropped(&mut earlier, mapping, &mut chat).map_err(|e| {
+            e.to_json()["error"]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })?;
+        for e in &earlier {
+            out.note(e);
+        }
+        canonical = chat;
     }
     check(&route.reads, op, &canonical, fields::of(op), &mut out);
     Ok(out)
