@@ -14,6 +14,7 @@
 mod compile;
 mod directives;
 mod eval;
+mod scope;
 
 #[cfg(test)]
 mod tests;
@@ -31,7 +32,8 @@ use crate::mapping::path::Path;
 #[cfg(test)]
 pub(crate) use compile::matching_brace;
 pub use compile::{compile, yaml_to_json};
-pub use eval::{Memo, Scope, eval};
+pub use eval::eval;
+pub use scope::{Memo, Scope};
 
 /// A compile error: where in the template (dotted path) and what.
 #[derive(Debug, Clone, PartialEq)]

@@ -3,6 +3,7 @@
 use std::collections::BTreeSet;
 
 use super::eval::*;
+use super::scope::*;
 use super::*;
 use serde_json::json;
 
