@@ -12,6 +12,13 @@
 //! ledger), and the answer is written in the Responses dialect. What such an answer takes from
 //! chance and the clock is made comparable: `created_at` is [`CASE_TIME`], and `Steady`
 //! renames the ids Rosetta mints and checks and pins `completed_at`.
+//!
+//! A case with `route: messages` speaks the Messages API: its request goes through the
+//! server's own start of a Messages call ([`crate::translate::messages`]: converted to the
+//! chat request, or taken as it is by a mapping whose chat route declares `native:
+//! [messages]`), its headers are the client's (the version header is required, as by the
+//! server), and the answer, a stream's events (`expect.events`) and errors are the dialect's.
+//! `Steady` renames the `msg_` and `toolu_` ids Rosetta mints.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
@@ -28,7 +35,7 @@ use crate::dialect::responses::Echo;
 use crate::error::ProxyError;
 use crate::mapping::{Mapping, Op};
 use crate::translate::request::{model_not_found, parse_request};
-use crate::translate::{fidelity, proxy, responses};
+use crate::translate::{fidelity, messages, proxy, responses};
 use crate::upstream::error_from;
 
 /// The Unix time a Responses case's response is created at (`created_at`), so that a case gives
@@ -41,10 +48,10 @@ pub const CASE_TIME: u64 = 1_700_000_000;
 pub struct Case {
     #[serde(default)]
     pub description: String,
-    /// `chat` (default), `completions`, `embeddings` or `responses`.
+    /// `chat` (default), `completions`, `embeddings`, `responses` or `messages`.
     #[serde(default)]
     pub route: Option<String>,
-    /// The OpenAI request body (a Responses request for `route: responses`).
+    /// The OpenAI request body (a Responses or Messages request for those routes).
     pub request: Value,
     /// Client request headers (for mappings that forward some).
     #[serde(default)]
@@ -183,27 +190,44 @@ pub fn run_case(mapping: &Arc<Mapping>, case: &Case) -> Vec<String> {
         "completions" => Op::Completions,
         "embeddings" => Op::Embeddings,
         "responses" => Op::Responses,
+        "messages" => Op::Messages,
         other => {
             return vec![format!(
-                "unknown route {other:?} (chat, completions, embeddings or responses)"
+                "unknown route {other:?} (chat, completions, embeddings, responses or messages)"
             )];
         }
     };
-    let responses = op == Op::Responses;
+    // The Responses and Messages dialects stream named events and mint ids.
+    let responses = matches!(op, Op::Responses | Op::Messages);
     if responses && case.expect.chunks.is_some() {
-        problems.push("a Responses stream is expected as `expect.events`, not `chunks`".into());
+        let dialect = if op == Op::Messages {
+            "Messages"
+        } else {
+            "Responses"
+        };
+        problems.push(format!(
+            "a {dialect} stream is expected as `expect.events`, not `chunks`"
+        ));
     }
     if !responses && case.expect.events.is_some() {
-        problems.push("`expect.events` is for `route: responses`; this stream has `chunks`".into());
+        problems.push(
+            "`expect.events` is for `route: responses` or `messages`; this stream has `chunks`"
+                .into(),
+        );
     }
     let expects_stream = case.expect.chunks.is_some() || case.expect.events.is_some();
-    let mut steady = Steady::new(now_secs());
+    let mut steady = Steady::new(now_secs(), op == Op::Messages);
     let outcome = execute(mapping, op, case, &mut problems);
     match outcome {
         Outcome::Error(e) => {
-            compare_status(case.expect.status, e.status().as_u16(), &mut problems);
-            if let Some(body) = &case.expect.body {
-                diff(body, &e.to_json(), "$", &mut problems);
+            let (status, body) = if op == Op::Messages {
+                crate::dialect::messages::error::body(&e)
+            } else {
+                (e.status(), e.to_json())
+            };
+            compare_status(case.expect.status, status.as_u16(), &mut problems);
+            if let Some(expected) = &case.expect.body {
+                diff(expected, &body, "$", &mut problems);
             }
             if expects_stream {
                 problems.push(format!("expected a stream, got an error: {}", e.to_json()));
@@ -304,9 +328,26 @@ fn execute(mapping: &Arc<Mapping>, op: Op, case: &Case, problems: &mut Vec<Strin
             headers.insert(n, v);
         }
     }
-    // As the server does: a Responses request becomes the canonical chat request first.
+    // As the server does: a Responses or Messages request becomes the canonical chat request
+    // first (a Messages request stays as it is for a mapping that speaks the dialect).
     let mut earlier = Vec::new();
-    let dialect = if op == Op::Responses {
+    let dialect = if op == Op::Messages {
+        if let Err(e) = messages::check_version(&headers) {
+            return Outcome::Error(e);
+        }
+        if messages::native(mapping) {
+            Dialect::MessagesNative
+        } else {
+            match begin_messages(mapping, &request, &headers) {
+                Ok((chat, dropped)) => {
+                    request = chat;
+                    earlier = dropped;
+                    Dialect::Messages
+                }
+                Err(e) => return Outcome::Error(e),
+            }
+        }
+    } else if op == Op::Responses {
         match begin_responses(mapping, &request) {
             Ok((chat, echo, dropped)) => {
                 request = chat;
@@ -319,7 +360,9 @@ fn execute(mapping: &Arc<Mapping>, op: Op, case: &Case, problems: &mut Vec<Strin
         proxy::dialect_of(op)
     };
     // What the mapping does not translate: refused here under strictness, as by the server.
-    if let Err(e) = fidelity::settle(mapping, op, &request, earlier, &headers) {
+    if !dialect.is_native()
+        && let Err(e) = fidelity::settle(mapping, op, &request, earlier, &headers)
+    {
         return Outcome::Error(e);
     }
     match mapping.resolve_model(&client_model) {
@@ -419,7 +462,19 @@ fn begin_responses(
     Ok((started.chat, Arc::new(started.echo), started.dropped))
 }
 
-/// Makes a Responses answer comparable, in one pass over everything the client got, in order:
+/// The server's start of a Messages call for a mapping that does not speak the dialect: the
+/// chat request, and what the mapping cannot take of it, left out.
+fn begin_messages(
+    mapping: &Mapping,
+    request: &Value,
+    headers: &HeaderMap,
+) -> Result<(Value, Vec<String>), ProxyError> {
+    let mut started = messages::start(request, headers)?;
+    messages::settle_dropped(&mut started.dropped, mapping, &mut started.chat)?;
+    Ok((started.chat, started.dropped))
+}
+
+/// Makes a Responses or Messages answer comparable, in one pass over everything the client got, in order:
 ///
 /// - an id Rosetta mints (under `id`, `item_id` or `call_id`: `resp_`, `msg_`, `fc_` or `rs_`
 ///   and 48 letters and digits, or `call_` and 24) becomes `<PREFIX_N>`, N counting that
@@ -434,14 +489,17 @@ struct Steady {
     counts: HashMap<&'static str, usize>,
     /// When the case started (Unix seconds).
     since: u64,
+    /// The ids are the Messages dialect's (`msg_` and `toolu_` and 24 letters and digits).
+    messages: bool,
 }
 
 impl Steady {
-    fn new(since: u64) -> Steady {
+    fn new(since: u64, messages: bool) -> Steady {
         Steady {
             names: HashMap::new(),
             counts: HashMap::new(),
             since,
+            messages,
         }
     }
 
@@ -490,7 +548,9 @@ impl Steady {
             ("rs_", 48),
             ("call_", 24),
         ];
-        let (prefix, _) = MINTED.iter().copied().find(|(prefix, len)| {
+        const MESSAGES: [(&str, usize); 2] = [("msg_", 24), ("toolu_", 24)];
+        let minted: &[(&str, usize)] = if self.messages { &MESSAGES } else { &MINTED };
+        let (prefix, _) = minted.iter().copied().find(|(prefix, len)| {
             id.strip_prefix(prefix)
                 .is_some_and(|r| r.len() == *len && r.bytes().all(|b| b.is_ascii_alphanumeric()))
         })?;
