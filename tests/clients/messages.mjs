@@ -6,7 +6,9 @@
 //   the event stream) give the same text and output tokens as the non-streamed answer;
 // - a tool-use round trip (rows whose fake calls tools): a streamed `tool_use` block with an
 //   object `input`, its `tool_result` sent back, the fake's `Tool said: ...` answer;
-// - an upstream 429 as the SDK's `RateLimitError` with the dialect's error body.
+// - an upstream 429 as the SDK's `RateLimitError` with the dialect's error body;
+// - `messages.countTokens`: the anthropic fake's own count where the mapping forwards it (its
+//   `count_tokens` route), Rosetta's estimate (characters / 4) everywhere else.
 //
 // run.mjs adds these checks to every row; `checks(row, proxy, t)` returns `[name, fn]` pairs.
 
@@ -76,6 +78,14 @@ export function checks(row, proxy, t) {
       return;
     }
     throw new Error("FAIL 429: no error");
+  });
+
+  add("messages_count_tokens", async () => {
+    const ask = { model, system: "Be brief.", messages: [{ role: "user", content: "Hello there, how are you today?" }] };
+    const r = await client.messages.countTokens(ask);
+    // The anthropic fake counts the words of the JSON of `system` and `messages` (2 + 6); the
+    // estimate is 40 characters of text / 4.
+    eq(r, { input_tokens: row.name === "anthropic" ? 8 : 10 }, "count");
   });
 
   if (row.tools) {
