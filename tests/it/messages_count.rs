@@ -84,11 +84,14 @@ async fn a_count_is_estimated_without_an_upstream_call_elsewhere() {
         // "Be brief." (9) and "Hello there, how are you today?" (31): 40 characters, 10 tokens.
         assert_eq!(r.json(), json!({"input_tokens": 10}), "{}", up.name);
         assert_eq!(r.headers["content-type"], "application/json", "{}", up.name);
-        // Tools count too (their JSON), and a stream flag or max_tokens changes nothing.
+        // Tools count too (their JSON); max_tokens, a stream flag and thinking (as Claude Code
+        // sends them) are accepted.
         let mut more = body.clone();
         more["tools"] = json!([{"name": "get_weather",
             "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}}}]);
         more["max_tokens"] = json!(100);
+        more["stream"] = json!(true);
+        more["thinking"] = json!({"type": "enabled", "budget_tokens": 31999});
         let r = count(&url(up, &proxy), &more, HEADERS).await;
         assert_eq!(r.status, 200, "{}: {}", up.name, r.text);
         let n = r.json()["input_tokens"].as_u64().unwrap();
