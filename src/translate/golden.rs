@@ -102,11 +102,11 @@ pub struct Expect {
     pub body: Option<Value>,
     /// A chat or legacy stream's `data:` JSON, in order.
     pub chunks: Option<Vec<Value>>,
-    /// A Responses stream's events, in order: each event's `data:` JSON (its `type` is the
+    /// A Responses or Messages stream's events, in order: each event's `data:` JSON (its `type` is the
     /// `event:` line, which must agree).
     pub events: Option<Vec<Value>>,
     /// Whether the stream ends with `data: [DONE]` (default: true for `chunks`, false for
-    /// `events`: a Responses stream has none).
+    /// `events`: a Responses or Messages stream has none).
     pub done: Option<bool>,
 }
 
