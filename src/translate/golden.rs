@@ -102,8 +102,8 @@ pub struct Expect {
     pub body: Option<Value>,
     /// A chat or legacy stream's `data:` JSON, in order.
     pub chunks: Option<Vec<Value>>,
-    /// A Responses or Messages stream's events, in order: each event's `data:` JSON (its `type` is the
-    /// `event:` line, which must agree).
+    /// A Responses or Messages stream's events, in order: each event's `data:` JSON (its
+    /// `type` is the `event:` line, which must agree).
     pub events: Option<Vec<Value>>,
     /// Whether the stream ends with `data: [DONE]` (default: true for `chunks`, false for
     /// `events`: a Responses or Messages stream has none).
