@@ -110,6 +110,8 @@ pub struct Mapping {
     pub completions: Option<Route>,
     pub embeddings: Option<Route>,
     pub model_list: Option<Route>,
+    /// The upstream's own count of a Messages request's input tokens (`routes.count_tokens`).
+    pub count_tokens: Option<Route>,
     /// Whether some template reads `$headers` / `$client_headers`: the header objects are
     /// built per call only then.
     pub reads_headers: bool,
@@ -162,6 +164,9 @@ pub enum Op {
     /// chat request first and the answer written in the Messages dialect; or passed through
     /// unchanged when the route declares the dialect `native` ([`Route::native`]).
     Messages,
+    /// `POST .../v1/messages/count_tokens`: the input tokens of a Messages request, from the
+    /// mapping's `count_tokens` route where it has one, otherwise estimated.
+    CountTokens,
 }
 
 impl Op {
@@ -174,6 +179,7 @@ impl Op {
             Op::Embeddings => "embeddings",
             Op::Models => "models",
             Op::Messages => "messages",
+            Op::CountTokens => "count_tokens",
         }
     }
 }
@@ -194,6 +200,7 @@ impl Mapping {
             Op::Completions => self.completions.as_ref(),
             Op::Embeddings => self.embeddings.as_ref(),
             Op::Models => self.model_list.as_ref(),
+            Op::CountTokens => self.count_tokens.as_ref(),
         }
     }
 
@@ -367,6 +374,8 @@ pub struct Fields {
     pub end: Option<Expr>,
     pub embeddings: Option<Expr>,
     pub models: Option<Expr>,
+    /// A token count (`routes.count_tokens.response`).
+    pub input_tokens: Option<Expr>,
 }
 
 /// Upstream stream framing.
@@ -419,6 +428,7 @@ mod route_label_tests {
             Op::Embeddings,
             Op::Models,
             Op::Messages,
+            Op::CountTokens,
         ];
         assert_eq!(ops.len(), ROUTES.len());
         for op in ops {

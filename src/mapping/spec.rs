@@ -307,7 +307,13 @@ pub const TOP_LEVEL_KEYS: &[&str] = &[
 ];
 
 /// Route names: the OpenAI operations a mapping can serve.
-pub const ROUTE_NAMES: &[&str] = &["chat", "completions", "embeddings", "models"];
+pub const ROUTE_NAMES: &[&str] = &[
+    "chat",
+    "completions",
+    "embeddings",
+    "models",
+    "count_tokens",
+];
 
 /// Keys of a normalized response (`routes.*.response`).
 pub const RESPONSE_KEYS: &[&str] = &[
@@ -321,6 +327,9 @@ pub const RESPONSE_KEYS: &[&str] = &[
 
 /// Keys of a normalized embeddings response (`routes.embeddings.response`).
 pub const EMBEDDING_KEYS: &[&str] = &["embeddings", "usage"];
+
+/// Keys of a normalized token count (`routes.count_tokens.response`).
+pub const COUNT_KEYS: &[&str] = &["input_tokens"];
 
 /// Keys of a normalized model listing (`routes.models.response`).
 pub const MODEL_LIST_KEYS: &[&str] = &["models"];

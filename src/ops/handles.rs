@@ -23,13 +23,14 @@ use crate::ops::params::{LABELS, OTHER};
 use crate::ops::telemetry::Metrics;
 
 /// Route labels, in the order of [`RouteLabel::index`].
-pub const ROUTES: [&str; 6] = [
+pub const ROUTES: [&str; 7] = [
     "chat",
     "responses",
     "completions",
     "embeddings",
     "models",
     "messages",
+    "count_tokens",
 ];
 
 /// Status class labels, in the order of [`status_index`].

@@ -15,6 +15,7 @@ pub fn op_for(rest: &[&str]) -> Option<Op> {
         ["chat", "completions"] => Some(Op::Chat),
         ["responses"] => Some(Op::Responses),
         ["messages"] => Some(Op::Messages),
+        ["messages", "count_tokens"] => Some(Op::CountTokens),
         ["completions"] => Some(Op::Completions),
         ["embeddings"] => Some(Op::Embeddings),
         ["models"] => Some(Op::Models),

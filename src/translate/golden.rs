@@ -12,8 +12,15 @@
 //! ledger), and the answer is written in the Responses dialect. What such an answer takes from
 //! chance and the clock is made comparable: `created_at` is [`CASE_TIME`], and `Steady`
 //! renames the ids Rosetta mints and checks and pins `completed_at`.
+//!
+//! A case with `route: messages` speaks the Messages API: its request goes through the
+//! server's own start of a Messages call ([`crate::translate::messages`]: converted to the
+//! chat request, or taken as it is by a mapping whose chat route declares `native:
+//! [messages]`), its headers are the client's (the version header is required, as by the
+//! server), and the answer, a stream's events (`expect.events`) and errors are the dialect's.
+//! `Steady` renames the `msg_` and `toolu_` ids Rosetta mints.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -28,8 +35,10 @@ use crate::dialect::responses::Echo;
 use crate::error::ProxyError;
 use crate::mapping::{Mapping, Op};
 use crate::translate::request::{model_not_found, parse_request};
-use crate::translate::{fidelity, proxy, responses};
+use crate::translate::{fidelity, messages, proxy, responses};
 use crate::upstream::error_from;
+
+use steady::Steady;
 
 /// The Unix time a Responses case's response is created at (`created_at`), so that a case gives
 /// the same answer on every run. `completed_at` is shown as this time too (see `Steady`).
@@ -41,10 +50,10 @@ pub const CASE_TIME: u64 = 1_700_000_000;
 pub struct Case {
     #[serde(default)]
     pub description: String,
-    /// `chat` (default), `completions`, `embeddings` or `responses`.
+    /// `chat` (default), `completions`, `embeddings`, `responses` or `messages`.
     #[serde(default)]
     pub route: Option<String>,
-    /// The OpenAI request body (a Responses request for `route: responses`).
+    /// The OpenAI request body (a Responses or Messages request for those routes).
     pub request: Value,
     /// Client request headers (for mappings that forward some).
     #[serde(default)]
@@ -93,11 +102,11 @@ pub struct Expect {
     pub body: Option<Value>,
     /// A chat or legacy stream's `data:` JSON, in order.
     pub chunks: Option<Vec<Value>>,
-    /// A Responses stream's events, in order: each event's `data:` JSON (its `type` is the
-    /// `event:` line, which must agree).
+    /// A Responses or Messages stream's events, in order: each event's `data:` JSON (its
+    /// `type` is the `event:` line, which must agree).
     pub events: Option<Vec<Value>>,
     /// Whether the stream ends with `data: [DONE]` (default: true for `chunks`, false for
-    /// `events`: a Responses stream has none).
+    /// `events`: a Responses or Messages stream has none).
     pub done: Option<bool>,
 }
 
@@ -183,27 +192,44 @@ pub fn run_case(mapping: &Arc<Mapping>, case: &Case) -> Vec<String> {
         "completions" => Op::Completions,
         "embeddings" => Op::Embeddings,
         "responses" => Op::Responses,
+        "messages" => Op::Messages,
         other => {
             return vec![format!(
-                "unknown route {other:?} (chat, completions, embeddings or responses)"
+                "unknown route {other:?} (chat, completions, embeddings, responses or messages)"
             )];
         }
     };
-    let responses = op == Op::Responses;
+    // The Responses and Messages dialects stream named events and mint ids.
+    let responses = matches!(op, Op::Responses | Op::Messages);
     if responses && case.expect.chunks.is_some() {
-        problems.push("a Responses stream is expected as `expect.events`, not `chunks`".into());
+        let dialect = if op == Op::Messages {
+            "Messages"
+        } else {
+            "Responses"
+        };
+        problems.push(format!(
+            "a {dialect} stream is expected as `expect.events`, not `chunks`"
+        ));
     }
     if !responses && case.expect.events.is_some() {
-        problems.push("`expect.events` is for `route: responses`; this stream has `chunks`".into());
+        problems.push(
+            "`expect.events` is for `route: responses` or `messages`; this stream has `chunks`"
+                .into(),
+        );
     }
     let expects_stream = case.expect.chunks.is_some() || case.expect.events.is_some();
-    let mut steady = Steady::new(now_secs());
+    let mut steady = Steady::new(now_secs(), op == Op::Messages);
     let outcome = execute(mapping, op, case, &mut problems);
     match outcome {
         Outcome::Error(e) => {
-            compare_status(case.expect.status, e.status().as_u16(), &mut problems);
-            if let Some(body) = &case.expect.body {
-                diff(body, &e.to_json(), "$", &mut problems);
+            let (status, body) = if op == Op::Messages {
+                crate::dialect::messages::error::body(&e)
+            } else {
+                (e.status(), e.to_json())
+            };
+            compare_status(case.expect.status, status.as_u16(), &mut problems);
+            if let Some(expected) = &case.expect.body {
+                diff(expected, &body, "$", &mut problems);
             }
             if expects_stream {
                 problems.push(format!("expected a stream, got an error: {}", e.to_json()));
@@ -304,9 +330,26 @@ fn execute(mapping: &Arc<Mapping>, op: Op, case: &Case, problems: &mut Vec<Strin
             headers.insert(n, v);
         }
     }
-    // As the server does: a Responses request becomes the canonical chat request first.
+    // As the server does: a Responses or Messages request becomes the canonical chat request
+    // first (a Messages request stays as it is for a mapping that speaks the dialect).
     let mut earlier = Vec::new();
-    let dialect = if op == Op::Responses {
+    let dialect = if op == Op::Messages {
+        if let Err(e) = messages::check_version(&headers) {
+            return Outcome::Error(e);
+        }
+        if messages::native(mapping) {
+            Dialect::MessagesNative
+        } else {
+            match begin_messages(mapping, &request, &headers) {
+                Ok((chat, dropped)) => {
+                    request = chat;
+                    earlier = dropped;
+                    Dialect::Messages
+                }
+                Err(e) => return Outcome::Error(e),
+            }
+        }
+    } else if op == Op::Responses {
         match begin_responses(mapping, &request) {
             Ok((chat, echo, dropped)) => {
                 request = chat;
@@ -319,7 +362,9 @@ fn execute(mapping: &Arc<Mapping>, op: Op, case: &Case, problems: &mut Vec<Strin
         proxy::dialect_of(op)
     };
     // What the mapping does not translate: refused here under strictness, as by the server.
-    if let Err(e) = fidelity::settle(mapping, op, &request, earlier, &headers) {
+    if !dialect.is_native()
+        && let Err(e) = fidelity::settle(mapping, op, &request, earlier, &headers)
+    {
         return Outcome::Error(e);
     }
     match mapping.resolve_model(&client_model) {
@@ -419,90 +464,16 @@ fn begin_responses(
     Ok((started.chat, Arc::new(started.echo), started.dropped))
 }
 
-/// Makes a Responses answer comparable, in one pass over everything the client got, in order:
-///
-/// - an id Rosetta mints (under `id`, `item_id` or `call_id`: `resp_`, `msg_`, `fc_` or `rs_`
-///   and 48 letters and digits, or `call_` and 24) becomes `<PREFIX_N>`, N counting that
-///   prefix's distinct ids from 1 (`<resp_1>`, `<msg_1>`, `<fc_2>`, `<call_1>`). The same id
-///   always gets the same name, so a case still checks that an item keeps its id from event
-///   to event and into the final response, and that two items differ. Ids the upstream gave
-///   (a `call_id` such as `toolu_…`) are kept;
-/// - `completed_at`, stamped from the clock when the answer ends, must be a time of the run
-///   and is shown as [`CASE_TIME`] (`null` stays `null`).
-struct Steady {
-    names: HashMap<String, String>,
-    counts: HashMap<&'static str, usize>,
-    /// When the case started (Unix seconds).
-    since: u64,
-}
-
-impl Steady {
-    fn new(since: u64) -> Steady {
-        Steady {
-            names: HashMap::new(),
-            counts: HashMap::new(),
-            since,
-        }
-    }
-
-    fn apply(&mut self, value: &mut Value, at: &str, problems: &mut Vec<String>) {
-        match value {
-            Value::Object(map) => {
-                for (k, v) in map.iter_mut() {
-                    let here = format!("{at}.{k}");
-                    match (k.as_str(), &*v) {
-                        ("id" | "item_id" | "call_id", Value::String(s)) => {
-                            if let Some(name) = self.name(s) {
-                                *v = Value::String(name);
-                            }
-                        }
-                        ("completed_at", Value::Number(n)) => {
-                            let now = now_secs();
-                            match n.as_u64() {
-                                Some(t) if (self.since..=now).contains(&t) => {
-                                    *v = Value::from(CASE_TIME);
-                                }
-                                _ => problems.push(format!(
-                                    "{here}: {n} is not a time of the run ({}..={now})",
-                                    self.since
-                                )),
-                            }
-                        }
-                        _ => self.apply(v, &here, problems),
-                    }
-                }
-            }
-            Value::Array(items) => {
-                for (i, v) in items.iter_mut().enumerate() {
-                    self.apply(v, &format!("{at}[{i}]"), problems);
-                }
-            }
-            _ => {}
-        }
-    }
-
-    /// The stable name of a minted id, `None` for any other string.
-    fn name(&mut self, id: &str) -> Option<String> {
-        const MINTED: [(&str, usize); 5] = [
-            ("resp_", 48),
-            ("msg_", 48),
-            ("fc_", 48),
-            ("rs_", 48),
-            ("call_", 24),
-        ];
-        let (prefix, _) = MINTED.iter().copied().find(|(prefix, len)| {
-            id.strip_prefix(prefix)
-                .is_some_and(|r| r.len() == *len && r.bytes().all(|b| b.is_ascii_alphanumeric()))
-        })?;
-        if let Some(name) = self.names.get(id) {
-            return Some(name.clone());
-        }
-        let n = self.counts.entry(prefix).or_default();
-        *n += 1;
-        let name = format!("<{prefix}{n}>");
-        self.names.insert(id.to_string(), name.clone());
-        Some(name)
-    }
+/// The server's start of a Messages call for a mapping that does not speak the dialect: the
+/// chat request, and what the mapping cannot take of it, left out.
+fn begin_messages(
+    mapping: &Mapping,
+    request: &Value,
+    headers: &HeaderMap,
+) -> Result<(Value, Vec<String>), ProxyError> {
+    let mut started = messages::start(request, headers)?;
+    messages::settle_dropped(&mut started.dropped, mapping, &mut started.chat)?;
+    Ok((started.chat, started.dropped))
 }
 
 fn check_upstream(
@@ -648,6 +619,9 @@ pub fn print(report: &Report) -> bool {
     print!("{s}");
     report.failed == 0
 }
+
+#[path = "golden_steady.rs"]
+mod steady;
 
 #[cfg(test)]
 #[path = "golden_tests.rs"]

@@ -50,7 +50,7 @@ fn steady_names_minted_ids_by_first_sight_and_keeps_the_others() {
         "x": {"item_id": fc, "call_id": minted("call_", 'e', 23)},
     });
     let mut problems = Vec::new();
-    Steady::new(now).apply(&mut v, "$", &mut problems);
+    Steady::new(now, false).apply(&mut v, "$", &mut problems);
     assert_eq!(problems, Vec::<String>::new());
     assert_eq!(
         v,
@@ -70,10 +70,30 @@ fn steady_names_minted_ids_by_first_sight_and_keeps_the_others() {
 }
 
 #[test]
+fn steady_renames_the_messages_dialects_ids_only_in_a_messages_case() {
+    let msg = minted("msg_", 'a', 24);
+    let tool = minted("toolu_", 'b', 24);
+    let given = "toolu_01Ghi";
+    let v = json!({"id": msg, "content": [{"type": "tool_use", "id": tool}, {"id": given}]});
+    let mut problems = Vec::new();
+    let mut renamed = v.clone();
+    Steady::new(now_secs(), true).apply(&mut renamed, "$", &mut problems);
+    assert_eq!(problems, Vec::<String>::new());
+    assert_eq!(
+        renamed,
+        json!({"id": "<msg_1>", "content": [{"type": "tool_use", "id": "<toolu_1>"}, {"id": given}]})
+    );
+    // A Responses case's `msg_` ids have 48 characters: 24 is not one of its ids.
+    let mut kept = v.clone();
+    Steady::new(now_secs(), false).apply(&mut kept, "$", &mut problems);
+    assert_eq!(kept, v);
+}
+
+#[test]
 fn steady_refuses_a_completed_at_from_outside_the_run() {
     let mut v = json!({"response": {"completed_at": CASE_TIME, "created_at": 5}});
     let mut problems = Vec::new();
-    Steady::new(now_secs()).apply(&mut v, "events[3]", &mut problems);
+    Steady::new(now_secs(), false).apply(&mut v, "events[3]", &mut problems);
     assert_eq!(problems.len(), 1, "{problems:?}");
     assert!(
         problems[0]

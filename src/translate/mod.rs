@@ -1,6 +1,7 @@
 //! The engine of one call: prepare the upstream request, run it, translate the answer.
 
 pub mod body;
+pub mod count_tokens;
 pub mod eventstream;
 pub mod fidelity;
 pub mod framing;

@@ -115,7 +115,8 @@ pub fn prepare_for(
             .and_then(Value::as_bool)
             .unwrap_or(false);
     // A client of a dialect the upstream speaks itself sends its request as it is.
-    let as_is = op == Op::Messages && route.speaks(crate::dialect::messages::NAME);
+    let as_is = matches!(op, Op::Messages | Op::CountTokens)
+        && route.speaks(crate::dialect::messages::NAME);
     let mut request = build_request(
         mapping,
         route,
@@ -180,6 +181,15 @@ pub fn translate_whole(
             }
             Ok((dialect.render(&answer, client_model), answer.usage))
         }
+        // The upstream's count: as it is from an upstream of the dialect, else its normalized
+        // `input_tokens`.
+        Op::CountTokens if route.speaks(crate::dialect::messages::NAME) => {
+            Ok((parsed, Usage::default()))
+        }
+        Op::CountTokens => Ok((
+            crate::translate::count_tokens::answer(normalized.get("input_tokens"))?,
+            Usage::default(),
+        )),
         Op::Embeddings => {
             let base64 = request.get("encoding_format").and_then(Value::as_str) == Some("base64");
             openai::embeddings(client_model, &normalized, base64)

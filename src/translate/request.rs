@@ -69,7 +69,7 @@ pub fn parse_request(op: Op, bytes: &[u8]) -> Result<Value, ProxyError> {
                 ));
             }
         }
-        Op::Messages => {
+        Op::Messages | Op::CountTokens => {
             match obj.get("messages") {
                 Some(Value::Array(m)) if !m.is_empty() => {}
                 _ => {
@@ -79,10 +79,12 @@ pub fn parse_request(op: Op, bytes: &[u8]) -> Result<Value, ProxyError> {
                     ));
                 }
             }
-            if obj
-                .get("max_tokens")
-                .and_then(Value::as_u64)
-                .is_none_or(|n| n == 0)
+            // A count is of a message's input: it has no `max_tokens`.
+            if op == Op::Messages
+                && obj
+                    .get("max_tokens")
+                    .and_then(Value::as_u64)
+                    .is_none_or(|n| n == 0)
             {
                 return Err(bad(
                     "max_tokens: Field required (a positive integer)",

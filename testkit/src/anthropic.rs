@@ -1,4 +1,5 @@
-//! The fake Anthropic Messages API (`POST /v1/messages`): routing, auth, error shape, trigger dispatch.
+//! The fake Anthropic Messages API (`POST /v1/messages`, `POST /v1/messages/count_tokens`):
+//! routing, auth, error shape, trigger dispatch.
 
 use std::sync::Arc;
 
@@ -6,7 +7,7 @@ use serde_json::{Value, json};
 
 use crate::anthropic_plan::Plan;
 use crate::anthropic_validate::{validate, validate_beta};
-use crate::common::{ALNUM, Ids};
+use crate::common::{ALNUM, Ids, words};
 use crate::reply::Reply;
 use crate::server::{Handler, Recorded};
 
@@ -25,7 +26,8 @@ pub(crate) fn error(status: u16, ty: &str, message: &str, request_id: &str) -> R
 
 fn answer(req: &Recorded, key: Option<&str>, ids: &Ids, rid: &str) -> Reply {
     let invalid = |message: &str| error(400, "invalid_request_error", message, rid);
-    if req.path_only() != "/v1/messages" {
+    let count = req.path_only() == "/v1/messages/count_tokens";
+    if req.path_only() != "/v1/messages" && !count {
         return error(404, "not_found_error", "Not Found", rid);
     }
     if req.method != "POST" {
@@ -55,7 +57,39 @@ fn answer(req: &Recorded, key: Option<&str>, ids: &Ids, rid: &str) -> Reply {
             "There was an error parsing the body of your request: {e}"
         ));
     }
+    if count {
+        return count_tokens(&req.body, rid);
+    }
     messages(&req.body, ids, rid, req.header("anthropic-beta").is_some())
+}
+
+/// `POST /v1/messages/count_tokens`: the request of a message without `max_tokens` or
+/// `stream` (which it refuses, as extra inputs); the answer counts the words of its `system`,
+/// `messages` and `tools` (`{"input_tokens": N}`), so a test can tell a forwarded count from an
+/// estimate.
+fn count_tokens(body: &Value, rid: &str) -> Reply {
+    let invalid = |message: &str| error(400, "invalid_request_error", message, rid);
+    if !body.get("model").is_some_and(Value::is_string) {
+        return invalid("model: Field required");
+    }
+    if body
+        .get("messages")
+        .and_then(Value::as_array)
+        .is_none_or(|m| m.is_empty())
+    {
+        return invalid("messages: Field required");
+    }
+    for extra in ["max_tokens", "stream"] {
+        if body.get(extra).is_some() {
+            return invalid(&format!("{extra}: Extra inputs are not permitted"));
+        }
+    }
+    let n: usize = ["system", "messages", "tools"]
+        .iter()
+        .filter_map(|k| body.get(*k))
+        .map(|v| words(&v.to_string()))
+        .sum();
+    Reply::json(200, json!({"input_tokens": n.max(1)}))
 }
 
 /// A Messages request past routing, auth and version checks: validated (only the basics when

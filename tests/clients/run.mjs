@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Real-client test suite: drives Rosetta with the official `openai` Node SDK and LangChain's
 // `ChatOpenAI` (what LibreChat uses for custom endpoints), one row per shipped mapping, each in
-// front of its fake upstream (`fake-upstream --provider ...`).
+// front of its fake upstream (`fake-upstream --provider ...`). The official `@anthropic-ai/sdk`
+// drives the Messages API on every row too (messages.mjs).
 //
 // Prints `PASS name` / `FAIL name: why` per check and a final `N passed, M failed`; exits non-zero
 // on any failure. Binaries: $ROSETTA_BIN and $FAKE_UPSTREAM_BIN (default
@@ -196,6 +197,7 @@ for (const k of Object.keys(process.env)) {
 const { default: OpenAI } = await import("openai");
 const { ChatOpenAI } = await import("@langchain/openai");
 const { HumanMessage, ToolMessage } = await import("@langchain/core/messages");
+const messages = await import("./messages.mjs");
 const openaiVersion = JSON.parse(readFileSync(join(HERE, "node_modules", "openai", "package.json"), "utf8")).version;
 const lcOpenaiVersion = JSON.parse(
   readFileSync(join(HERE, "node_modules", "@langchain", "openai", "package.json"), "utf8")).version;
@@ -778,13 +780,15 @@ async function main() {
     rosetta = new Proc("rosetta", [ROSETTA_BIN, "serve", "--mappings", MAPPINGS, "--listen", "127.0.0.1:0"], env);
     const proxy = await rosetta.url;
     await Promise.all(rows.map(async (row) => { row.chosenModel = await chooseModel(proxy, row); }));
-    console.log(`# openai ${openaiVersion}, @langchain/openai ${lcOpenaiVersion}, @langchain/core ${lcCoreVersion}, node ${process.version}`);
+    console.log(`# openai ${openaiVersion}, @anthropic-ai/sdk ${messages.anthropicVersion}, @langchain/openai ${lcOpenaiVersion}, @langchain/core ${lcCoreVersion}, node ${process.version}`);
     console.log(`# rosetta at ${proxy}; ${rows.map((r, i) => `${r.name} (${r.chosenModel}) -> ${urls[i]}`).join("; ")}`);
 
     // Mappings run side by side; each one's checks one after another, printed together.
     const outputs = await Promise.all(rows.map(async (row) => {
       const lines = []; // this row's output, printed after all rows, so rows do not interleave
-      for (const [name, fn] of suite(row, proxy)) await runCheckCollecting(name, fn, lines);
+      const helpers = { eq, expect, show, said, toolSaid, timeout: REQUEST_MS };
+      const all = [...suite(row, proxy), ...messages.checks(row, proxy, helpers)];
+      for (const [name, fn] of all) await runCheckCollecting(name, fn, lines);
       return { row, lines };
     }));
     for (const { row, lines } of outputs) {

@@ -64,6 +64,7 @@ fn url(up: &Up, proxy: &Proxy, op: Op) -> String {
         Op::Completions => "completions",
         Op::Embeddings => "embeddings",
         Op::Messages => "messages",
+        Op::CountTokens => "messages/count_tokens",
         Op::Models => "models",
     };
     proxy.url(&format!("/{}/v1/{path}", up.name))

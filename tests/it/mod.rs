@@ -16,6 +16,7 @@ mod leaks;
 mod ledger_store;
 mod memory;
 mod messages;
+mod messages_count;
 mod messages_support;
 mod metric_series;
 mod ollama;

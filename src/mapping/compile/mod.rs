@@ -196,6 +196,7 @@ pub fn compile_file(file: &FsPath, src: &str, env: Env<'_>) -> Result<Mapping, V
     let serves = options.serves.iter().map(|p| glob(p)).collect();
     let pricing = c.pricing(&top);
     let (mut chat, mut completions, mut embeddings, mut model_list) = (None, None, None, None);
+    let mut count_tokens = None;
     for (route_name, y) in &routes {
         let at = format!("routes.{route_name}");
         if !ROUTE_NAMES.contains(&route_name.as_str()) {
@@ -216,6 +217,7 @@ pub fn compile_file(file: &FsPath, src: &str, env: Env<'_>) -> Result<Mapping, V
             "chat" => (Op::Chat, &mut chat),
             "completions" => (Op::Completions, &mut completions),
             "embeddings" => (Op::Embeddings, &mut embeddings),
+            "count_tokens" => (Op::CountTokens, &mut count_tokens),
             _ => (Op::Models, &mut model_list),
         };
         *slot = c.route(op, spec, &at, &defs, env);
@@ -248,6 +250,7 @@ pub fn compile_file(file: &FsPath, src: &str, env: Env<'_>) -> Result<Mapping, V
                 completions,
                 embeddings,
                 model_list,
+                count_tokens,
                 reads_headers: c.vars.contains("headers"),
                 reads_client_headers: c.vars.contains("client_headers"),
                 pricing,

@@ -6,7 +6,7 @@ use http::Method;
 use regex::Regex;
 use serde_yaml::Value as Yaml;
 
-use crate::mapping::spec::{self, EMBEDDING_KEYS, MODEL_LIST_KEYS, RESPONSE_KEYS};
+use crate::mapping::spec::{self, COUNT_KEYS, EMBEDDING_KEYS, MODEL_LIST_KEYS, RESPONSE_KEYS};
 use crate::mapping::template::{Defs, Expr};
 use crate::mapping::*;
 
@@ -84,12 +84,13 @@ impl Ctx<'_> {
             Op::Chat | Op::Responses | Op::Messages | Op::Completions => RESPONSE_KEYS,
             Op::Embeddings => EMBEDDING_KEYS,
             Op::Models => MODEL_LIST_KEYS,
+            Op::CountTokens => COUNT_KEYS,
         };
         for (i, dialect) in s.native.iter().enumerate() {
-            if op != Op::Chat {
+            if !matches!(op, Op::Chat | Op::CountTokens) {
                 self.error(
                     &format!("{at}.native"),
-                    "only a chat route can speak a client dialect natively",
+                    "only a chat or count_tokens route can speak a client dialect natively",
                 );
                 break;
             }
@@ -103,7 +104,7 @@ impl Ctx<'_> {
                 );
             }
         }
-        if s.stream.is_some() && matches!(op, Op::Embeddings | Op::Models) {
+        if s.stream.is_some() && matches!(op, Op::Embeddings | Op::Models | Op::CountTokens) {
             self.error(
                 &format!("{at}.stream"),
                 "only chat and completions routes stream",
@@ -161,6 +162,7 @@ impl Ctx<'_> {
                 "end" => &mut f.end,
                 "embeddings" => &mut f.embeddings,
                 "models" => &mut f.models,
+                "input_tokens" => &mut f.input_tokens,
                 _ => {
                     self.error(
                         &loc,
@@ -220,6 +222,7 @@ fn fields_of(f: &Fields) -> Vec<&Expr> {
         &f.end,
         &f.embeddings,
         &f.models,
+        &f.input_tokens,
     ]
     .into_iter()
     .flatten()

@@ -6,6 +6,7 @@
 //! `fallbacks::run_with_fallbacks`, `finish::finish`.
 
 mod budget;
+mod count;
 mod fallbacks;
 mod finish;
 mod pick;
@@ -119,7 +120,7 @@ async fn dispatch<'s>(
         return Err(ProxyError::MethodNotAllowed);
     }
     let (parts, body) = req.into_parts();
-    if op == Op::Messages {
+    if matches!(op, Op::Messages | Op::CountTokens) {
         messages::check_version(&parts.headers)?;
     }
     let trace = state.trace.wanted(&parts.headers);
@@ -147,6 +148,9 @@ async fn dispatch<'s>(
         &parts.headers,
     )?;
     let (name, loaded, model) = (picked.name, picked.loaded, picked.model);
+    if op == Op::CountTokens {
+        return count::answer(state, loaded, &request, &parts.headers).await;
+    }
     // A Messages call becomes a chat request, unless the upstream speaks the dialect itself;
     // what the mapping does not translate of it is worked out on that chat request.
     let mut dropped = picked.dropped;

@@ -48,8 +48,9 @@ pub(super) fn pick<'s, 'm>(
         Some(t) => t.settle_dropped(&loaded.mapping, request),
         None => Vec::new(),
     };
-    // A Messages request is checked once it is a chat request (see `dispatch`).
-    let dropped = if op == Op::Messages {
+    // A Messages request is checked once it is a chat request (see `dispatch`); a count
+    // drops nothing that matters (see `count`).
+    let dropped = if matches!(op, Op::Messages | Op::CountTokens) {
         Dropped::default()
     } else {
         fidelity::settle(&loaded.mapping, op, request, earlier, headers)?

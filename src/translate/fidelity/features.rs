@@ -29,6 +29,7 @@ pub fn base(op: Op) -> &'static str {
         Op::Completions => r#"{"model":"m","prompt":"Hi"}"#,
         Op::Embeddings => r#"{"model":"m","input":"Hi"}"#,
         Op::Models => "{}",
+        Op::CountTokens => r#"{"model":"m","messages":[{"role":"user","content":"Hi"}]}"#,
     }
 }
 

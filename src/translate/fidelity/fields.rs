@@ -86,7 +86,7 @@ impl DialectFields for Messages {
 pub fn of(op: Op) -> &'static dyn DialectFields {
     match op {
         Op::Responses => &Responses,
-        Op::Messages => &Messages,
+        Op::Messages | Op::CountTokens => &Messages,
         _ => &Canonical,
     }
 }

@@ -45,6 +45,7 @@ pub fn eval_fields(
         ("end", &fields.end),
         ("embeddings", &fields.embeddings),
         ("models", &fields.models),
+        ("input_tokens", &fields.input_tokens),
     ];
     for (name, expr) in slots {
         if let Some(v) = expr.as_ref().and_then(|e| eval(e, scope)) {
