@@ -347,6 +347,9 @@ pub struct Route {
     /// of them is passed through, its request as it is (but the model) and the upstream's
     /// answer unchanged.
     pub native: Vec<String>,
+    /// `native_body`: top-level fields of a native client's body, each set to its template's
+    /// value or, when that is absent, taken out.
+    pub native_body: Vec<(String, Option<Expr>)>,
     /// `trim_stop`: the stop texts cut from the end of the answer (evaluated on the request).
     pub trim_stop: Option<Expr>,
     /// What this route's templates read of the client's request.

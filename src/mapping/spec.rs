@@ -204,6 +204,10 @@ pub struct RouteSpec {
     /// Client dialects the upstream speaks itself at this route (`[messages]`).
     #[serde(default)]
     pub native: Vec<String>,
+    /// Top-level fields set (a template on the client's request) or, when `null` or absent,
+    /// taken out of a native client's body before it goes.
+    #[serde(default)]
+    pub native_body: BTreeMap<String, Yaml>,
     /// The stop texts (a template on the request) the engine cuts from the answer.
     pub trim_stop: Option<Yaml>,
 }

@@ -151,6 +151,7 @@ pub fn build_request(
         })?;
     let body = match &route.request {
         Some(t) if !as_is => eval(t, scope).unwrap_or_else(|| Value::Object(Default::default())),
+        _ if as_is => native_body(route, request, scope),
         _ => request.clone(),
     };
     let mut req = Request::builder().method(route.method.clone()).uri(uri);
@@ -195,6 +196,25 @@ pub fn build_request(
         .map_err(|e| ProxyError::Transform {
             message: format!("cannot build the upstream request: {e}"),
         })
+}
+
+/// A native client's body with the route's `native_body` edits: each field set to its
+/// template's value, or taken out when that is absent.
+fn native_body(route: &Route, request: &Value, scope: Scope) -> Value {
+    let mut body = request.clone();
+    if let Value::Object(o) = &mut body {
+        for (field, e) in &route.native_body {
+            match e.as_ref().and_then(|e| eval(e, scope)) {
+                Some(v) => {
+                    o.insert(field.clone(), v);
+                }
+                None => {
+                    o.remove(field);
+                }
+            }
+        }
+    }
+    body
 }
 
 /// Whether an SSE stream request was answered with `application/json` instead of a stream.

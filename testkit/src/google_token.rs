@@ -64,7 +64,7 @@ impl GoogleTokens {
                 failing: AtomicBool::new(false),
                 hanging: AtomicBool::new(false),
                 dead: AtomicBool::new(false),
-                ids: Ids::default(),
+                ids: Ids::starting_at(1 << 62),
             }),
         }
     }

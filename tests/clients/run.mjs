@@ -13,7 +13,8 @@
 
 import { spawn } from "node:child_process";
 import { AsyncLocalStorage } from "node:async_hooks";
-import { existsSync, readFileSync, accessSync, constants } from "node:fs";
+import { existsSync, readFileSync, accessSync, constants, mkdtempSync, writeFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { isDeepStrictEqual, inspect } from "node:util";
@@ -86,9 +87,39 @@ const ROWS = [
       BEDROCK_BASE_URL: url, AWS_REGION: "us-east-1", AWS_ACCESS_KEY_ID: "AKIDEXAMPLE", AWS_SECRET_ACCESS_KEY: KEY,
     }),
   },
+  {
+    // One Vertex fake serves both publishers and, at /token, the token endpoint whose minted
+    // tokens it requires; `prepare` writes the TEST service-account key file it hands out.
+    name: "vertex", provider: "vertex", key: false, model: "gemini-2.5-flash", tools: true, toolText: null,
+    baseVar: "VERTEX_BASE_URL",
+    toolSaid: (result) => `Tool said: ${JSON.stringify({ result })}`,
+    prepare: writeVertexKey, env: vertexEnv,
+  },
+  {
+    name: "vertex-anthropic", provider: "vertex", key: false, model: "claude-sonnet-4-5@20250929", tools: true,
+    toolText: "Let me check.", baseVar: "VERTEX_BASE_URL", prepare: writeVertexKey, env: vertexEnv,
+  },
 ];
 const ENV_PREFIXES = ["ROSETTA_", "ANTHROPIC_", "OLLAMA_", "AZURE_OPENAI_", "OPENAI_COMPATIBLE_", "GEMINI_",
-  "COHERE_", "TGI_", "AWS_", "BEDROCK_"];
+  "COHERE_", "TGI_", "AWS_", "BEDROCK_", "VERTEX_", "GOOGLE_"];
+
+let keyDir = null; // a temporary directory for the Vertex key file, removed at exit
+function vertexKeyPath() {
+  keyDir ??= mkdtempSync(join(tmpdir(), "rosetta-clients-"));
+  return join(keyDir, "vertex-key.json");
+}
+function vertexEnv(url) {
+  return {
+    GOOGLE_APPLICATION_CREDENTIALS: vertexKeyPath(), VERTEX_PROJECT: "test-project",
+    VERTEX_LOCATION: "us-central1", VERTEX_BASE_URL: url,
+  };
+}
+// The fake's TEST key file names its own /token as token_uri.
+async function writeVertexKey(url) {
+  const res = await fetch(`${url}/__key_file`);
+  if (!res.ok) throw new Error(`GET ${url}/__key_file: ${res.status}`);
+  writeFileSync(vertexKeyPath(), await res.text());
+}
 
 const WEATHER = {
   type: "function",
@@ -770,10 +801,18 @@ async function main() {
 
   let rosetta;
   try {
-    const fakes = rows.map((row) => new Proc(`fake-upstream ${row.provider}`, [
-      FAKE_BIN, "--provider", row.provider, "--listen", "127.0.0.1:0", ...(row.key ? ["--api-key", KEY] : []),
-    ], { ...process.env, NO_COLOR: "1" }));
-    const urls = await Promise.all(fakes.map((f) => f.url));
+    // Rows of one provider and key share a fake (vertex and vertex-anthropic read one base URL).
+    const fakes = new Map();
+    for (const row of rows) {
+      const k = `${row.provider}/${row.key}`;
+      if (!fakes.has(k)) {
+        fakes.set(k, new Proc(`fake-upstream ${row.provider}`, [
+          FAKE_BIN, "--provider", row.provider, "--listen", "127.0.0.1:0", ...(row.key ? ["--api-key", KEY] : []),
+        ], { ...process.env, NO_COLOR: "1" }));
+      }
+    }
+    const urls = await Promise.all(rows.map((row) => fakes.get(`${row.provider}/${row.key}`).url));
+    await Promise.all(rows.map((row, i) => row.prepare?.(urls[i])));
     const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !ENV_PREFIXES.some((p) => k.startsWith(p))));
     Object.assign(env, { NO_COLOR: "1", RUST_LOG: process.env.RUST_LOG || "info" });
     rows.forEach((row, i) => Object.assign(env, row.env(urls[i])));
@@ -837,6 +876,7 @@ try {
   console.log(`FAIL setup: ${e?.stack ?? e}`);
 } finally {
   await stopAll();
+  if (keyDir) rmSync(keyDir, { recursive: true, force: true });
 }
 if (blocked.size) console.log(`# refused requests off this machine to: ${[...blocked].join(", ")}`);
 const passed = results.filter(([, ok]) => ok).length;

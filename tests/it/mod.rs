@@ -8,6 +8,7 @@ mod cohere;
 mod db;
 mod edge;
 mod errors;
+mod every_mapping;
 mod fidelity;
 mod gemini;
 mod h2_idle;

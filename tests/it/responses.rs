@@ -3,128 +3,12 @@
 //! The strongest check is dialect-neutrality: a Responses call must reach the upstream as the
 //! same request as the equivalent Chat Completions call, and carry back the same answer.
 
-use rosetta_testkit::FakeUpstream;
 use serde_json::{Value, json};
 
 use super::responses_support::{Events, events};
-use super::support::{Proxy, post, stream};
+use super::support::{post, stream};
 
-/// One shipped mapping with its fake, and what its upstream can do.
-pub struct Up {
-    pub name: &'static str,
-    pub model: &'static str,
-    pub fake: FakeUpstream,
-    pub tools: bool,
-    pub reasoning: bool,
-    pub images: bool,
-    /// The fake fails on `FAIL 500` / `FAIL 429` with that status.
-    pub fails: bool,
-}
-
-/// Every chat mapping, each with its own fake, behind one Rosetta.
-pub async fn every_mapping() -> (Vec<Up>, Proxy) {
-    let mut env = Vec::new();
-    let mut ups = Vec::new();
-    let mut add = |name, model, fake: FakeUpstream, vars: Vec<(&'static str, String)>, caps| {
-        env.extend(vars);
-        let (tools, reasoning, images, fails) = caps;
-        ups.push(Up {
-            name,
-            model,
-            fake,
-            tools,
-            reasoning,
-            images,
-            fails,
-        });
-    };
-    let f = FakeUpstream::anthropic_with_key("sk-ant-test-0123456789").await;
-    let vars = vec![
-        ("ANTHROPIC_BASE_URL", f.base_url()),
-        ("ANTHROPIC_API_KEY", "sk-ant-test-0123456789".into()),
-    ];
-    add(
-        "anthropic",
-        "claude-sonnet-4-5",
-        f,
-        vars,
-        (true, true, true, true),
-    );
-    let f = FakeUpstream::gemini_with_key("AIzaTest0123456789").await;
-    let vars = vec![
-        ("GEMINI_BASE_URL", f.base_url()),
-        ("GEMINI_API_KEY", "AIzaTest0123456789".into()),
-    ];
-    add(
-        "gemini",
-        "gemini-2.5-flash",
-        f,
-        vars,
-        (true, true, true, true),
-    );
-    let f = FakeUpstream::cohere_with_key("co-test-0123456789").await;
-    let vars = vec![
-        ("COHERE_BASE_URL", f.base_url()),
-        ("COHERE_API_KEY", "co-test-0123456789".into()),
-    ];
-    add(
-        "cohere",
-        "command-a-03-2025",
-        f,
-        vars,
-        (true, true, true, true),
-    );
-    let f = FakeUpstream::ollama().await;
-    let vars = vec![("OLLAMA_BASE_URL", f.base_url())];
-    add("ollama", "llama3.2", f, vars, (true, true, true, true));
-    let f = FakeUpstream::tgi().await;
-    let vars = vec![("TGI_BASE_URL", f.base_url())];
-    add("tgi", "tgi", f, vars, (false, false, false, false));
-    let f = FakeUpstream::azure_with_key("0123456789abcdef0123456789abcdef").await;
-    let vars = vec![
-        ("AZURE_OPENAI_BASE_URL", f.base_url()),
-        (
-            "AZURE_OPENAI_API_KEY",
-            "0123456789abcdef0123456789abcdef".into(),
-        ),
-    ];
-    add("azure", "gpt4o-prod", f, vars, (true, false, true, true));
-    let f = FakeUpstream::openai_with_key("sk-local-0123456789abcd").await;
-    let vars = vec![
-        ("OPENAI_COMPATIBLE_BASE_URL", format!("{}/v1", f.base_url())),
-        (
-            "OPENAI_COMPATIBLE_API_KEY",
-            "sk-local-0123456789abcd".into(),
-        ),
-    ];
-    add(
-        "openai-compatible",
-        "gpt-4o-mini",
-        f,
-        vars,
-        (true, false, true, true),
-    );
-    let proxy = Proxy::start(&env).await;
-    (ups, proxy)
-}
-
-impl Up {
-    pub fn responses(&self, p: &Proxy) -> String {
-        p.url(&format!("/{}/v1/responses", self.name))
-    }
-    pub fn chat(&self, p: &Proxy) -> String {
-        p.url(&format!("/{}/v1/chat/completions", self.name))
-    }
-    /// The body of the last request the fake received, without the fields a Responses call
-    /// may legitimately add (`stream_options`).
-    pub fn last_sent(&self) -> Value {
-        let mut body = self.fake.requests().last().expect("a request").body.clone();
-        if let Some(o) = body.as_object_mut() {
-            o.remove("stream_options");
-        }
-        body
-    }
-}
+pub use super::every_mapping::{Up, every_mapping};
 
 /// The text of every `output_text` part of every message item (the SDK's `output_text`).
 pub fn output_text(response: &Value) -> String {
@@ -485,7 +369,9 @@ async fn hosted_web_search_is_translated_or_named_as_dropped() {
                 assert_eq!(dropped, None, "{}", up.name);
                 assert_eq!(sent["tools"][0]["type"], "web_search_20250305", "{sent}");
             }
-            "gemini" => {
+            // Vertex grounds Gemini with Google Search as the Gemini API does (vertex.yaml
+            // takes gemini.yaml's tools).
+            "gemini" | "vertex" => {
                 assert_eq!(dropped, None, "{}", up.name);
                 assert_eq!(sent["tools"][0], json!({"googleSearch": {}}), "{sent}");
             }

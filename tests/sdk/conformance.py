@@ -24,9 +24,11 @@ import json
 import os
 import queue
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import traceback
@@ -420,6 +422,13 @@ def system_tgi_chatml(up: dict) -> None:
        "<|im_start|>user\nping<|im_end|>\n<|im_start|>assistant\n", "upstream inputs (ChatML)")
 
 
+def system_vertex_anthropic(up: dict) -> None:
+    # Claude on Vertex: the Messages body without `model` (it is in the URL), with the version.
+    system_anthropic(up)
+    expect("model" not in up, f"upstream body has a model on Vertex: {short(up)}")
+    eq(up.get("anthropic_version"), "vertex-2023-10-16", "upstream anthropic_version")
+
+
 def system_bedrock(up: dict) -> None:
     eq(up.get("system"), [{"text": "You are a weather bot."}, {"text": "Be terse."}], "upstream system blocks")
     eq(up.get("messages"), [{"role": "user", "content": [{"text": "ping"}]}], "upstream messages")
@@ -661,6 +670,20 @@ class Row:
         return self.round_trip_upstream is not None
 
 
+KEY_DIR = tempfile.mkdtemp(prefix="rosetta-conformance-")
+
+
+def vertex_env(url: str) -> dict[str, str]:
+    """Rosetta's environment for a Vertex fake at `url`: the TEST service-account key file it
+    hands out (its token_uri is the fake's /token), written to a temporary file."""
+    key = httpx.get(f"{url}/__key_file", timeout=HTTP_TIMEOUT)
+    key.raise_for_status()
+    path = Path(KEY_DIR) / "vertex-key.json"
+    path.write_text(key.text)
+    return {"GOOGLE_APPLICATION_CREDENTIALS": str(path), "VERTEX_PROJECT": "test-project",
+            "VERTEX_LOCATION": "us-central1", "VERTEX_BASE_URL": url}
+
+
 R = openai.RateLimitError
 S = openai.InternalServerError
 B = openai.BadRequestError
@@ -735,10 +758,26 @@ ROWS: tuple[Row, ...] = (
         system_bedrock, params_scalar_bedrock, params_list_bedrock, round_trip_bedrock,
         think=True, stopseq=True, vision_upstream=vision_bedrock,
         vision_answer=f"Hello! You said: {VISION_TEXT} I see 1 image(s): png."),
+    # Vertex AI: one fake serves both publishers and, at /token, the token endpoint that mints
+    # the bearer tokens it then requires (from the TEST service-account key it hands out).
+    Row("vertex", "vertex", "gemini-2.5-flash", vertex_env, False,
+        (ErrorCase("error_429", "FAIL 429", 429, R, type="resource_exhausted", code="RESOURCE_EXHAUSTED"),
+         ErrorCase("error_500", "FAIL 500", 500, S, type="internal", code="INTERNAL"),
+         ErrorCase("error_503", "FAIL 503", 503, S, type="unavailable", code="UNAVAILABLE"),
+         ErrorCase("error_400", "FAIL 400", 400, B, type="invalid_argument", code="INVALID_ARGUMENT")),
+        system_gemini, params_scalar_gemini, params_list_gemini, round_trip_gemini,
+        think=True, filter_trigger="SAFETY", tool_said=gemini_tool_said, vision_upstream=vision_gemini,
+        no_models=True),  # Gemini ids are not declared and Vertex's listing is not mapped
+    Row("vertex-anthropic", "vertex", "claude-sonnet-4-5@20250929", vertex_env, False,
+        (ErrorCase("error_429", "FAIL 429", 429, R, "7"),
+         ErrorCase("error_500", "FAIL 500", 500, S),
+         ErrorCase("error_529_overloaded", "FAIL 529", 503, S)),
+        system_vertex_anthropic, params_scalar_anthropic, params_list_anthropic, round_trip_anthropic,
+        think=True, stopseq=True, vision_upstream=vision_anthropic),
 )
 
 ENV_PREFIXES = ("ANTHROPIC_", "OLLAMA_", "AZURE_OPENAI_", "OPENAI_COMPATIBLE_", "GEMINI_", "COHERE_", "TGI_",
-                "ROSETTA_", "AWS_", "BEDROCK_")
+                "ROSETTA_", "AWS_", "BEDROCK_", "VERTEX_", "GOOGLE_")
 
 
 # --------------------------------------------------------------------------------------------
@@ -1246,13 +1285,18 @@ def main() -> int:
             print(f"# SKIP {row.name}: {MAPPINGS}/{row.name}.yaml does not exist", flush=True)
     rosetta = None
     try:
-        fakes = []
+        # Rows of one provider and key share a fake (vertex and vertex-anthropic both read
+        # VERTEX_BASE_URL); checks run one at a time, so its last request is the row's.
+        fakes: dict[tuple[str, bool], Proc] = {}
         for row in rows:
+            if (row.provider, row.fake_key) in fakes:
+                continue
             argv = [FAKE_BIN, "--provider", row.provider, "--listen", "127.0.0.1:0"]
             if row.fake_key:
                 argv += ["--api-key", API_KEY]
-            fakes.append(Proc(f"fake-upstream {row.provider}", argv))
-        urls = {row.name: fake.wait_listening() for row, fake in zip(rows, fakes)}
+            fakes[(row.provider, row.fake_key)] = Proc(f"fake-upstream {row.provider}", argv)
+        fake_urls = {k: fake.wait_listening() for k, fake in fakes.items()}
+        urls = {row.name: fake_urls[(row.provider, row.fake_key)] for row in rows}
         env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIXES)}
         env.update({"NO_COLOR": "1", "RUST_LOG": os.environ.get("RUST_LOG", "info")})
         for row in rows:
@@ -1273,6 +1317,7 @@ def main() -> int:
         print(f"FAIL setup: {type(e).__name__}: {e}", flush=True)
     finally:
         stop_all()
+        shutil.rmtree(KEY_DIR, ignore_errors=True)
     passed = sum(ok for _, ok in RESULTS)
     failed = len(RESULTS) - passed
     if failed and rosetta is not None and os.environ.get("CONFORMANCE_LOG", "1") != "0":

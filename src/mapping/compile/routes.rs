@@ -120,6 +120,21 @@ impl Ctx<'_> {
         let stream = s
             .stream
             .map(|st| self.stream(st, &format!("{at}.stream"), defs));
+        if !s.native_body.is_empty() && s.native.is_empty() {
+            self.error(
+                &format!("{at}.native_body"),
+                "native_body needs a client dialect in `native`",
+            );
+        }
+        let native_body = s
+            .native_body
+            .iter()
+            .map(|(k, y)| {
+                let e = (!y.is_null())
+                    .then(|| self.template(y, &format!("{at}.native_body.{k}"), defs));
+                (k.clone(), e)
+            })
+            .collect();
         let trim_stop = s
             .trim_stop
             .as_ref()
@@ -134,6 +149,7 @@ impl Ctx<'_> {
             response,
             stream,
             native: s.native,
+            native_body,
             trim_stop,
             reads: Default::default(),
         };
@@ -228,3 +244,7 @@ fn fields_of(f: &Fields) -> Vec<&Expr> {
     .flatten()
     .collect()
 }
+
+#[cfg(test)]
+#[path = "native_tests.rs"]
+mod native_tests;
