@@ -1,7 +1,8 @@
 //! What the fake Bedrock Converse API refuses, with Bedrock's `ValidationException` messages
 //! (`shared/reference/clouds.md` §4 and the translator traps of §10): unknown fields anywhere
 //! in the shapes it knows, content blocks that are not exactly one known member, blank text,
-//! images it cannot read, tool blocks without a `toolConfig`, out-of-range inference settings,
+//! blank tool-result text, images it cannot read, tool blocks without a `toolConfig`, tools
+//! sharing a name, out-of-range inference settings,
 //! `temperature` beside `topP` on Claude 4.5 models, and thinking budgets that do not fit.
 
 use serde_json::{Map, Value};
@@ -216,12 +217,16 @@ fn block(b: &Value, role: &str, i: usize, j: usize) -> Result<bool, String> {
                 .get("content")
                 .and_then(Value::as_array)
                 .ok_or(format!("toolResult at {at} needs content"))?;
-            for c in content {
-                extraneous(
-                    object(c, "toolResult content")?,
-                    &["text", "json", "image", "document"],
-                    &at,
-                )?;
+            for (k, c) in content.iter().enumerate() {
+                let c = object(c, "toolResult content")?;
+                extraneous(c, &["text", "json", "image", "document"], &at)?;
+                if c.get("text")
+                    .is_some_and(|t| t.as_str().is_none_or(|t| t.trim().is_empty()))
+                {
+                    return Err(format!(
+                        "The text field in the ToolResultContentBlock object at {at}.toolResult.content.{k} is blank. Add text to the text field, and try again."
+                    ));
+                }
             }
             if role != "user" {
                 return Err(format!(
@@ -252,8 +257,22 @@ fn tool_config(tc: &Value) -> Result<(), String> {
     let tc = object(tc, "toolConfig")?;
     extraneous(tc, &["tools", "toolChoice"], "toolConfig")?;
     let tools = tc.get("tools").and_then(Value::as_array).filter(|t| !t.is_empty()).ok_or("1 validation error detected: Value '[]' at 'toolConfig.tools' failed to satisfy constraint: Member must have length greater than or equal to 1")?;
+    let mut names = Vec::new();
     for t in tools {
         let t = object(t, "a tool")?;
+        if let Some(name) = t
+            .get("toolSpec")
+            .and_then(|s| s.get("name"))
+            .and_then(Value::as_str)
+        {
+            if names.contains(&name) {
+                return Err(
+                    "The model returned the following errors: tools: Tool names must be unique."
+                        .into(),
+                );
+            }
+            names.push(name);
+        }
         extraneous(
             t,
             &["toolSpec", "cachePoint", "systemTool"],

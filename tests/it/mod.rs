@@ -4,6 +4,7 @@ mod anthropic;
 mod azure;
 mod bedrock;
 mod bedrock_stream;
+mod bedrock_tools;
 mod cohere;
 mod db;
 mod edge;
