@@ -2,8 +2,8 @@
 //! (`shared/reference/clouds.md` §4 and the translator traps of §10): unknown fields anywhere
 //! in the shapes it knows, content blocks that are not exactly one known member, blank text,
 //! blank tool-result text, images it cannot read, tool blocks without a `toolConfig`, tools
-//! sharing a name, out-of-range inference settings,
-//! `temperature` beside `topP` on Claude 4.5 models, and thinking budgets that do not fit.
+//! sharing a name, out-of-range inference settings, `temperature` beside `topP` on Claude 4.5
+//! models, and thinking budgets that do not fit.
 
 use serde_json::{Map, Value};
 
