@@ -38,8 +38,9 @@ const OPS: [Op; 4] = [Op::Chat, Op::Completions, Op::Embeddings, Op::Models];
 /// is not itself a valid request.
 pub fn fixed_request(op: Op) -> Value {
     match op {
-        // A Responses call reaches the mapping as the chat request it converts to.
-        Op::Chat | Op::Responses => {
+        // A Responses or Messages call (and a Messages token count) reaches the mapping as the
+        // chat request it converts to.
+        Op::Chat | Op::Responses | Op::Messages | Op::CountTokens => {
             json!({"model": MODEL, "messages": [{"role": "user", "content": "Hi"}]})
         }
         Op::Completions => json!({"model": MODEL, "prompt": "Hi"}),
@@ -143,8 +144,9 @@ pub fn check_translate(m: &Mapping, op: Op, body: &[u8], request: &Value) {
     ) {
         Ok((v, _usage)) => {
             let checked = match op {
-                // `dialect_of` answers a Responses route in chat (the fuzzers drive routes).
-                Op::Chat | Op::Responses => check::chat_completion(&v, MODEL),
+                // `dialect_of` answers a Responses or Messages route in chat (the fuzzers
+                // drive routes).
+                Op::Chat | Op::Responses | Op::Messages => check::chat_completion(&v, MODEL),
                 Op::Completions => check::text_completion(&v, MODEL),
                 Op::Embeddings => {
                     let base64 =
@@ -152,6 +154,8 @@ pub fn check_translate(m: &Mapping, op: Op, body: &[u8], request: &Value) {
                     check::embeddings(&v, MODEL, base64)
                 }
                 Op::Models => check::model_list(&v),
+                // Not among the fuzzed routes (`OPS`): a native count is the upstream's own JSON.
+                Op::CountTokens => Ok(()),
             };
             if let Err(problem) = checked {
                 panic!(
