@@ -1268,6 +1268,22 @@ def global_checks(proxy: str, http: httpx.Client) -> list[tuple[str, Callable[[]
     return [("health", health), ("unknown_path_404", unknown_path), ("unknown_path_sdk", unknown_path_sdk)]
 
 
+
+def start_fakes(rows: list["Row"]) -> dict[str, str]:
+    """Starts the rows' fake upstreams; gives each row's fake URL. Rows of one provider and key
+    share a fake (vertex and vertex-anthropic both read VERTEX_BASE_URL, so Rosetta sends both
+    to one); checks run one at a time, so the fake's last request is the current row's."""
+    fakes: dict[tuple[str, bool], Proc] = {}
+    for row in rows:
+        if (row.provider, row.fake_key) in fakes:
+            continue
+        argv = [FAKE_BIN, "--provider", row.provider, "--listen", "127.0.0.1:0"]
+        if row.fake_key:
+            argv += ["--api-key", API_KEY]
+        fakes[(row.provider, row.fake_key)] = Proc(f"fake-upstream {row.provider}", argv)
+    fake_urls = {k: fake.wait_listening() for k, fake in fakes.items()}
+    return {row.name: fake_urls[(row.provider, row.fake_key)] for row in rows}
+
 def main() -> int:
     for b in (ROSETTA_BIN, FAKE_BIN):
         if not os.access(b, os.X_OK):
@@ -1285,18 +1301,7 @@ def main() -> int:
             print(f"# SKIP {row.name}: {MAPPINGS}/{row.name}.yaml does not exist", flush=True)
     rosetta = None
     try:
-        # Rows of one provider and key share a fake (vertex and vertex-anthropic both read
-        # VERTEX_BASE_URL); checks run one at a time, so its last request is the row's.
-        fakes: dict[tuple[str, bool], Proc] = {}
-        for row in rows:
-            if (row.provider, row.fake_key) in fakes:
-                continue
-            argv = [FAKE_BIN, "--provider", row.provider, "--listen", "127.0.0.1:0"]
-            if row.fake_key:
-                argv += ["--api-key", API_KEY]
-            fakes[(row.provider, row.fake_key)] = Proc(f"fake-upstream {row.provider}", argv)
-        fake_urls = {k: fake.wait_listening() for k, fake in fakes.items()}
-        urls = {row.name: fake_urls[(row.provider, row.fake_key)] for row in rows}
+        urls = start_fakes(rows)
         env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIXES)}
         env.update({"NO_COLOR": "1", "RUST_LOG": os.environ.get("RUST_LOG", "info")})
         for row in rows:

@@ -29,7 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import conformance as c  # noqa: E402
-from conformance import API_KEY, Row, eq, expect, short  # noqa: E402
+from conformance import Row, eq, expect, short  # noqa: E402
 
 import anthropic  # noqa: E402
 from langchain_anthropic import ChatAnthropic  # noqa: E402
@@ -134,13 +134,7 @@ def main() -> int:
             and (Path(c.MAPPINGS) / f"{r.name}.yaml").is_file()]
     rosetta = None
     try:
-        fakes = []
-        for row in rows:
-            argv = [c.FAKE_BIN, "--provider", row.provider, "--listen", "127.0.0.1:0"]
-            if row.fake_key:
-                argv += ["--api-key", API_KEY]
-            fakes.append(c.Proc(f"fake-upstream {row.provider}", argv))
-        urls = {row.name: fake.wait_listening() for row, fake in zip(rows, fakes)}
+        urls = c.start_fakes(rows)
         env = {k: v for k, v in os.environ.items() if not k.startswith(c.ENV_PREFIXES)}
         env.update({"NO_COLOR": "1", "RUST_LOG": os.environ.get("RUST_LOG", "info")})
         for row in rows:
