@@ -11,6 +11,7 @@
 
 use serde_json::{Map, Value, json};
 
+use crate::dialect::responses::request::{bad, note};
 use crate::error::ProxyError;
 
 mod content;
@@ -30,11 +31,8 @@ pub struct Converted {
     pub dropped: Vec<String>,
 }
 
-/// At most this many entries in [`Converted::dropped`] (then one `...`).
-pub const MAX_DROPPED: usize = 32;
-
-/// Longest dropped entry kept, in characters.
-const MAX_ENTRY: usize = 96;
+/// At most this many entries in [`Converted::dropped`] (then one `...`), as for Responses.
+pub use crate::dialect::responses::request::MAX_DROPPED;
 
 /// The dropped entry of a `document` block: kept only for a mapping that reads chat `file`
 /// parts (else the request is refused, [`document_refusal`]).
@@ -127,36 +125,4 @@ pub fn document_refusal() -> ProxyError {
         "this upstream takes no documents: send the document's text as a text block",
         "messages",
     )
-}
-
-/// A 400 naming the offending parameter.
-fn bad(message: impl Into<String>, param: impl Into<String>) -> ProxyError {
-    ProxyError::BadRequest {
-        message: message.into(),
-        param: Some(param.into()),
-    }
-}
-
-/// Adds a dropped entry: printable ASCII, cut to [`MAX_ENTRY`], once, and no more than
-/// [`MAX_DROPPED`] of them.
-fn note(dropped: &mut Vec<String>, entry: &str) {
-    let clean: String = entry
-        .chars()
-        .take(MAX_ENTRY)
-        .map(|c| {
-            if c.is_ascii_graphic() || c == ' ' {
-                c
-            } else {
-                '?'
-            }
-        })
-        .collect();
-    if dropped.len() > MAX_DROPPED || dropped.contains(&clean) {
-        return;
-    }
-    dropped.push(if dropped.len() == MAX_DROPPED {
-        "...".into()
-    } else {
-        clean
-    });
 }

@@ -150,7 +150,7 @@ pub fn is_web_search(entry: &str) -> bool {
 }
 
 /// A 400 naming the offending parameter.
-fn bad(message: impl Into<String>, param: impl Into<String>) -> ProxyError {
+pub(crate) fn bad(message: impl Into<String>, param: impl Into<String>) -> ProxyError {
     ProxyError::BadRequest {
         message: message.into(),
         param: Some(param.into()),
@@ -159,7 +159,7 @@ fn bad(message: impl Into<String>, param: impl Into<String>) -> ProxyError {
 
 /// Adds a dropped entry: printable ASCII, cut to [`MAX_ENTRY`], once, and no more than
 /// [`MAX_DROPPED`] of them.
-fn note(dropped: &mut Vec<String>, entry: &str) {
+pub(crate) fn note(dropped: &mut Vec<String>, entry: &str) {
     let clean: String = entry
         .chars()
         .take(MAX_ENTRY)
